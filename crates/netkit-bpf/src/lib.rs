@@ -5,5 +5,6 @@
 //! The crate has no `unsafe` and does no I/O.
 #![forbid(unsafe_code)]
 
+pub mod insn;
 pub mod obj;
 pub mod skb;

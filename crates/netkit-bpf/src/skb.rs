@@ -96,7 +96,10 @@ impl Skb {
         Skb {
             buf,
             head: DEFAULT_HEADROOM,
-            meta: SkbMeta { protocol, ..SkbMeta::default() },
+            meta: SkbMeta {
+                protocol,
+                ..SkbMeta::default()
+            },
             redirect: None,
         }
     }
