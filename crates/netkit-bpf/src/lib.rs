@@ -8,3 +8,4 @@
 pub mod insn;
 pub mod obj;
 pub mod skb;
+pub mod verifier;
