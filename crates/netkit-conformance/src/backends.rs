@@ -12,21 +12,38 @@ pub fn open(name: &str, version: KernelVersion) -> Result<Box<dyn Backend>, Stri
     match name {
         "user" => open_user(version),
         "kernel" => open_kernel(version),
-        other => Err(format!(
-            "unknown backend {other:?}; use {}",
-            NAMES.join(" or ")
-        )),
+        other => Err(format!("unknown backend {other:?}; use {}", NAMES.join(" or "))),
     }
 }
 
+/// The user-space model, with the compat setting of the kernel the run targets.
+#[cfg(feature = "user-backend")]
 fn open_user(version: KernelVersion) -> Result<Box<dyn Backend>, String> {
-    Err(format!(
-        "the user-space backend is not built into this binary yet (wanted kernel {version})"
-    ))
+    let version = match version {
+        KernelVersion::V6_12 => netkit_core::KernelVersion::V6_12,
+        KernelVersion::Newest => netkit_core::KernelVersion::Newest,
+    };
+    Ok(Box::new(netkit_core::UserBackend::with_version(version)))
 }
 
+#[cfg(not(feature = "user-backend"))]
+fn open_user(_version: KernelVersion) -> Result<Box<dyn Backend>, String> {
+    Err("this binary was built without the user backend (feature user-backend)".into())
+}
+
+/// The running kernel. It is what it is: a run targeting another version than the VM's
+/// 6.12 is refused rather than silently judged against the wrong expectations.
+#[cfg(feature = "kernel-backend")]
 fn open_kernel(version: KernelVersion) -> Result<Box<dyn Backend>, String> {
-    Err(format!(
-        "the kernel backend is not built into this binary yet (wanted kernel {version})"
-    ))
+    if version != KernelVersion::V6_12 {
+        return Err(format!("the kernel backend runs the reference kernel 6.12, not {version}"));
+    }
+    netkit_kernel::KernelBackend::new()
+        .map(|b| Box::new(b) as Box<dyn Backend>)
+        .map_err(|e| format!("cannot open the kernel backend: {e}"))
+}
+
+#[cfg(not(feature = "kernel-backend"))]
+fn open_kernel(_version: KernelVersion) -> Result<Box<dyn Backend>, String> {
+    Err("this binary was built without the kernel backend (feature kernel-backend)".into())
 }
