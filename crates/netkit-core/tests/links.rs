@@ -11,20 +11,35 @@ fn links_basic() {
     let mut fx = Fx::new(Hook::Primary);
     let t = fx.progs(2);
     let (l1, lid1) = fx.link(t[0], 0, 0, 0).unwrap();
-    assert_eq!((fx.count_of(Hook::Primary), fx.count_of(Hook::Peer)), (1, 0));
+    assert_eq!(
+        (fx.count_of(Hook::Primary), fx.count_of(Hook::Peer)),
+        (1, 0)
+    );
     let q = fx.query_on(fx.primary, Hook::Primary, Some(2)).unwrap();
-    assert_eq!((q.count, q.revision, q.progs), (1, 2, vec![(fx.id(t[0]), Some(lid1))]));
+    assert_eq!(
+        (q.count, q.revision, q.progs),
+        (1, 2, vec![(fx.id(t[0]), Some(lid1))])
+    );
     fx.hook = Hook::Peer;
     let (l2, lid2) = fx.link(t[1], 0, 0, 0).unwrap();
     assert_ne!(lid1, lid2);
     let q = fx.query_on(fx.primary, Hook::Peer, Some(2)).unwrap();
-    assert_eq!((q.count, q.revision, q.progs), (1, 2, vec![(fx.id(t[1]), Some(lid2))]));
+    assert_eq!(
+        (q.count, q.revision, q.progs),
+        (1, 2, vec![(fx.id(t[1]), Some(lid2))])
+    );
     let info = fx.b.link_info(l2).unwrap();
-    assert_eq!((info.ifindex, info.hook, info.prog_id), (fx.peer.0, Hook::Peer, fx.id(t[1])));
+    assert_eq!(
+        (info.ifindex, info.hook, info.prog_id),
+        (fx.peer.0, Hook::Peer, fx.id(t[1]))
+    );
     assert_eq!(fx.b.link_info(l1).unwrap().ifindex, fx.primary.0);
     fx.b.link_close(l1).unwrap();
     fx.b.link_close(l2).unwrap();
-    assert_eq!((fx.count_of(Hook::Primary), fx.count_of(Hook::Peer)), (0, 0));
+    assert_eq!(
+        (fx.count_of(Hook::Primary), fx.count_of(Hook::Peer)),
+        (0, 0)
+    );
 }
 
 #[test]
@@ -77,15 +92,35 @@ fn links_replace() {
         let id1 = fx.id(t[0]).0;
         let (h1, l1) = fx.link(t[0], 0, 0, 1).unwrap();
         let (h2, l2) = fx.link(t[1], BEFORE | ID, id1, 2).unwrap();
-        assert_eq!((fx.count(), fx.rev(), fx.order()), (2, 3, fx.ids(&[t[1], t[0]])));
+        assert_eq!(
+            (fx.count(), fx.rev(), fx.order()),
+            (2, 3, fx.ids(&[t[1], t[0]]))
+        );
         assert_eq!(fx.owners(), [Some(l2), Some(l1)]);
-        assert_eq!(fx.link(t[2], REPLACE, t[1].0, 3).unwrap_err(), Errno::ENOENT);
-        assert_eq!(fx.link(t[2], REPLACE | LINK, h2.0, 3).unwrap_err(), Errno::ENOENT);
-        assert_eq!(fx.link(t[2], REPLACE | LINK | AFTER | ID, l2.0, 3).unwrap_err(), Errno::ENOENT);
+        assert_eq!(
+            fx.link(t[2], REPLACE, t[1].0, 3).unwrap_err(),
+            Errno::ENOENT
+        );
+        assert_eq!(
+            fx.link(t[2], REPLACE | LINK, h2.0, 3).unwrap_err(),
+            Errno::ENOENT
+        );
+        assert_eq!(
+            fx.link(t[2], REPLACE | LINK | AFTER | ID, l2.0, 3)
+                .unwrap_err(),
+            Errno::ENOENT
+        );
         assert_eq!(fx.count(), 2);
         fx.b.link_update(h2, t[2], None).unwrap();
-        assert_eq!((fx.count(), fx.rev(), fx.order()), (2, 4, fx.ids(&[t[2], t[0]])));
-        assert_eq!(fx.owners(), [Some(l2), Some(l1)], "link id and position kept");
+        assert_eq!(
+            (fx.count(), fx.rev(), fx.order()),
+            (2, 4, fx.ids(&[t[2], t[0]]))
+        );
+        assert_eq!(
+            fx.owners(),
+            [Some(l2), Some(l1)],
+            "link id and position kept"
+        );
         assert_eq!(fx.ran_on_send(&t), [true, false, true]);
         fx.b.link_detach(h2).unwrap();
         assert_eq!((fx.count(), fx.rev(), fx.owners()), (1, 5, vec![Some(l1)]));
@@ -104,8 +139,16 @@ fn links_update_errors() {
         let err = |r: Result<(), Error>| r.unwrap_err().errno;
         assert_eq!(err(fx.b.link_update(h1, t[2], Some(t[1]))), Errno::EPERM);
         assert_eq!(err(fx.b.link_update(h1, t[1], None)), Errno::EEXIST);
-        assert_eq!(err(fx.b.link_update(t[0], t[2], None)), Errno::EINVAL, "program handle as link");
-        assert_eq!(err(fx.b.link_update(h1, h1, None)), Errno::EINVAL, "link handle as program");
+        assert_eq!(
+            err(fx.b.link_update(t[0], t[2], None)),
+            Errno::EINVAL,
+            "program handle as link"
+        );
+        assert_eq!(
+            err(fx.b.link_update(h1, h1, None)),
+            Errno::EINVAL,
+            "link handle as program"
+        );
         assert_eq!(err(fx.b.link_update(Handle(77), t[2], None)), Errno::EBADF);
         fx.b.link_update(h1, t[2], Some(t[0])).unwrap();
         fx.b.link_detach(h1).unwrap();
@@ -139,17 +182,33 @@ fn links_invalid() {
             (AFTER | LINK, t[0].0, Errno::EINVAL),
         ];
         for (flags, rel, errno) in cases {
-            assert_eq!(fx.link(t[0], flags, rel, 0).unwrap_err(), errno, "flags {flags:#x} rel {rel}");
+            assert_eq!(
+                fx.link(t[0], flags, rel, 0).unwrap_err(),
+                errno,
+                "flags {flags:#x} rel {rel}"
+            );
             assert_eq!(fx.count(), 0);
         }
         let q = fx.query_on(IfIndex(0), hook, None).unwrap_err();
         assert_eq!(q, Errno::ENODEV, "ifindex 0 names no device");
         let (_, l1) = fx.link(t[0], 0, 0, 0).unwrap();
-        assert_eq!(fx.link(t[1], AFTER | LINK, t[0].0, 0).unwrap_err(), Errno::EINVAL);
-        assert_eq!(fx.link(t[1], BEFORE | LINK | ID, u32::MAX, 0).unwrap_err(), Errno::ENOENT);
-        assert_eq!(fx.link(t[0], BEFORE | LINK | ID, l1.0, 0).unwrap_err(), Errno::EEXIST);
+        assert_eq!(
+            fx.link(t[1], AFTER | LINK, t[0].0, 0).unwrap_err(),
+            Errno::EINVAL
+        );
+        assert_eq!(
+            fx.link(t[1], BEFORE | LINK | ID, u32::MAX, 0).unwrap_err(),
+            Errno::ENOENT
+        );
+        assert_eq!(
+            fx.link(t[0], BEFORE | LINK | ID, l1.0, 0).unwrap_err(),
+            Errno::EEXIST
+        );
         let pid1 = fx.id(t[0]).0;
-        assert_eq!(fx.link(t[0], BEFORE | ID, pid1, 0).unwrap_err(), Errno::EEXIST);
+        assert_eq!(
+            fx.link(t[0], BEFORE | ID, pid1, 0).unwrap_err(),
+            Errno::EEXIST
+        );
         assert_eq!(fx.count(), 1);
         fx.link(t[1], BEFORE | LINK | ID, l1.0, 0).unwrap();
         assert_eq!(fx.count(), 2);
@@ -190,11 +249,15 @@ fn links_go_defunct_when_the_device_is_deleted() {
         }
         let opts = fx.load(NEXT);
         fx.attach(opts, 0, 0, 0).unwrap();
-        fx.b.link_del(if del_peer { fx.peer } else { fx.primary }).unwrap();
+        fx.b.link_del(if del_peer { fx.peer } else { fx.primary })
+            .unwrap();
         for l in &links {
             let info = fx.b.link_info(*l).unwrap();
             assert_eq!(info.ifindex, 0, "defunct link reports ifindex 0");
-            assert_eq!(fx.b.link_update(*l, t[0], None).unwrap_err().errno, Errno::ENOLINK);
+            assert_eq!(
+                fx.b.link_update(*l, t[0], None).unwrap_err().errno,
+                Errno::ENOLINK
+            );
             fx.b.link_detach(*l).unwrap();
         }
         for l in links {
@@ -224,7 +287,10 @@ fn closing_handles_keeps_attached_programs_alive() {
     fx.attach(t2, BEFORE | ID, id.0, 0).unwrap();
     fx.detach(None, 0, 0, 0).unwrap();
     assert_eq!(fx.order(), [fx.id(t2)]);
-    assert!(fx.b.prog_list().iter().all(|p| p.id != id), "detached and closed: gone");
+    assert!(
+        fx.b.prog_list().iter().all(|p| p.id != id),
+        "detached and closed: gone"
+    );
     assert_eq!(fx.attach(t2, AFTER | ID, id.0, 0), Err(Errno::EEXIST));
     let t3 = fx.load(NEXT);
     assert_eq!(fx.attach(t3, AFTER | ID, id.0, 0), Err(Errno::ENOENT));

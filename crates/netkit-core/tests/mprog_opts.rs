@@ -9,23 +9,44 @@ use netkit_core::*;
 #[test]
 fn opts_basic() {
     let mut fx = Fx::new(Hook::Primary);
-    let [t1, t2] = fx.progs(2)[..] else { unreachable!() };
-    assert_eq!((fx.count_of(Hook::Primary), fx.count_of(Hook::Peer)), (0, 0));
+    let [t1, t2] = fx.progs(2)[..] else {
+        unreachable!()
+    };
+    assert_eq!(
+        (fx.count_of(Hook::Primary), fx.count_of(Hook::Peer)),
+        (0, 0)
+    );
     fx.attach(t1, 0, 0, 0).unwrap();
-    assert_eq!((fx.count_of(Hook::Primary), fx.count_of(Hook::Peer)), (1, 0));
+    assert_eq!(
+        (fx.count_of(Hook::Primary), fx.count_of(Hook::Peer)),
+        (1, 0)
+    );
     let q = fx.query_on(fx.primary, Hook::Primary, Some(2)).unwrap();
-    assert_eq!((q.count, q.revision, q.progs), (1, 2, vec![(fx.id(t1), None)]));
+    assert_eq!(
+        (q.count, q.revision, q.progs),
+        (1, 2, vec![(fx.id(t1), None)])
+    );
     assert_eq!(fx.ran_on_send(&[t1, t2]), [true, false]);
     fx.hook = Hook::Peer;
     fx.attach(t2, 0, 0, 0).unwrap();
-    assert_eq!((fx.count_of(Hook::Primary), fx.count_of(Hook::Peer)), (1, 1));
+    assert_eq!(
+        (fx.count_of(Hook::Primary), fx.count_of(Hook::Peer)),
+        (1, 1)
+    );
     let q = fx.query_on(fx.primary, Hook::Peer, Some(2)).unwrap();
     assert_eq!((q.count, q.revision), (1, 2), "revisions are per hook");
-    assert_eq!(fx.ran_on_send(&[t1, t2]), [false, true], "peer programs run on the peer's transmit");
+    assert_eq!(
+        fx.ran_on_send(&[t1, t2]),
+        [false, true],
+        "peer programs run on the peer's transmit"
+    );
     fx.detach(Some(t2), 0, 0, 0).unwrap();
     fx.hook = Hook::Primary;
     fx.detach(Some(t1), 0, 0, 0).unwrap();
-    assert_eq!((fx.count_of(Hook::Primary), fx.count_of(Hook::Peer)), (0, 0));
+    assert_eq!(
+        (fx.count_of(Hook::Primary), fx.count_of(Hook::Peer)),
+        (0, 0)
+    );
 }
 
 #[test]
@@ -61,7 +82,10 @@ fn opts_after() {
         assert_eq!((fx.rev(), fx.order()), (4, fx.ids(&[t[0], t[2], t[1]])));
         let id2 = fx.id(t[1]).0;
         fx.attach(t[3], AFTER | ID, id2, 0).unwrap();
-        assert_eq!((fx.rev(), fx.order()), (5, fx.ids(&[t[0], t[2], t[1], t[3]])));
+        assert_eq!(
+            (fx.rev(), fx.order()),
+            (5, fx.ids(&[t[0], t[2], t[1], t[3]]))
+        );
         fx.detach(Some(t[3]), 0, 0, 0).unwrap();
         assert_eq!((fx.rev(), fx.order()), (6, fx.ids(&[t[0], t[2], t[1]])));
         fx.detach(Some(t[2]), 0, 0, 0).unwrap();
@@ -105,12 +129,22 @@ fn opts_replace() {
         fx.attach_full(t[2], REPLACE, 0, Some(t[1]), 3).unwrap();
         assert_eq!((fx.rev(), fx.order()), (4, fx.ids(&[t[2], t[0]])));
         assert_eq!(fx.ran_on_send(&t), [true, false, true]);
-        fx.attach_full(t[1], REPLACE | BEFORE, t[0].0, Some(t[2]), 4).unwrap();
+        fx.attach_full(t[1], REPLACE | BEFORE, t[0].0, Some(t[2]), 4)
+            .unwrap();
         assert_eq!((fx.rev(), fx.order()), (5, fx.ids(&[t[1], t[0]])));
-        assert_eq!(fx.attach_full(t[1], REPLACE, 0, Some(t[1]), 0), Err(Errno::EEXIST));
-        assert_eq!(fx.attach_full(t[2], REPLACE | AFTER, t[0].0, Some(t[1]), 5), Err(Errno::ERANGE));
+        assert_eq!(
+            fx.attach_full(t[1], REPLACE, 0, Some(t[1]), 0),
+            Err(Errno::EEXIST)
+        );
+        assert_eq!(
+            fx.attach_full(t[2], REPLACE | AFTER, t[0].0, Some(t[1]), 5),
+            Err(Errno::ERANGE)
+        );
         let both = REPLACE | BEFORE | AFTER;
-        assert_eq!(fx.attach_full(t[2], both, t[0].0, Some(t[1]), 5), Err(Errno::ERANGE));
+        assert_eq!(
+            fx.attach_full(t[2], both, t[0].0, Some(t[1]), 5),
+            Err(Errno::ERANGE)
+        );
         assert_eq!(fx.count(), 2);
         fx.detach(Some(t[1]), BEFORE | ID, id1, 5).unwrap();
         assert_eq!(fx.count(), 1);
@@ -136,15 +170,25 @@ fn opts_invalid() {
             (t[0], AFTER, t[0].0, Errno::ENOENT),
         ];
         for (prog, flags, rel, errno) in cases {
-            assert_eq!(fx.attach(prog, flags, rel, 0), Err(errno), "flags {flags:#x} rel {rel}");
+            assert_eq!(
+                fx.attach(prog, flags, rel, 0),
+                Err(errno),
+                "flags {flags:#x} rel {rel}"
+            );
             assert_eq!(fx.count(), 0);
         }
         fx.attach(t[0], 0, 0, 0).unwrap();
         assert_eq!(fx.attach(t[0], 0, 0, 0), Err(Errno::EEXIST));
         assert_eq!(fx.attach(t[0], BEFORE, t[0].0, 0), Err(Errno::EEXIST));
         assert_eq!(fx.attach(t[0], AFTER, t[0].0, 0), Err(Errno::EEXIST));
-        assert_eq!(fx.attach_full(t[1], REPLACE, t[0].0, Some(Handle(0)), 0), Err(Errno::EINVAL));
-        assert_eq!(fx.attach_full(t[0], REPLACE, 0, Some(t[0]), 0), Err(Errno::EEXIST));
+        assert_eq!(
+            fx.attach_full(t[1], REPLACE, t[0].0, Some(Handle(0)), 0),
+            Err(Errno::EINVAL)
+        );
+        assert_eq!(
+            fx.attach_full(t[0], REPLACE, 0, Some(t[0]), 0),
+            Err(Errno::EEXIST)
+        );
         assert_eq!(fx.count(), 1);
         fx.detach(Some(t[0]), 0, 0, 0).unwrap();
         assert_eq!(fx.count(), 0);
@@ -201,13 +245,25 @@ fn opts_mixed() {
         fx.attach(t[0], 0, 0, 0).unwrap();
         let (_l2, lid2) = fx.link(t[1], 0, 0, 0).unwrap();
         assert_eq!(fx.count(), 2);
-        assert_eq!(fx.attach_full(t[1], REPLACE, 0, Some(t[0]), 0), Err(Errno::EEXIST));
-        assert_eq!(fx.attach_full(t[0], REPLACE, 0, Some(t[1]), 0), Err(Errno::EEXIST));
-        assert_eq!(fx.attach_full(t[2], REPLACE, 0, Some(t[1]), 0), Err(Errno::EBUSY));
+        assert_eq!(
+            fx.attach_full(t[1], REPLACE, 0, Some(t[0]), 0),
+            Err(Errno::EEXIST)
+        );
+        assert_eq!(
+            fx.attach_full(t[0], REPLACE, 0, Some(t[1]), 0),
+            Err(Errno::EEXIST)
+        );
+        assert_eq!(
+            fx.attach_full(t[2], REPLACE, 0, Some(t[1]), 0),
+            Err(Errno::EBUSY)
+        );
         fx.attach_full(t[2], REPLACE, 0, Some(t[0]), 0).unwrap();
         assert_eq!(fx.count(), 2);
         let (_l4, lid4) = fx.link(t[3], 0, 0, 0).unwrap();
-        assert_eq!(fx.attach_full(t[1], REPLACE, 0, Some(t[3]), 0), Err(Errno::EEXIST));
+        assert_eq!(
+            fx.attach_full(t[1], REPLACE, 0, Some(t[3]), 0),
+            Err(Errno::EEXIST)
+        );
         let q = fx.query();
         assert_eq!((q.count, q.revision), (3, 5));
         assert_eq!(fx.order(), fx.ids(&[t[2], t[1], t[3]]));
@@ -315,7 +371,8 @@ fn opts_delete_empty() {
 #[test]
 fn opts_max() {
     for hook in HOOKS {
-        let variants: [(u32, bool); 4] = [(0, false), (BEFORE, false), (BEFORE, true), (AFTER, true)];
+        let variants: [(u32, bool); 4] =
+            [(0, false), (BEFORE, false), (BEFORE, true), (AFTER, true)];
         for (flags, anchored) in variants.into_iter().chain([(AFTER, false)]) {
             let mut fx = Fx::new(hook);
             let t = fx.progs(63);
@@ -353,19 +410,40 @@ fn opts_query() {
         assert_eq!((q.count, q.revision, q.progs.len()), (4, 5, 0));
         let q = fx.query_on(fx.primary, hook, Some(10)).unwrap();
         assert_eq!(q.progs.iter().map(|p| p.0).collect::<Vec<_>>(), ids);
-        let req = QueryReq { ifindex: fx.primary, hook, query_flags: 0, attach_flags: 0, capacity: Some(2) };
+        let req = QueryReq {
+            ifindex: fx.primary,
+            hook,
+            query_flags: 0,
+            attach_flags: 0,
+            capacity: Some(2),
+        };
         let (err, partial) = fx.b.prog_query(&req).unwrap_err();
         assert_eq!(err.errno, Errno::ENOSPC);
         let partial = partial.expect("ENOSPC copies a prefix");
         assert_eq!((partial.count, partial.revision), (4, 5));
-        assert_eq!(partial.progs.iter().map(|p| p.0).collect::<Vec<_>>(), ids[..2]);
+        assert_eq!(
+            partial.progs.iter().map(|p| p.0).collect::<Vec<_>>(),
+            ids[..2]
+        );
         let q = fx.query_on(fx.primary, hook, Some(0)).unwrap();
         assert_eq!((q.count, q.progs.len()), (4, 0));
         for (qf, af) in [(1, 0), (0, 1)] {
-            let req = QueryReq { ifindex: fx.primary, hook, query_flags: qf, attach_flags: af, capacity: None };
+            let req = QueryReq {
+                ifindex: fx.primary,
+                hook,
+                query_flags: qf,
+                attach_flags: af,
+                capacity: None,
+            };
             assert_eq!(fx.b.prog_query(&req).unwrap_err().0.errno, Errno::EINVAL);
         }
-        let req = QueryReq { ifindex: fx.primary, hook, query_flags: 2, attach_flags: 0, capacity: None };
+        let req = QueryReq {
+            ifindex: fx.primary,
+            hook,
+            query_flags: 2,
+            attach_flags: 0,
+            capacity: None,
+        };
         assert_eq!(fx.b.prog_query(&req).unwrap_err().0.errno, Errno::EINVAL);
     }
 }
@@ -379,7 +457,10 @@ fn opts_query_attach() {
         let t = fx.load(NEXT);
         fx.attach(t, 0, 0, q.revision).unwrap();
         let q = fx.query();
-        assert_eq!((q.count, q.revision, q.progs), (1, 2, vec![(fx.id(t), None)]));
+        assert_eq!(
+            (q.count, q.revision, q.progs),
+            (1, 2, vec![(fx.id(t), None)])
+        );
     }
 }
 
@@ -391,7 +472,11 @@ fn query_reports_revision_1_when_empty_but_keeps_counting() {
         fx.attach(t, 0, 0, 0).unwrap();
         fx.detach(Some(t), 0, 0, 0).unwrap();
         assert_eq!(fx.rev(), 1, "an empty netkit hook reports revision 1");
-        assert_eq!(fx.attach(t, 0, 0, 1), Err(Errno::ESTALE), "internally it is at 3");
+        assert_eq!(
+            fx.attach(t, 0, 0, 1),
+            Err(Errno::ESTALE),
+            "internally it is at 3"
+        );
         fx.attach(t, 0, 0, 3).unwrap();
         assert_eq!(fx.rev(), 4);
     }
@@ -401,7 +486,11 @@ fn query_reports_revision_1_when_empty_but_keeps_counting() {
 fn unknown_attach_flags_are_einval() {
     let mut fx = Fx::new(Hook::Primary);
     let t = fx.load(NEXT);
-    assert_eq!(fx.attach(t, 1, 0, 0), Err(Errno::EINVAL), "ALLOW_OVERRIDE is cgroup only");
+    assert_eq!(
+        fx.attach(t, 1, 0, 0),
+        Err(Errno::EINVAL),
+        "ALLOW_OVERRIDE is cgroup only"
+    );
     assert_eq!(fx.attach(t, 1 << 6, 0, 0), Err(Errno::EINVAL));
     assert_eq!(fx.detach(Some(t), 2, 0, 0), Err(Errno::EINVAL));
     assert_eq!(fx.attach(Handle(99), 0, 0, 0), Err(Errno::EBADF));

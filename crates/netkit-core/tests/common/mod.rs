@@ -16,13 +16,24 @@ pub struct Fx {
 impl Fx {
     /// An L3 pair "nk1" (primary) / "nk0" (peer), programs managed on `hook`.
     pub fn new(hook: Hook) -> Fx {
-        Fx::with(hook, NewLink { name: Some("nk1".into()), ..NewLink::default() })
+        Fx::with(
+            hook,
+            NewLink {
+                name: Some("nk1".into()),
+                ..NewLink::default()
+            },
+        )
     }
 
     pub fn with(hook: Hook, req: NewLink) -> Fx {
         let mut b = UserBackend::default();
         let c = b.link_add(&req).expect("create pair");
-        Fx { b, primary: c.primary, peer: c.peer.expect("pair"), hook }
+        Fx {
+            b,
+            primary: c.primary,
+            peer: c.peer.expect("pair"),
+            hook,
+        }
     }
 
     /// Loads a program returning `v`; returns its handle.
@@ -63,7 +74,13 @@ impl Fx {
         self.b.prog_attach(&req).map_err(|e| e.errno)
     }
 
-    pub fn detach(&mut self, prog: Option<Handle>, flags: u32, rel: u32, rev: u64) -> Result<(), Errno> {
+    pub fn detach(
+        &mut self,
+        prog: Option<Handle>,
+        flags: u32,
+        rel: u32,
+        rev: u64,
+    ) -> Result<(), Errno> {
         let req = DetachReq {
             ifindex: self.primary,
             hook: self.hook,
@@ -75,7 +92,13 @@ impl Fx {
         self.b.prog_detach(&req).map_err(|e| e.errno)
     }
 
-    pub fn link(&mut self, prog: Handle, flags: u32, rel: u32, rev: u64) -> Result<(Handle, LinkId), Errno> {
+    pub fn link(
+        &mut self,
+        prog: Handle,
+        flags: u32,
+        rel: u32,
+        rev: u64,
+    ) -> Result<(Handle, LinkId), Errno> {
         let req = LinkCreateReq {
             ifindex: self.primary,
             hook: self.hook,
@@ -87,8 +110,19 @@ impl Fx {
         self.b.link_create(&req).map_err(|e| e.errno)
     }
 
-    pub fn query_on(&self, ifindex: IfIndex, hook: Hook, cap: Option<u32>) -> Result<QueryResult, Errno> {
-        let req = QueryReq { ifindex, hook, query_flags: 0, attach_flags: 0, capacity: cap };
+    pub fn query_on(
+        &self,
+        ifindex: IfIndex,
+        hook: Hook,
+        cap: Option<u32>,
+    ) -> Result<QueryResult, Errno> {
+        let req = QueryReq {
+            ifindex,
+            hook,
+            query_flags: 0,
+            attach_flags: 0,
+            capacity: cap,
+        };
         self.b.prog_query(&req).map_err(|(e, _)| e.errno)
     }
 
@@ -153,6 +187,9 @@ impl Fx {
     pub fn ran_on_send(&mut self, hs: &[Handle]) -> Vec<bool> {
         let before: Vec<u64> = hs.iter().map(|h| self.ran(*h)).collect();
         self.send();
-        hs.iter().zip(before).map(|(h, b)| self.ran(*h) > b).collect()
+        hs.iter()
+            .zip(before)
+            .map(|(h, b)| self.ran(*h) > b)
+            .collect()
     }
 }
