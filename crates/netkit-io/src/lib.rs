@@ -14,6 +14,7 @@ pub mod poll;
 pub mod rtnl;
 #[allow(unsafe_code)]
 mod sys;
+pub mod testing;
 pub mod tun;
 pub mod vnet;
 
