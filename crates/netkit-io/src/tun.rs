@@ -5,6 +5,7 @@
 //! of netkit.
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::Arc;
 
 use crate::netns::NetNs;
 use crate::rtnl::Rtnl;
@@ -126,7 +127,7 @@ pub struct TunDevice {
     kind: TunKind,
     netns: NetNs,
     ifindex: u32,
-    queues: Vec<TunQueue>,
+    queues: Vec<Arc<TunQueue>>,
     vnet_hdr: bool,
     offloads: u32,
 }
@@ -157,7 +158,7 @@ impl TunDevice {
                 };
                 let (q, off) = open_queue(&cfg.name, flags, cfg.vnet_hdr)?;
                 offloads = off;
-                queues.push(q);
+                queues.push(Arc::new(q));
             }
             let ifindex = Rtnl::open()?.link_by_name(&cfg.name)?.ifindex;
             Ok(TunDevice {
@@ -189,13 +190,9 @@ impl TunDevice {
         self.ifindex
     }
 
-    pub fn queues(&self) -> &[TunQueue] {
+    /// The queues, shared with the workers that read and write them.
+    pub fn queues(&self) -> &[Arc<TunQueue>] {
         &self.queues
-    }
-
-    /// Takes the queues out (to hand them to workers); the device handle keeps control ops.
-    pub fn take_queues(&mut self) -> Vec<TunQueue> {
-        std::mem::take(&mut self.queues)
     }
 
     /// Bytes of virtio-net header in front of each frame (0 without `vnet_hdr`).
