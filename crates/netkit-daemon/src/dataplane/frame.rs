@@ -84,13 +84,13 @@ pub fn ingest(
 /// the virtio-net header (when `vnet_len > 0`) followed by the frame, Ethernet header stripped
 /// for L3. `vnet` is what [`ingest`] returned; `ingest_head` the `skb.head` it left (programs
 /// may have moved it).
-pub fn emit<'a>(
-    skb: &'a mut Skb,
+pub fn emit(
+    skb: &mut Skb,
     mut vnet: VnetHdr,
     ingest_head: usize,
     kind: TunKind,
     vnet_len: usize,
-) -> Result<&'a [u8], FrameError> {
+) -> Result<&[u8], FrameError> {
     // Bytes a program added (positive) or removed in front of the packet.
     let grown = ingest_head as isize - skb.head as isize;
     let strip = match kind {

@@ -88,10 +88,10 @@ impl NeighResolver {
                 return Some(*mac);
             }
         }
-        if !self.rtnl.contains_key(&nsid) {
-            self.rtnl.insert(nsid, ns.run(Rtnl::open).ok()?);
-        }
-        let rtnl = self.rtnl.get(&nsid)?;
+        let rtnl = match self.rtnl.entry(nsid) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => e.insert(ns.run(Rtnl::open).ok()?),
+        };
         let hop = match explicit {
             Some(ip) => ip,
             None => {
