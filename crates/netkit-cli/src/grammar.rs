@@ -156,9 +156,10 @@ fn parse_link(w: &mut Words) -> Parse<Command> {
                     r.policy = Some(p);
                 } else if word == "peer" {
                     let p = w.value("peer", "forward or blackhole")?;
-                    r.peer_policy = Some(policy(p).ok_or_else(|| {
-                        format!("peer takes forward or blackhole, not \"{p}\"")
-                    })?);
+                    r.peer_policy =
+                        Some(policy(p).ok_or_else(|| {
+                            format!("peer takes forward or blackhole, not \"{p}\"")
+                        })?);
                 } else {
                     return Err(unknown(word, "link set"));
                 }
@@ -185,7 +186,11 @@ fn parse_link(w: &mut Words) -> Parse<Command> {
             }
             Request::LinkShow { name }
         }
-        other => return Err(format!("unknown link command \"{other}\" (add, set, del, show)")),
+        other => {
+            return Err(format!(
+                "unknown link command \"{other}\" (add, set, del, show)"
+            ))
+        }
     };
     Ok(Command::Request(req))
 }
@@ -204,7 +209,11 @@ fn parse_link_add(w: &mut Words) -> Parse<LinkAddReq> {
     }
     match w.next() {
         Some("netkit") => {}
-        Some(other) => return Err(format!("only \"type netkit\" is supported, not \"{other}\"")),
+        Some(other) => {
+            return Err(format!(
+                "only \"type netkit\" is supported, not \"{other}\""
+            ))
+        }
         None => return Err("\"type\" needs netkit after it".into()),
     }
     let mut in_peer = false;
@@ -231,7 +240,9 @@ fn parse_link_add(w: &mut Words) -> Parse<LinkAddReq> {
             ("headroom", false) => r.headroom = Some(w.number("headroom", "a number 0..65535")?),
             ("tailroom", false) => r.tailroom = Some(w.number("tailroom", "a number 0..65535")?),
             ("name", true) => r.peer_name = Some(w.value("name", "a device name")?.to_string()),
-            ("netns", true) => r.peer_netns = Some(w.value("netns", "a namespace name")?.to_string()),
+            ("netns", true) => {
+                r.peer_netns = Some(w.value("netns", "a namespace name")?.to_string())
+            }
             (other, false) => return Err(unknown(other, "link add ... type netkit")),
             (other, true) => return Err(unknown(other, "the peer options of link add")),
         }
@@ -243,7 +254,9 @@ fn hook(w: &mut Words, context: &str) -> Parse<Hook> {
     match w.next() {
         Some("primary") => Ok(Hook::Primary),
         Some("peer") => Ok(Hook::Peer),
-        Some(other) => Err(format!("{context}: expected primary or peer, not \"{other}\"")),
+        Some(other) => Err(format!(
+            "{context}: expected primary or peer, not \"{other}\""
+        )),
         None => Err(format!("{context} needs primary or peer after the device")),
     }
 }
@@ -415,7 +428,9 @@ fn parse_bpflink(w: &mut Words) -> Parse<Command> {
         "create" => {
             let p = placement(w, "bpflink create", false)?;
             Request::BpflinkCreate(BpflinkCreateReq {
-                prog_id: p.prog_id.ok_or("bpflink create needs \"id N\" (the program)")?,
+                prog_id: p
+                    .prog_id
+                    .ok_or("bpflink create needs \"id N\" (the program)")?,
                 dev: p.dev.unwrap_or_default(),
                 hook: p.hook.unwrap_or(Hook::Primary),
                 anchor: p.anchor,

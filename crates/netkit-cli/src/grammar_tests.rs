@@ -37,7 +37,10 @@ fn link_add_takes_the_iproute2_grammar() {
         })
     );
     // No name: the kernel's default naming applies.
-    assert_eq!(req("link add type netkit"), Request::LinkAdd(LinkAddReq::default()));
+    assert_eq!(
+        req("link add type netkit"),
+        Request::LinkAdd(LinkAddReq::default())
+    );
     assert_eq!(
         req("link add name a type netkit peer blackhole"),
         Request::LinkAdd(LinkAddReq {

@@ -45,7 +45,8 @@ fn run(args: Vec<String>) -> i32 {
                 g.format.json = true;
                 g.format.pretty = true
             }
-            "-s" | "--stats" | "-d" | "--details" => g.format.stats |= a.starts_with("-s"),
+            "-s" | "--stats" => g.format.stats = true,
+            "-d" | "--details" => {}
             "--socket" if leading => match it.next() {
                 Some(p) => g.socket = p,
                 None => return usage_error("--socket needs a path"),

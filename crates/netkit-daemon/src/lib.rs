@@ -40,7 +40,8 @@ impl Default for Options {
     }
 }
 
-pub const USAGE: &str = "Usage: netkit daemon [--socket PATH] [--state-dir DIR] [--group GROUP] [--model-only]";
+pub const USAGE: &str =
+    "Usage: netkit daemon [--socket PATH] [--state-dir DIR] [--group GROUP] [--model-only]";
 
 impl Options {
     /// Parses the words after `netkit daemon`.
@@ -70,7 +71,7 @@ impl Options {
 /// routes) in place for the next start.
 pub fn run(
     opts: &Options,
-    backend: Box<dyn netkit_core::Backend + Send>,
+    backend: netkit_core::UserBackend,
     plumbing: Box<dyn plumbing::Plumbing>,
 ) -> Result<(), String> {
     let group = opts.group.as_deref().map(server::group_id).transpose()?;
@@ -87,4 +88,15 @@ pub fn run(
         opts.state_dir.display()
     );
     server::serve(listener, Arc::new(Mutex::new(registry)))
+}
+
+/// [`run`] with the user-space backend and, unless `--model-only`, real interfaces.
+pub fn run_default(opts: &Options) -> Result<(), String> {
+    let backend = netkit_core::UserBackend::default();
+    let plumbing: Box<dyn plumbing::Plumbing> = if opts.model_only {
+        Box::new(plumbing::ModelOnly)
+    } else {
+        return Err("real interfaces are not available in this build yet; use --model-only".into());
+    };
+    run(opts, backend, plumbing)
 }

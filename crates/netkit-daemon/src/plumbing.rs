@@ -2,7 +2,7 @@
 //! running the dataplane that moves their packets through the model. The registry calls it
 //! after the model accepted a new pair and before the pair is recorded.
 
-use netkit_core::{Backend, IfIndex, Mode};
+use netkit_core::{IfIndex, Mode, UserBackend};
 use netkit_proto::WireError;
 
 use crate::persist::DeviceRecord;
@@ -25,7 +25,7 @@ pub trait Plumbing: Send {
     /// ifindexes of the primary and the peer, or `None` when nothing real backs the pair.
     fn start(
         &mut self,
-        backend: &mut dyn Backend,
+        backend: &mut UserBackend,
         pair: &PairSpec,
     ) -> Result<Option<(u32, u32)>, WireError>;
     /// Stops forwarding; with `delete` also removes the interfaces.
@@ -41,7 +41,7 @@ pub struct ModelOnly;
 impl Plumbing for ModelOnly {
     fn start(
         &mut self,
-        _backend: &mut dyn Backend,
+        _backend: &mut UserBackend,
         _pair: &PairSpec,
     ) -> Result<Option<(u32, u32)>, WireError> {
         Ok(None)

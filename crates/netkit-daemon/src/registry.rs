@@ -7,9 +7,11 @@
 //! registry and the backend as they were.
 
 use crate::convert::{self, errno, wire};
-use crate::persist::{DeviceRecord, HookEntry, HookRecord, LinkRecord, ProgRecord, State, StateDir};
+use crate::persist::{
+    DeviceRecord, HookEntry, HookRecord, LinkRecord, ProgRecord, State, StateDir,
+};
 use crate::plumbing::Plumbing;
-use netkit_core::{self as core, flags, Backend, Errno, Handle, IfIndex, Relative};
+use netkit_core::{self as core, flags, Backend, Errno, Handle, IfIndex, Relative, UserBackend};
 use netkit_proto::{self as proto, Anchor, Hook, Response, WireError};
 use std::collections::BTreeMap;
 
@@ -33,7 +35,7 @@ pub(crate) struct Link {
 }
 
 pub struct Registry {
-    pub(crate) backend: Box<dyn Backend + Send>,
+    pub(crate) backend: UserBackend,
     pub(crate) plumbing: Box<dyn Plumbing>,
     dir: StateDir,
     pub(crate) devices: Vec<Device>,
@@ -48,7 +50,7 @@ type Reply = Result<Response, WireError>;
 impl Registry {
     /// A registry over `backend`, restoring what `dir` holds.
     pub fn open(
-        backend: Box<dyn Backend + Send>,
+        backend: UserBackend,
         plumbing: Box<dyn Plumbing>,
         dir: StateDir,
     ) -> Result<Registry, String> {
@@ -119,8 +121,12 @@ impl Registry {
             )),
         };
         if reply.is_ok() && mutating {
-            self.save()
-                .map_err(|e| errno(Errno::EFAULT, format!("the change was made but saving the state failed: {e}")))?;
+            self.save().map_err(|e| {
+                errno(
+                    Errno::EFAULT,
+                    format!("the change was made but saving the state failed: {e}"),
+                )
+            })?;
         }
         reply
     }
@@ -188,7 +194,10 @@ impl Registry {
     ) -> Result<usize, WireError> {
         for name in [&r.name, &r.peer_name].into_iter().flatten() {
             if self.find_device(name).is_some() {
-                return Err(errno(Errno::EEXIST, format!("a device named \"{name}\" exists")));
+                return Err(errno(
+                    Errno::EEXIST,
+                    format!("a device named \"{name}\" exists"),
+                ));
             }
         }
         let new = core::NewLink {
@@ -210,9 +219,13 @@ impl Registry {
         let created = self.backend.link_add(&new).map_err(wire)?;
         let Some(peer) = created.peer else {
             let _ = self.backend.link_del(created.primary);
-            return Err(errno(Errno::EOPNOTSUPP, "the backend created a pair without a peer"));
+            return Err(errno(
+                Errno::EOPNOTSUPP,
+                "the backend created a pair without a peer",
+            ));
         };
-        let (p, q) = match (self.backend.link_get(created.primary), self.backend.link_get(peer)) {
+        let peer_info = self.link_get_in(peer, r.peer_netns.as_deref());
+        let (p, q) = match (self.backend.link_get(created.primary), peer_info) {
             (Ok(p), Ok(q)) => (p, q),
             (Err(e), _) | (_, Err(e)) => {
                 let _ = self.backend.link_del(created.primary);
@@ -232,7 +245,7 @@ impl Registry {
             model_peer: peer,
             expect: restored.map(|d| (d.ifindex, d.peer_ifindex)),
         };
-        let real = match self.plumbing.start(self.backend.as_mut(), &spec) {
+        let real = match self.plumbing.start(&mut self.backend, &spec) {
             Ok(real) => real,
             Err(e) => {
                 let _ = self.backend.link_del(created.primary);
@@ -251,6 +264,21 @@ impl Registry {
             model_peer: peer,
         });
         Ok(self.devices.len() - 1)
+    }
+
+    /// `link_get` as seen from namespace `netns` (the model resolves ifindexes per namespace).
+    pub(crate) fn link_get_in(
+        &mut self,
+        ifindex: IfIndex,
+        netns: Option<&str>,
+    ) -> Result<core::LinkInfo, core::Error> {
+        if netns.is_none() {
+            return self.backend.link_get(ifindex);
+        }
+        self.backend.set_caller_netns(netns);
+        let info = self.backend.link_get(ifindex);
+        self.backend.set_caller_netns(None);
+        info
     }
 
     /// The device named `name` (either end): its index and whether the name is the primary's.
@@ -274,7 +302,11 @@ impl Registry {
     pub(crate) fn link_set(&mut self, r: proto::LinkSetReq) -> Reply {
         let (i, primary) = self.device(&r.name)?;
         let dev = &self.devices[i];
-        let ifindex = if primary { dev.model_primary } else { dev.model_peer };
+        let ifindex = if primary {
+            dev.model_primary
+        } else {
+            dev.model_peer
+        };
         let change = core::ChangeLink {
             policy: r.policy.map(convert::policy_raw),
             peer_policy: r.peer_policy.map(convert::policy_raw),
@@ -284,7 +316,11 @@ impl Registry {
         // Read back what the model holds now, also after a failure (the kernel may have
         // committed POLICY before rejecting PEER_POLICY).
         let (pi, qi) = (dev.model_primary, dev.model_peer);
-        if let (Ok(p), Ok(q)) = (self.backend.link_get(pi), self.backend.link_get(qi)) {
+        let ns = dev.rec.create.peer_netns.clone();
+        if let (Ok(p), Ok(q)) = (
+            self.backend.link_get(pi),
+            self.link_get_in(qi, ns.as_deref()),
+        ) {
             let rec = &mut self.devices[i].rec;
             rec.policy = convert::policy(p.policy);
             rec.peer_policy = convert::policy(q.policy);
@@ -316,7 +352,7 @@ impl Registry {
         Ok(Response::Done)
     }
 
-    fn link_show(&self, name: Option<&str>) -> Reply {
+    fn link_show(&mut self, name: Option<&str>) -> Reply {
         let mut links = Vec::new();
         match name {
             Some(n) => {
@@ -401,7 +437,10 @@ impl Registry {
         if !users.is_empty() {
             return Err(errno(
                 Errno::EBUSY,
-                format!("program {id} is attached to {}; detach it first", users.join(", ")),
+                format!(
+                    "program {id} is attached to {}; detach it first",
+                    users.join(", ")
+                ),
             ));
         }
         self.backend.prog_close(prog.handle).map_err(wire)?;
@@ -416,7 +455,11 @@ impl Registry {
     fn hook_target(&self, dev: &str) -> Result<IfIndex, WireError> {
         let (i, primary) = self.device(dev)?;
         let d = &self.devices[i];
-        Ok(if primary { d.model_primary } else { d.model_peer })
+        Ok(if primary {
+            d.model_primary
+        } else {
+            d.model_peer
+        })
     }
 
     /// Flags and relative object for an anchor, in the backend's ids.

@@ -17,9 +17,13 @@ pub fn bind(path: &Path, group: Option<u32>) -> Result<UnixListener, String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
     if path.exists() {
         if UnixStream::connect(path).is_ok() {
-            return Err(format!("another netkitd is listening on {}", path.display()));
+            return Err(format!(
+                "another netkitd is listening on {}",
+                path.display()
+            ));
         }
-        std::fs::remove_file(path).map_err(|e| format!("removing stale {}: {e}", path.display()))?;
+        std::fs::remove_file(path)
+            .map_err(|e| format!("removing stale {}: {e}", path.display()))?;
     }
     let tmp = PathBuf::from(format!("{}.{}.tmp", path.display(), std::process::id()));
     let _ = std::fs::remove_file(&tmp);
@@ -45,7 +49,8 @@ pub fn group_id(name: &str) -> Result<u32, String> {
     if let Ok(gid) = name.parse::<u32>() {
         return Ok(gid);
     }
-    let text = std::fs::read_to_string("/etc/group").map_err(|e| format!("reading /etc/group: {e}"))?;
+    let text =
+        std::fs::read_to_string("/etc/group").map_err(|e| format!("reading /etc/group: {e}"))?;
     text.lines()
         .filter_map(|l| {
             let mut f = l.split(':');
@@ -77,7 +82,11 @@ fn serve_connection(conn: UnixStream, registry: &Mutex<Registry>) {
     let mut reader = BufReader::new(conn);
     loop {
         let mut line = String::new();
-        match reader.by_ref().take(proto::MAX_LINE as u64).read_line(&mut line) {
+        match reader
+            .by_ref()
+            .take(proto::MAX_LINE as u64)
+            .read_line(&mut line)
+        {
             Ok(0) | Err(_) => return,
             Ok(_) => {}
         }
@@ -101,7 +110,10 @@ fn answer(line: &str, registry: &Mutex<Registry>) -> (u64, Result<proto::Respons
                 .ok()
                 .and_then(|v| v.get("seq").and_then(|s| s.as_u64()))
                 .unwrap_or(0);
-            return (seq, Err(WireError::einval(format!("malformed request: {e}"))));
+            return (
+                seq,
+                Err(WireError::einval(format!("malformed request: {e}"))),
+            );
         }
     };
     if env.version != proto::PROTOCOL_VERSION {

@@ -2,19 +2,25 @@
 
 use crate::convert::{self, errno, wire};
 use crate::registry::Registry;
-use netkit_core::Errno;
+use netkit_core::{Backend, Errno};
 use netkit_proto::{self as proto, Hook, Response, WireError};
 
 /// One end of pair `i`.
-pub(crate) fn link_view(reg: &Registry, i: usize, primary: bool) -> Result<proto::LinkView, WireError> {
+pub(crate) fn link_view(
+    reg: &mut Registry,
+    i: usize,
+    primary: bool,
+) -> Result<proto::LinkView, WireError> {
     let d = &reg.devices[i];
-    let (me, other) = if primary {
-        (d.model_primary, d.model_peer)
+    let peer_ns = d.rec.create.peer_netns.clone();
+    let (me, me_ns, other, other_ns) = if primary {
+        (d.model_primary, None, d.model_peer, peer_ns)
     } else {
-        (d.model_peer, d.model_primary)
+        (d.model_peer, peer_ns, d.model_primary, None)
     };
-    let info = reg.backend.link_get(me).map_err(wire)?;
-    let other_info = reg.backend.link_get(other).ok();
+    let info = reg.link_get_in(me, me_ns.as_deref()).map_err(wire)?;
+    let other_info = reg.link_get_in(other, other_ns.as_deref()).ok();
+    let d = &reg.devices[i];
     let (ifindex, other_ifindex) = if primary {
         (d.rec.ifindex, d.rec.peer_ifindex)
     } else {
@@ -78,17 +84,24 @@ pub(crate) fn prog_show(reg: &Registry, id: Option<u32>) -> Result<Response, Wir
     let progs = ids
         .into_iter()
         .filter_map(|id| reg.progs.get(&id))
-        .map(|p| proto::ProgView {
-            id: p.rec.id,
-            name: p.rec.name.clone(),
-            section: p.rec.section.clone(),
-            file: p.rec.file.clone(),
-            loaded_at: p.rec.loaded_at,
-            run_cnt: 0,
-            run_time_ns: 0,
-            bytes_xlated: 0,
-            map_ids: Vec::new(),
-            attached: attached_to(reg, p.rec.id),
+        .map(|p| {
+            let stats = reg
+                .backend
+                .prog_info(p.handle)
+                .map(|i| i.stats)
+                .unwrap_or_default();
+            proto::ProgView {
+                id: p.rec.id,
+                name: p.rec.name.clone(),
+                section: p.rec.section.clone(),
+                file: p.rec.file.clone(),
+                loaded_at: p.rec.loaded_at,
+                run_cnt: stats.run_cnt,
+                run_time_ns: stats.run_time_ns,
+                bytes_xlated: 0,
+                map_ids: Vec::new(),
+                attached: attached_to(reg, p.rec.id),
+            }
         })
         .collect();
     Ok(Response::Progs { progs })

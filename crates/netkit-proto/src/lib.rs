@@ -104,7 +104,9 @@ impl WireError {
 /// Errors of the client side of a connection.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    #[error("cannot reach netkitd at {path}: {source} (is the daemon running? try `netkit daemon`)")]
+    #[error(
+        "cannot reach netkitd at {path}: {source} (is the daemon running? try `netkit daemon`)"
+    )]
     Connect {
         path: String,
         source: std::io::Error,
@@ -128,11 +130,12 @@ pub struct Client {
 
 impl Client {
     pub fn connect(path: &str) -> Result<Client, ClientError> {
-        let stream =
-            std::os::unix::net::UnixStream::connect(path).map_err(|source| ClientError::Connect {
+        let stream = std::os::unix::net::UnixStream::connect(path).map_err(|source| {
+            ClientError::Connect {
                 path: path.to_string(),
                 source,
-            })?;
+            }
+        })?;
         let writer = stream.try_clone()?;
         Ok(Client {
             reader: std::io::BufReader::new(stream),

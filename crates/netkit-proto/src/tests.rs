@@ -5,7 +5,10 @@ fn hex_round_trips_and_rejects_garbage() {
     let bytes: Vec<u8> = (0..=255).collect();
     assert_eq!(hex::decode(&hex::encode(&bytes)).unwrap(), bytes);
     assert_eq!(hex::decode("0x0a 00 ff").unwrap(), vec![0x0a, 0, 0xff]);
-    assert_eq!(hex::decode("DEADbeef").unwrap(), vec![0xde, 0xad, 0xbe, 0xef]);
+    assert_eq!(
+        hex::decode("DEADbeef").unwrap(),
+        vec![0xde, 0xad, 0xbe, 0xef]
+    );
     assert!(hex::decode("abc").unwrap_err().contains("odd"));
     assert!(hex::decode("zz").unwrap_err().contains("not a hex digit"));
 }
