@@ -3,6 +3,7 @@
 //! `kill -9`, brings everything back with the same ids.
 
 mod convert;
+pub mod dataplane;
 pub mod persist;
 pub mod plumbing;
 pub mod registry;
