@@ -12,7 +12,10 @@ pub fn open(name: &str, version: KernelVersion) -> Result<Box<dyn Backend>, Stri
     match name {
         "user" => open_user(version),
         "kernel" => open_kernel(version),
-        other => Err(format!("unknown backend {other:?}; use {}", NAMES.join(" or "))),
+        other => Err(format!(
+            "unknown backend {other:?}; use {}",
+            NAMES.join(" or ")
+        )),
     }
 }
 
@@ -36,7 +39,9 @@ fn open_user(_version: KernelVersion) -> Result<Box<dyn Backend>, String> {
 #[cfg(feature = "kernel-backend")]
 fn open_kernel(version: KernelVersion) -> Result<Box<dyn Backend>, String> {
     if version != KernelVersion::V6_12 {
-        return Err(format!("the kernel backend runs the reference kernel 6.12, not {version}"));
+        return Err(format!(
+            "the kernel backend runs the reference kernel 6.12, not {version}"
+        ));
     }
     netkit_kernel::KernelBackend::new()
         .map(|b| Box::new(b) as Box<dyn Backend>)
