@@ -52,3 +52,42 @@ fn open_kernel(version: KernelVersion) -> Result<Box<dyn Backend>, String> {
 fn open_kernel(_version: KernelVersion) -> Result<Box<dyn Backend>, String> {
     Err("this binary was built without the kernel backend (feature kernel-backend)".into())
 }
+
+/// Creates a named network namespace (`ip netns add`) for a scenario. The user backend's
+/// namespaces are plain labels, so there it only checks the name.
+pub fn netns_add(backend: &str, name: &str) -> Result<(), String> {
+    check_netns_name(name)?;
+    match backend {
+        #[cfg(feature = "kernel-backend")]
+        "kernel" => {
+            netkit_kernel::netns::create(name).map_err(|e| format!("netns add {name}: {e}"))
+        }
+        "user" => Ok(()),
+        other => Err(format!("the {other} backend cannot create namespaces")),
+    }
+}
+
+/// Removes a namespace created by [`netns_add`].
+pub fn netns_del(backend: &str, name: &str) -> Result<(), String> {
+    match backend {
+        #[cfg(feature = "kernel-backend")]
+        "kernel" => {
+            netkit_kernel::netns::delete(name).map_err(|e| format!("netns del {name}: {e}"))
+        }
+        "user" => Ok(()),
+        other => Err(format!("the {other} backend cannot delete namespaces")),
+    }
+}
+
+fn check_netns_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("invalid namespace name {name:?}"))
+    }
+}

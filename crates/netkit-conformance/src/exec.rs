@@ -65,6 +65,8 @@ pub struct Bindings {
     created: Vec<IfIndex>,
     open_progs: Vec<Handle>,
     open_links: Vec<Handle>,
+    /// Namespaces `netns add` created, removed last.
+    namespaces: Vec<String>,
 }
 
 impl Bindings {
@@ -79,6 +81,9 @@ impl Bindings {
         }
         for dev in self.created.drain(..) {
             let _ = backend.link_del(dev);
+        }
+        for ns in self.namespaces.drain(..).rev() {
+            let _ = crate::backends::netns_del(backend.name(), &ns);
         }
     }
 
@@ -291,6 +296,11 @@ pub fn execute(
             Err(e) => Observed::failed(&e),
         }),
         ["xmit", dev, frame, args @ ..] => xmit(backend, b, dev, frame, args),
+        ["netns", "add", name] => {
+            crate::backends::netns_add(backend.name(), name)?;
+            b.namespaces.push(name.to_string());
+            Ok(Observed::ok())
+        }
         _ => Err(format!("malformed step {:?}", words.join(" "))),
     }
 }
@@ -431,6 +441,7 @@ fn show_fields(b: &Bindings, info: &LinkInfo) -> Observed {
         info.peer_ifindex
             .map_or("none".to_string(), |p| b.dev_name(p.0)),
     );
+    o.field("netns", info.netns.as_deref().unwrap_or("-"));
     let s = info.stats;
     for (key, value) in [
         ("rx_packets", s.rx_packets),
