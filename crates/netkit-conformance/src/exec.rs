@@ -749,6 +749,47 @@ mod tests {
     }
 
     #[test]
+    fn anchors_send_the_id_or_the_handle_as_bpf_f_id_says() {
+        let mut b = Bindings::default();
+        b.progs.insert("P1".into(), (Handle(7), ProgId(1001)));
+        b.links.insert("L1".into(), (Handle(9), LinkId(55)));
+        let words = |s: &'static str| s.split(' ').collect::<Vec<_>>();
+        let by_handle = mprog_args(&b, &words("before rel P1 rev 3")).unwrap();
+        assert_eq!(
+            (
+                by_handle.flags,
+                by_handle.relative,
+                by_handle.expected_revision
+            ),
+            (flags::BEFORE, Relative(7), 3)
+        );
+        let by_id = mprog_args(&b, &words("after id rel P1")).unwrap();
+        assert_eq!(
+            (by_id.flags, by_id.relative),
+            (flags::AFTER | flags::ID, Relative(1001))
+        );
+        let link_id = mprog_args(&b, &words("before link id rel L1")).unwrap();
+        assert_eq!(link_id.relative, Relative(55));
+        let link_fd = mprog_args(&b, &words("after link rel L1 flags 0x40")).unwrap();
+        assert_eq!(
+            (link_fd.flags, link_fd.relative),
+            (flags::AFTER | flags::LINK | 0x40, Relative(9))
+        );
+        let replace = mprog_args(&b, &words("replace old P1 rel 0xfffffff0")).unwrap();
+        assert_eq!(
+            (replace.replace, replace.relative),
+            (Some(Handle(7)), Relative(0xffff_fff0))
+        );
+        assert!(mprog_args(&b, &words("before rel P9"))
+            .unwrap_err()
+            .contains("P9"));
+        assert!(mprog_args(&b, &words("sideways"))
+            .unwrap_err()
+            .contains("sideways"));
+        assert!(mprog_args(&b, &words("old P9")).unwrap_err().contains("P9"));
+    }
+
+    #[test]
     fn policy_words_map_to_netkit_actions() {
         assert_eq!(parse_policy("drop"), Ok(2));
         assert_eq!(parse_policy("next"), Ok(u32::MAX));
