@@ -3,6 +3,7 @@
 //! the model step by step.
 #![forbid(unsafe_code)]
 
+pub mod args;
 pub mod backends;
 pub mod exec;
 pub mod frames;
