@@ -130,11 +130,13 @@ impl<'s> Machine<'s> {
     }
 
     /// Zeroes a frame's stack on entry, so nothing of an earlier run or call is readable.
+    /// Frames grow down from the top of the stack buffer, so frame 0's `r10` is the end of
+    /// the buffer and nothing above any frame pointer is addressable.
     pub fn enter_frame(&mut self, frame: usize) -> Result<u64, AbortReason> {
         if frame >= MAX_FRAMES {
             return Err(AbortReason::CallDepth);
         }
-        let lo = frame * STACK_PER_FRAME;
+        let lo = (MAX_FRAMES - 1 - frame) * STACK_PER_FRAME;
         self.stack[lo..lo + STACK_PER_FRAME].fill(0);
         Ok(mem::make_ptr(kind::STACK, 0, (lo + STACK_PER_FRAME) as u32))
     }
