@@ -1,1 +1,3 @@
 //! (work in progress)
+
+pub mod bpf;
