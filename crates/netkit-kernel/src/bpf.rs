@@ -1,16 +1,16 @@
 //! The bpf(2) layer for the real kernel: owned descriptors, maps, program loading (including
 //! whole [`ObjectFile`]s), `BPF_PROG_TEST_RUN`, object info and fd-by-id lookups.
 //!
-//! Every command goes through [`sys::sys_bpf`]; attribute layouts follow `union bpf_attr`
+//! Every command goes through the crate's one `bpf(2)` call (`crate::sys::bpf`); attribute layouts follow `union bpf_attr`
 //! (spec/mprog.md §5.4). Other commands (attach, links) are built the same way on top of it.
 
+mod attr;
 pub mod object;
-pub mod sys;
 
 use std::os::fd::{AsRawFd, OwnedFd};
 
+use attr::{adopt_fd, sys_bpf, Attr};
 pub use object::KernelObject;
-use sys::{adopt_fd, sys_bpf, Attr};
 
 /// `enum bpf_cmd` values used here.
 pub mod cmd {
