@@ -312,7 +312,7 @@ impl Linker<'_, '_> {
                         }
                         None => (func.sec, sec_idx as i64 + i64::from(insn.imm) + 1),
                     };
-                    let callee = self.func_at(sec, target, &reloc_err)?;
+                    let callee = self.func_at(sec, target, reloc_err)?;
                     let callee_pos = self.place(&callee, out, placed);
                     insn.imm = rel_imm(callee_pos, out_idx, &reloc_err)?;
                     out[out_idx] = insn.to_raw();
