@@ -39,3 +39,57 @@ fn corpus_loads_and_runs_in_kernel() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     assert!(runs >= 20 * 10, "only {runs} runs");
 }
+
+fn load_kernel(stem: &str) -> Option<(ObjectFile, netkit_kernel::bpf::KernelObject)> {
+    let objs = common::corpus(stem)?;
+    if !common::is_root() {
+        common::skip(stem, "root for bpf(2)");
+        return None;
+    }
+    let (_, bytes) = objs.iter().find(|(s, _)| s == stem).expect("corpus object");
+    let obj = ObjectFile::parse(bytes).expect("parses");
+    let k = kernel::load(&obj).expect("loads");
+    Some((obj, k))
+}
+
+fn fixture(name: &str) -> Vec<u8> {
+    common::packets::fixtures()
+        .into_iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, f)| f)
+        .expect("fixture")
+}
+
+/// The fixtures' checksums are right, and the kernel's NAT through our loader keeps them right.
+#[test]
+fn nat44_in_kernel_rewrites_source_with_valid_checksums() {
+    for variant in ["nat44.v3", "nat44.v4"] {
+        let Some((_, k)) = load_kernel(variant) else {
+            return;
+        };
+        for pkt in ["ipv4_tcp", "ipv4_udp", "ipv4_icmp", "jumbo_udp"] {
+            let frame = fixture(pkt);
+            assert!(common::packets::ipv4_checksums_ok(&frame), "fixture {pkt}");
+            let out = kernel::run(&k, "nat44", &frame).expect("test run");
+            assert_eq!(out.retval, 0, "{variant} {pkt}");
+            assert_eq!(out.data_out[26..30], [192, 168, 100, 1], "{variant} {pkt}");
+            assert!(
+                common::packets::ipv4_checksums_ok(&out.data_out),
+                "{variant} {pkt}"
+            );
+        }
+    }
+}
+
+/// Global data is wired through our relocations: the self-chaining tail call runs 1 + 33
+/// times per packet (the kernel's limit), counted in `.bss`.
+#[test]
+fn tail_call_chain_stops_at_kernel_limit() {
+    let Some((_, k)) = load_kernel("tail_calls.v4") else {
+        return;
+    };
+    let out = kernel::run(&k, "tail_0", &fixture("ipv4_icmp")).expect("test run");
+    assert_eq!(out.retval, 40);
+    let bss = &out.maps.iter().find(|(n, _)| n == ".bss").expect(".bss").1[0].1;
+    assert_eq!(u32::from_le_bytes(bss[..4].try_into().unwrap()), 34);
+}

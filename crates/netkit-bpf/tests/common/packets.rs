@@ -17,6 +17,26 @@ fn sum16(data: &[u8]) -> u32 {
         .sum()
 }
 
+/// True when the IPv4 header checksum and the TCP/UDP checksum of an untagged IPv4 frame
+/// verify (a UDP checksum of 0 means "none" and verifies).
+pub fn ipv4_checksums_ok(frame: &[u8]) -> bool {
+    let ip = &frame[14..34];
+    if csum_fold(sum16(ip)) != 0 {
+        return false;
+    }
+    let total = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
+    let l4 = &frame[34..14 + total];
+    let mut pseudo = Vec::new();
+    pseudo.extend_from_slice(&ip[12..20]);
+    pseudo.extend_from_slice(&[0, ip[9]]);
+    pseudo.extend_from_slice(&(l4.len() as u16).to_be_bytes());
+    match ip[9] {
+        17 if l4[6..8] == [0, 0] => true,
+        6 | 17 => csum_fold(sum16(&pseudo) + sum16(l4)) == 0,
+        _ => true,
+    }
+}
+
 fn eth(proto: u16, payload: &[u8]) -> Vec<u8> {
     let mut f = Vec::with_capacity(14 + payload.len());
     f.extend_from_slice(&DST_MAC);
