@@ -452,3 +452,6 @@ pub fn possible_cpus() -> Result<usize, BpfError> {
     }
     Ok(n)
 }
+
+#[cfg(test)]
+mod tests;
