@@ -1,21 +1,21 @@
 //! Every corpus object loads into the real kernel through our parser and bpf(2) layer, and
 //! runs on every fixture packet with BPF_PROG_TEST_RUN (root; this machine's kernel).
 
-mod common;
+mod harness;
 
-use common::kernel;
+use harness::kernel;
 use netkit_bpf::obj::ObjectFile;
 
 #[test]
 fn corpus_loads_and_runs_in_kernel() {
     let name = "corpus_loads_and_runs_in_kernel";
-    let Some(objs) = common::corpus(name) else {
+    let Some(objs) = harness::corpus(name) else {
         return;
     };
-    if !common::is_root() {
-        return common::skip(name, "root for bpf(2)");
+    if !harness::is_root() {
+        return harness::skip(name, "root for bpf(2)");
     }
-    let packets = common::packets::fixtures();
+    let packets = harness::packets::fixtures();
     let mut failures = Vec::new();
     let mut runs = 0;
     for (file, bytes) in &objs {
@@ -41,9 +41,9 @@ fn corpus_loads_and_runs_in_kernel() {
 }
 
 fn load_kernel(stem: &str) -> Option<(ObjectFile, netkit_kernel::bpf::KernelObject)> {
-    let objs = common::corpus(stem)?;
-    if !common::is_root() {
-        common::skip(stem, "root for bpf(2)");
+    let objs = harness::corpus(stem)?;
+    if !harness::is_root() {
+        harness::skip(stem, "root for bpf(2)");
         return None;
     }
     let (_, bytes) = objs.iter().find(|(s, _)| s == stem).expect("corpus object");
@@ -53,7 +53,7 @@ fn load_kernel(stem: &str) -> Option<(ObjectFile, netkit_kernel::bpf::KernelObje
 }
 
 fn fixture(name: &str) -> Vec<u8> {
-    common::packets::fixtures()
+    harness::packets::fixtures()
         .into_iter()
         .find(|(n, _)| *n == name)
         .map(|(_, f)| f)
@@ -69,12 +69,12 @@ fn nat44_in_kernel_rewrites_source_with_valid_checksums() {
         };
         for pkt in ["ipv4_tcp", "ipv4_udp", "ipv4_icmp", "jumbo_udp"] {
             let frame = fixture(pkt);
-            assert!(common::packets::ipv4_checksums_ok(&frame), "fixture {pkt}");
+            assert!(harness::packets::ipv4_checksums_ok(&frame), "fixture {pkt}");
             let out = kernel::run(&k, "nat44", &frame).expect("test run");
             assert_eq!(out.retval, 0, "{variant} {pkt}");
             assert_eq!(out.data_out[26..30], [192, 168, 100, 1], "{variant} {pkt}");
             assert!(
-                common::packets::ipv4_checksums_ok(&out.data_out),
+                harness::packets::ipv4_checksums_ok(&out.data_out),
                 "{variant} {pkt}"
             );
         }
