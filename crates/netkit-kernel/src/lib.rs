@@ -5,6 +5,7 @@
 //! the caller's network namespace, except peers created in a named namespace
 //! (`PeerInfo::netns`), which this backend remembers and addresses inside that namespace.
 
+pub mod bpf;
 pub mod netlink;
 pub mod netns;
 pub mod progs;
