@@ -250,7 +250,6 @@ impl Frame {
         self.stack_write(off, size, None);
     }
 }
-}
 
 /// Everything known on one path.
 #[derive(Clone, Debug, PartialEq, Eq)]
