@@ -231,7 +231,6 @@ impl Frame {
                 if reg.is_pointer() {
                     return Err(format!("invalid size of register fill off={off} size={size}"));
                 }
-                all_zero = false;
             }
             if slot.zero & (1 << (byte % 8)) == 0 {
                 all_zero = false;
