@@ -41,7 +41,10 @@ impl Explorer<'_> {
             if !list.contains(&id) {
                 return Err(fail(
                     pc,
-                    format!("helper bpf_{}#{id} is not supported by this engine", proto.name),
+                    format!(
+                        "helper bpf_{}#{id} is not supported by this engine",
+                        proto.name
+                    ),
                 ));
             }
         }
@@ -52,7 +55,10 @@ impl Explorer<'_> {
         if st.frames.len() >= MAX_CALL_FRAMES {
             return Err(fail(
                 pc,
-                format!("the call stack of {} frames is too deep !", st.frames.len() + 1),
+                format!(
+                    "the call stack of {} frames is too deep !",
+                    st.frames.len() + 1
+                ),
             ));
         }
         let n = st.frames.len();
@@ -120,20 +126,32 @@ impl Explorer<'_> {
                     let Reg::Scalar(s) = reg else {
                         return Err(expected("scalar"));
                     };
-                    let (mr, mreg, write, nullable) = pending_mem.take().expect("memory precedes size");
+                    let (mr, mreg, write, nullable) =
+                        pending_mem.take().expect("memory precedes size");
                     if s.smin < 0 {
-                        return Err(fail(pc, format!("R{r} min value is negative, either use unsigned or 'var &= const'")));
+                        return Err(fail(
+                            pc,
+                            format!(
+                                "R{r} min value is negative, either use unsigned or 'var &= const'"
+                            ),
+                        ));
                     }
                     if s.umax >= MAX_VAR_SIZE {
                         return Err(fail(pc, format!("R{r} unbounded memory access, use 'var &= const' or 'if (var < const)'")));
                     }
                     if s.umin == 0 && *arg == Arg::Size {
-                        return Err(fail(pc, format!("R{r} invalid zero-sized read: u64=[{},{}]", s.umin, s.umax)));
+                        return Err(fail(
+                            pc,
+                            format!("R{r} invalid zero-sized read: u64=[{},{}]", s.umin, s.umax),
+                        ));
                     }
                     let is_null = matches!(mreg, Reg::Scalar(z) if z.as_const() == Some(0));
                     if nullable && is_null {
                         if s.umax != 0 {
-                            return Err(fail(pc, format!("R{mr} type=scalar expected=fp, pkt, map_value, mem")));
+                            return Err(fail(
+                                pc,
+                                format!("R{mr} type=scalar expected=fp, pkt, map_value, mem"),
+                            ));
                         }
                         continue;
                     }
@@ -246,13 +264,24 @@ impl Explorer<'_> {
     }
 
     /// Checks that `reg` points to `size` accessible bytes for a helper.
-    fn helper_mem(&mut self, st: &mut State, pc: usize, r: u8, reg: Reg, size: i64, access: Access) -> Res<()> {
+    fn helper_mem(
+        &mut self,
+        st: &mut State,
+        pc: usize,
+        r: u8,
+        reg: Reg,
+        size: i64,
+        access: Access,
+    ) -> Res<()> {
         match reg {
             Reg::Stack { frame, off, var } => {
                 let lo = off + var.smin;
                 let hi = off + var.smax + size;
                 if var.smin < -(MAX_VAR_SIZE as i64) || lo < -super::state::STACK_SIZE || hi > 0 {
-                    return Err(fail(pc, format!("invalid indirect access to stack R{r} off={lo} size={size}")));
+                    return Err(fail(
+                        pc,
+                        format!("invalid indirect access to stack R{r} off={lo} size={size}"),
+                    ));
                 }
                 self.note_stack(st, frame, lo);
                 if access != Access::Read {
@@ -271,14 +300,24 @@ impl Explorer<'_> {
             Reg::RawMem => Ok(()),
             _ => Err(fail(
                 pc,
-                format!("R{r} type={} expected=fp, pkt, pkt_meta, map_value, mem", reg.type_name()),
+                format!(
+                    "R{r} type={} expected=fp, pkt, pkt_meta, map_value, mem",
+                    reg.type_name()
+                ),
             )),
         }
     }
 
     /// `bpf_loop` / `bpf_for_each_map_elem`: the callback runs in a new frame with the
     /// arguments the helper passes; the call may also run it zero times.
-    fn enter_callback(&mut self, path: &mut Path, helper: u32, func: usize, map: Option<usize>, args: &[Reg; 6]) -> Res<Step> {
+    fn enter_callback(
+        &mut self,
+        path: &mut Path,
+        helper: u32,
+        func: usize,
+        map: Option<usize>,
+        args: &[Reg; 6],
+    ) -> Res<Step> {
         let pc = path.pc;
         let skipped = path.state.clone();
         self.push_branch(path, pc + 1, skipped)?;
@@ -314,7 +353,10 @@ impl Explorer<'_> {
         let st = &mut path.state;
         if st.frames.len() == 1 {
             if let Some((id, at)) = st.refs.first() {
-                return Err(fail(pc, format!("Unreleased reference id={id} alloc_insn={at}")));
+                return Err(fail(
+                    pc,
+                    format!("Unreleased reference id={id} alloc_insn={at}"),
+                ));
             }
             return Ok(Step::End);
         }
@@ -376,7 +418,10 @@ pub fn check_call_graph(insns: &[Insn], cfg: &Cfg, depth: &[u32], tail: &[bool])
             top.1 += 1;
             let (pc, callee) = callees[sub][next];
             if chain.len() >= MAX_CALL_FRAMES {
-                return Err(fail(pc, format!("the call stack of {} frames is too deep !", chain.len() + 1)));
+                return Err(fail(
+                    pc,
+                    format!("the call stack of {} frames is too deep !", chain.len() + 1),
+                ));
             }
             if tail[callee] && total >= TAIL_CALL_STACK_LIMIT {
                 return Err(fail(
@@ -388,7 +433,10 @@ pub fn check_call_graph(insns: &[Insn], cfg: &Cfg, depth: &[u32], tail: &[bool])
             if total > super::state::STACK_SIZE as u32 {
                 return Err(fail(
                     pc,
-                    format!("combined stack size of {} calls is {total}. Too large", chain.len() + 1),
+                    format!(
+                        "combined stack size of {} calls is {total}. Too large",
+                        chain.len() + 1
+                    ),
                 ));
             }
             chain.push((callee, 0));

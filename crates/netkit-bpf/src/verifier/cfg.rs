@@ -132,7 +132,10 @@ fn check_encoding(insns: &[Insn], pc: usize) -> Result<(), VerifyError> {
                     || insn.imm == BPF_XCHG
                     || insn.imm == BPF_CMPXCHG;
                 if !ok {
-                    return Err(err(pc, format!("BPF_ATOMIC uses invalid atomic opcode {:02x}", insn.imm)));
+                    return Err(err(
+                        pc,
+                        format!("BPF_ATOMIC uses invalid atomic opcode {:02x}", insn.imm),
+                    ));
                 }
             }
             _ => return Err(unknown()),
@@ -142,7 +145,11 @@ fn check_encoding(insns: &[Insn], pc: usize) -> Result<(), VerifyError> {
             let k = insn.code & BPF_X == 0;
             match op {
                 BPF_JA => {
-                    let reserved = if insn.class() == BPF_JMP { insn.imm != 0 } else { insn.off != 0 };
+                    let reserved = if insn.class() == BPF_JMP {
+                        insn.imm != 0
+                    } else {
+                        insn.off != 0
+                    };
                     if !k || insn.src != 0 || insn.dst != 0 || reserved {
                         return Err(err(pc, "BPF_JA uses reserved fields"));
                     }
@@ -236,19 +243,32 @@ pub fn check(insns: &[Insn]) -> Result<Cfg, VerifyError> {
         if insn.code == BPF_LD | BPF_IMM | BPF_DW {
             ld_second[pc + 1] = true;
             if insn.src == PSEUDO_FUNC {
-                subprogs.push(checked_target(rel(pc, insn.imm.into()), pc, len, "invalid func target")?);
+                subprogs.push(checked_target(
+                    rel(pc, insn.imm.into()),
+                    pc,
+                    len,
+                    "invalid func target",
+                )?);
             }
             pc += 2;
             continue;
         }
         if insn.code == BPF_JMP | BPF_CALL && insn.src == BPF_PSEUDO_CALL {
-            subprogs.push(checked_target(rel(pc, insn.imm.into()), pc, len, "call to invalid destination")?);
+            subprogs.push(checked_target(
+                rel(pc, insn.imm.into()),
+                pc,
+                len,
+                "call to invalid destination",
+            )?);
         }
         pc += 1;
     }
     for &s in &subprogs {
         if ld_second[s] {
-            return Err(err(s, format!("function starts in the middle of ldimm64 insn {}", s - 1)));
+            return Err(err(
+                s,
+                format!("function starts in the middle of ldimm64 insn {}", s - 1),
+            ));
         }
     }
     subprogs.sort_unstable();
@@ -270,7 +290,10 @@ pub fn check(insns: &[Insn]) -> Result<Cfg, VerifyError> {
                 }
                 let t = t as usize;
                 if cfg.ld_second[t] {
-                    return Err(err(pc, format!("jump into the middle of ldimm64 insn {}", t - 1)));
+                    return Err(err(
+                        pc,
+                        format!("jump into the middle of ldimm64 insn {}", t - 1),
+                    ));
                 }
                 cfg.prune_point[t] = true;
             }
@@ -291,9 +314,8 @@ fn checked_target(t: i64, pc: usize, len: usize, what: &str) -> Result<usize, Ve
     Ok(t as usize)
 }
 
-/// Every instruction must be reachable from the entry (kernel: "unreachable insn"), except a
-/// trailing run of never-called functions, which the kernel would never be handed (libbpf
-/// drops them) and which are harmless.
+/// Every instruction must be reachable from the entry (kernel: "unreachable insn"); like
+/// libbpf, the object loader appends only the functions a program calls.
 fn check_reachable(insns: &[Insn]) -> Result<(), VerifyError> {
     let len = insns.len();
     let mut seen = vec![false; len];
@@ -326,11 +348,8 @@ fn check_reachable(insns: &[Insn]) -> Result<(), VerifyError> {
         }
         todo.push(pc + 1);
     }
-    // A dead tail after an exit or jump is a run of functions nothing calls.
-    let last_live = seen.iter().rposition(|&s| s).unwrap_or(0);
-    let dead_tail = is_exit(insns[last_live]) || is_uncond_jump(insns[last_live]);
     for pc in 0..len {
-        if !seen[pc] && !(dead_tail && pc > last_live) {
+        if !seen[pc] {
             return Err(err(pc, format!("unreachable insn {pc}")));
         }
     }

@@ -113,9 +113,15 @@ mod tests {
         assert!(access(off::CB + 8, 8, true, 1).is_some());
         assert!(access(off::CB + 16, 8, true, 1).is_none(), "past cb[4]");
         assert!(access(off::DATA, 2, false, 1).is_none());
-        assert!(matches!(access(off::DATA, 4, false, 1), Some(Reg::Packet(_))));
+        assert!(matches!(
+            access(off::DATA, 4, false, 1),
+            Some(Reg::Packet(_))
+        ));
         assert!(access(off::SOCK_FIELDS, 4, false, 1).is_none(), "family");
-        assert!(access(off::TSTAMP_TYPE + 1, 1, false, 1).is_none(), "padding");
+        assert!(
+            access(off::TSTAMP_TYPE + 1, 1, false, 1).is_none(),
+            "padding"
+        );
         assert!(access(off::TSTAMP_TYPE, 1, false, 1).is_some());
         assert!(access(off::TSTAMP, 8, true, 1).is_some());
         assert!(access(off::HWTSTAMP, 8, true, 1).is_none());

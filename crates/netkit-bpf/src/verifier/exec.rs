@@ -299,7 +299,10 @@ impl<'a> Explorer<'a> {
             if op == BPF_SUB {
                 return Ok(Reg::Scalar(Scalar::of_width(4)));
             }
-            return Err(fail(pc, format!("R{d} 32-bit pointer arithmetic prohibited")));
+            return Err(fail(
+                pc,
+                format!("R{d} 32-bit pointer arithmetic prohibited"),
+            ));
         }
         let (ptr, off, ptr_is_dst) = match (dst, src) {
             (Reg::Scalar(_), Reg::Scalar(_)) => unreachable!("handled by the caller"),
@@ -309,19 +312,28 @@ impl<'a> Explorer<'a> {
                 if op == BPF_SUB {
                     return Ok(Reg::unknown());
                 }
-                return Err(fail(pc, format!("R{d} pointer {} pointer prohibited", op_name(op))));
+                return Err(fail(
+                    pc,
+                    format!("R{d} pointer {} pointer prohibited", op_name(op)),
+                ));
             }
         };
         match op {
             BPF_ADD => {}
             BPF_SUB if ptr_is_dst => {}
             BPF_SUB => {
-                return Err(fail(pc, format!("R{d} tried to subtract pointer from scalar")))
+                return Err(fail(
+                    pc,
+                    format!("R{d} tried to subtract pointer from scalar"),
+                ))
             }
             BPF_AND | BPF_OR | BPF_XOR => {
                 return Err(fail(
                     pc,
-                    format!("R{d} bitwise operator {} on pointer prohibited", op_name(op)),
+                    format!(
+                        "R{d} bitwise operator {} on pointer prohibited",
+                        op_name(op)
+                    ),
                 ))
             }
             _ => {
@@ -338,7 +350,10 @@ impl<'a> Explorer<'a> {
         let ty = ptr.type_name();
         match ptr {
             Reg::MapPtr(_) | Reg::PacketEnd | Reg::Sock | Reg::Func(_) => {
-                return Err(fail(pc, format!("R{d} pointer arithmetic on {ty} prohibited")))
+                return Err(fail(
+                    pc,
+                    format!("R{d} pointer arithmetic on {ty} prohibited"),
+                ))
             }
             Reg::Mem {
                 null_id: Some(_), ..
@@ -353,7 +368,10 @@ impl<'a> Explorer<'a> {
         if let Some(c) = delta.as_const() {
             let c = c as i64;
             if !(-MAX_VAR_OFF + 1..MAX_VAR_OFF).contains(&c) {
-                return Err(fail(pc, format!("math between {ty} pointer and {c} is not allowed")));
+                return Err(fail(
+                    pc,
+                    format!("math between {ty} pointer and {c} is not allowed"),
+                ));
             }
         } else if delta.smin == i64::MIN {
             return Err(fail(
@@ -387,7 +405,10 @@ impl<'a> Explorer<'a> {
             },
             Reg::Packet(p) | Reg::PacketMeta(p) => {
                 let q = match konst {
-                    Some(c) => PktPtr { off: p.off + c, ..p },
+                    Some(c) => PktPtr {
+                        off: p.off + c,
+                        ..p
+                    },
                     None => PktPtr {
                         id: self.fresh_id(),
                         var: add_var(p.var),
@@ -431,7 +452,10 @@ impl<'a> Explorer<'a> {
             _ => 0,
         };
         if !(-MAX_VAR_OFF + 1..MAX_VAR_OFF).contains(&fixed) {
-            return Err(fail(pc, format!("{ty} pointer offset {fixed} is not allowed")));
+            return Err(fail(
+                pc,
+                format!("{ty} pointer offset {fixed} is not allowed"),
+            ));
         }
         Ok(out)
     }
@@ -447,7 +471,10 @@ impl<'a> Explorer<'a> {
             PSEUDO_MAP_IDX | PSEUDO_MAP_IDX_VALUE => {
                 let idx = insn.imm as u32 as usize;
                 let Some(map) = self.env.maps.get(idx) else {
-                    return Err(fail(pc, format!("fd {} is not pointing to valid bpf_map", insn.imm)));
+                    return Err(fail(
+                        pc,
+                        format!("fd {} is not pointing to valid bpf_map", insn.imm),
+                    ));
                 };
                 if insn.src == PSEUDO_MAP_IDX {
                     Reg::MapPtr(idx)
@@ -471,7 +498,12 @@ impl<'a> Explorer<'a> {
                     }
                 }
             }
-            other => return Err(fail(pc, format!("unrecognized bpf_ld_imm64 insn src_reg {other}"))),
+            other => {
+                return Err(fail(
+                    pc,
+                    format!("unrecognized bpf_ld_imm64 insn src_reg {other}"),
+                ))
+            }
         };
         self.write(st, insn.dst, v, pc)
     }
@@ -481,12 +513,18 @@ impl<'a> Explorer<'a> {
         if self.opts.context != ContextKind::SkBuff
             || !matches!(st.cur().regs[6], Reg::Ctx { off: 0, var: false })
         {
-            return Err(fail(pc, "at the time of BPF_LD_ABS|IND R6 != pointer to skb"));
+            return Err(fail(
+                pc,
+                "at the time of BPF_LD_ABS|IND R6 != pointer to skb",
+            ));
         }
         if insn.code & 0xe0 == BPF_IND {
             if let Reg::Scalar(_) = self.read(st, insn.src, pc)? {
             } else {
-                return Err(fail(pc, format!("R{} leaks addr into packet offset", insn.src)));
+                return Err(fail(
+                    pc,
+                    format!("R{} leaks addr into packet offset", insn.src),
+                ));
             }
         }
         let size = size_of(insn);
@@ -514,8 +552,21 @@ impl<'a> Explorer<'a> {
         let size = size_of(insn);
         if insn.class() == BPF_ST {
             let v = Scalar::constant(insn.imm as i64 as u64);
-            let v = if size < 8 { v.and(&Scalar::of_width(size)) } else { v };
-            self.mem_access(st, pc, insn.dst, base, insn.off, size, Access::Write, Some(Reg::Scalar(v)))?;
+            let v = if size < 8 {
+                v.and(&Scalar::of_width(size))
+            } else {
+                v
+            };
+            self.mem_access(
+                st,
+                pc,
+                insn.dst,
+                base,
+                insn.off,
+                size,
+                Access::Write,
+                Some(Reg::Scalar(v)),
+            )?;
             return Ok(());
         }
         let value = self.read(st, insn.src, pc)?;
@@ -528,7 +579,16 @@ impl<'a> Explorer<'a> {
                 }),
                 v => v,
             };
-            self.mem_access(st, pc, insn.dst, base, insn.off, size, Access::Write, Some(value))?;
+            self.mem_access(
+                st,
+                pc,
+                insn.dst,
+                base,
+                insn.off,
+                size,
+                Access::Write,
+                Some(value),
+            )?;
             return Ok(());
         }
         if insn.imm == BPF_CMPXCHG {
@@ -563,10 +623,16 @@ impl<'a> Explorer<'a> {
         match base {
             Reg::Ctx { off: ctx_off, var } => {
                 if access == Access::Atomic {
-                    return Err(fail(pc, format!("BPF_ATOMIC stores into R{r} ctx is not allowed")));
+                    return Err(fail(
+                        pc,
+                        format!("BPF_ATOMIC stores into R{r} ctx is not allowed"),
+                    ));
                 }
                 if var {
-                    return Err(fail(pc, format!("variable ctx access var_off R{r} disallowed")));
+                    return Err(fail(
+                        pc,
+                        format!("variable ctx access var_off R{r} disallowed"),
+                    ));
                 }
                 if ctx_off != 0 {
                     return Err(fail(
@@ -576,7 +642,10 @@ impl<'a> Explorer<'a> {
                 }
                 let id = self.fresh_id();
                 ctx::access(off, size, write, id).ok_or_else(|| {
-                    fail(pc, format!("invalid bpf_context access off={off} size={size}"))
+                    fail(
+                        pc,
+                        format!("invalid bpf_context access off={off} size={size}"),
+                    )
                 })
             }
             Reg::Stack {
@@ -587,17 +656,26 @@ impl<'a> Explorer<'a> {
                 let lo = fixed + off + var.smin;
                 let hi = fixed + off + var.smax;
                 if var.smin < -MAX_VAR_OFF || var.smax > MAX_VAR_OFF {
-                    return Err(fail(pc, format!("R{r} unbounded indirect variable offset stack access")));
+                    return Err(fail(
+                        pc,
+                        format!("R{r} unbounded indirect variable offset stack access"),
+                    ));
                 }
                 if lo < -STACK_SIZE || hi + i64::from(size) > 0 {
                     return Err(fail(
                         pc,
-                        format!("invalid {} stack R{r} off={lo} size={size}", if write { "write to" } else { "read from" }),
+                        format!(
+                            "invalid {} stack R{r} off={lo} size={size}",
+                            if write { "write to" } else { "read from" }
+                        ),
                     ));
                 }
                 let exact = var.as_const().is_some();
                 if exact && lo % i64::from(size) != 0 {
-                    return Err(fail(pc, format!("misaligned stack access off {lo} size {size}")));
+                    return Err(fail(
+                        pc,
+                        format!("misaligned stack access off {lo} size {size}"),
+                    ));
                 }
                 self.note_stack(st, frame, lo);
                 let f = &mut st.frames[frame];
@@ -616,7 +694,10 @@ impl<'a> Explorer<'a> {
             }
             Reg::Packet(p) | Reg::PacketMeta(p) => {
                 if access == Access::Atomic {
-                    return Err(fail(pc, format!("BPF_ATOMIC stores into R{r} {ty} is not allowed")));
+                    return Err(fail(
+                        pc,
+                        format!("BPF_ATOMIC stores into R{r} {ty} is not allowed"),
+                    ));
                 }
                 self.check_packet(pc, r, &p, off, i64::from(size))?;
                 Ok(Reg::Scalar(Scalar::of_width(size)))
@@ -747,7 +828,9 @@ fn scalar_op(insn: Insn, a: Scalar, b: Scalar, alu64: bool) -> Scalar {
         let r = match op {
             BPF_END => return end_op(insn, a),
             BPF_ARSH => match (a.as_const(), b.as_const()) {
-                (Some(x), Some(s)) => Scalar::constant(u64::from(((x as u32 as i32) >> (s & 31)) as u32)),
+                (Some(x), Some(s)) => {
+                    Scalar::constant(u64::from(((x as u32 as i32) >> (s & 31)) as u32))
+                }
                 _ => Scalar::of_width(4),
             },
             BPF_NEG => match a.as_const() {
@@ -755,7 +838,9 @@ fn scalar_op(insn: Insn, a: Scalar, b: Scalar, alu64: bool) -> Scalar {
                 None => Scalar::of_width(4),
             },
             _ if signed => match (a.as_const(), b.as_const()) {
-                (Some(x), Some(y)) => Scalar::constant(u64::from(sdivmod32(op, x as i32, y as i32) as u32)),
+                (Some(x), Some(y)) => {
+                    Scalar::constant(u64::from(sdivmod32(op, x as i32, y as i32) as u32))
+                }
                 _ => Scalar::of_width(4),
             },
             _ => common_op(op, a, b, 32),

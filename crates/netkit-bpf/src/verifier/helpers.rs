@@ -138,12 +138,22 @@ pub const PROTOS: &[Proto] = &[
         Maps::Data,
     ),
     maps(
-        p(2, "map_update_elem", &[MapPtr, MapKey, MapValue, Anything], INT),
+        p(
+            2,
+            "map_update_elem",
+            &[MapPtr, MapKey, MapValue, Anything],
+            INT,
+        ),
         Maps::Data,
     ),
     maps(p(3, "map_delete_elem", &[MapPtr, MapKey], INT), Maps::Data),
     p(5, "ktime_get_ns", &[], INT),
-    p(6, "trace_printk", &[MemIn, Size, Anything, Anything, Anything], INT),
+    p(
+        6,
+        "trace_printk",
+        &[MemIn, Size, Anything, Anything, Anything],
+        INT,
+    ),
     p(7, "get_prandom_u32", &[], INT),
     p(8, "get_smp_processor_id", &[], INT),
     pkt(p(
@@ -258,7 +268,12 @@ pub const PROTOS: &[Proto] = &[
         Maps::RingBuf,
     ),
     p(132, "ringbuf_submit", &[RingbufRecord, Anything], Ret::Void),
-    p(133, "ringbuf_discard", &[RingbufRecord, Anything], Ret::Void),
+    p(
+        133,
+        "ringbuf_discard",
+        &[RingbufRecord, Anything],
+        Ret::Void,
+    ),
     p(135, "csum_level", &[Ctx, Anything], INT),
     p(151, "skb_cgroup_classid", &[Ctx], INT),
     p(

@@ -26,9 +26,16 @@ pub enum Reg {
     Uninit,
     Scalar(Scalar),
     /// `struct __sk_buff *` plus a constant offset; `var` if a non-constant was added.
-    Ctx { off: i64, var: bool },
+    Ctx {
+        off: i64,
+        var: bool,
+    },
     /// Frame pointer of frame `frame` plus `off` (fixed part) plus `var` (variable part).
-    Stack { frame: usize, off: i64, var: Scalar },
+    Stack {
+        frame: usize,
+        off: i64,
+        var: Scalar,
+    },
     /// `skb->data` plus `off`, plus a variable part shared by every pointer with the same
     /// `id`. `range`: bytes from the start of the variable part proven below `data_end`.
     Packet(PktPtr),
@@ -220,7 +227,9 @@ impl Frame {
                     return Ok(reg);
                 }
                 if reg.is_pointer() {
-                    return Err(format!("invalid size of register fill off={off} size={size}"));
+                    return Err(format!(
+                        "invalid size of register fill off={off} size={size}"
+                    ));
                 }
             }
         }
@@ -229,7 +238,9 @@ impl Frame {
             let slot = self.slot(SLOTS - 1 - byte / 8);
             if let Some((reg, _)) = slot.spill {
                 if reg.is_pointer() {
-                    return Err(format!("invalid size of register fill off={off} size={size}"));
+                    return Err(format!(
+                        "invalid size of register fill off={off} size={size}"
+                    ));
                 }
             }
             if slot.zero & (1 << (byte % 8)) == 0 {
@@ -408,10 +419,7 @@ mod tests {
         assert_eq!(f.stack_read(-16, 4), Ok(Reg::constant(0)));
         assert_eq!(f.stack_read(-14, 2), Ok(Reg::constant(0)));
         // Uninitialised stack reads as an unknown value for root.
-        assert_eq!(
-            f.stack_read(-512, 2),
-            Ok(Reg::Scalar(Scalar::of_width(2)))
-        );
+        assert_eq!(f.stack_read(-512, 2), Ok(Reg::Scalar(Scalar::of_width(2))));
     }
 
     #[test]
