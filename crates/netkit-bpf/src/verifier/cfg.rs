@@ -280,11 +280,11 @@ pub fn check(insns: &[Insn]) -> Result<Cfg, VerifyError> {
     };
     for sub in 0..cfg.subprogs.len() {
         let (start, end) = (cfg.subprogs[sub], cfg.end_of(sub, len));
-        for pc in start..end {
+        for (pc, insn) in insns.iter().enumerate().take(end).skip(start) {
             if cfg.ld_second[pc] {
                 continue;
             }
-            if let Some(t) = jump_target(insns[pc], pc) {
+            if let Some(t) = jump_target(*insn, pc) {
                 if t < start as i64 || t >= end as i64 {
                     return Err(err(pc, format!("jump out of range from insn {pc} to {t}")));
                 }
@@ -348,10 +348,8 @@ fn check_reachable(insns: &[Insn]) -> Result<(), VerifyError> {
         }
         todo.push(pc + 1);
     }
-    for pc in 0..len {
-        if !seen[pc] {
-            return Err(err(pc, format!("unreachable insn {pc}")));
-        }
+    match seen.iter().position(|&s| !s) {
+        Some(pc) => Err(err(pc, format!("unreachable insn {pc}"))),
+        None => Ok(()),
     }
-    Ok(())
 }

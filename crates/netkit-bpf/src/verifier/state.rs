@@ -205,7 +205,7 @@ impl Frame {
                 slot.zero &= !bit;
             }
         }
-        let aligned = start % 8 == 0;
+        let aligned = start.is_multiple_of(8);
         if let Some(v) = value {
             let keep = match v {
                 Reg::Scalar(_) => aligned && size.is_power_of_two(),
@@ -221,7 +221,7 @@ impl Frame {
     pub fn stack_read(&self, off: i64, size: u32) -> Result<Reg, String> {
         let start = (STACK_SIZE + off) as usize;
         let first = self.slot(SLOTS - 1 - start / 8);
-        if start % 8 == 0 {
+        if start.is_multiple_of(8) {
             if let Some((reg, spill_size)) = first.spill {
                 if u32::from(spill_size) == size {
                     return Ok(reg);

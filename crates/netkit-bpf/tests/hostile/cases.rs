@@ -2,7 +2,6 @@
 //! exercise the same checks from the safe side (each must load), as raw bytecode.
 
 use crate::asm::*;
-use crate::prog;
 use netkit_bpf::insn::*;
 use netkit_bpf::obj::MapType;
 use netkit_bpf::verifier::MapInfo;
