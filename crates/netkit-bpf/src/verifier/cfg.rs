@@ -81,14 +81,19 @@ fn check_encoding(insns: &[Insn], pc: usize) -> Result<(), VerifyError> {
                 }
                 if !matches!(
                     insn.src,
-                    0 | PSEUDO_FUNC | crate::obj::PSEUDO_MAP_IDX | crate::obj::PSEUDO_MAP_IDX_VALUE
+                    0 | PSEUDO_FUNC
+                        | BPF_PSEUDO_MAP_FD
+                        | BPF_PSEUDO_MAP_VALUE
+                        | crate::obj::PSEUDO_MAP_IDX
+                        | crate::obj::PSEUDO_MAP_IDX_VALUE
                 ) {
                     return Err(err(
                         pc,
                         format!("unrecognized bpf_ld_imm64 insn src_reg {}", insn.src),
                     ));
                 }
-                if insn.src == crate::obj::PSEUDO_MAP_IDX && insns[pc + 1].imm != 0 {
+                let map_handle = matches!(insn.src, BPF_PSEUDO_MAP_FD | crate::obj::PSEUDO_MAP_IDX);
+                if map_handle && insns[pc + 1].imm != 0 {
                     return Err(err(pc, "invalid bpf_ld_imm64 insn"));
                 }
             }

@@ -468,7 +468,8 @@ impl<'a> Explorer<'a> {
                 let target = (pc as i64 + i64::from(insn.imm) + 1) as usize;
                 Reg::Func(self.cfg.subprog_of(target))
             }
-            PSEUDO_MAP_IDX | PSEUDO_MAP_IDX_VALUE => {
+            // Raw bytecode may use the kernel's map src values with map indexes for fds.
+            PSEUDO_MAP_IDX | PSEUDO_MAP_IDX_VALUE | BPF_PSEUDO_MAP_FD | BPF_PSEUDO_MAP_VALUE => {
                 let idx = insn.imm as u32 as usize;
                 let Some(map) = self.env.maps.get(idx) else {
                     return Err(fail(
@@ -476,7 +477,7 @@ impl<'a> Explorer<'a> {
                         format!("fd {} is not pointing to valid bpf_map", insn.imm),
                     ));
                 };
-                if insn.src == PSEUDO_MAP_IDX {
+                if matches!(insn.src, PSEUDO_MAP_IDX | BPF_PSEUDO_MAP_FD) {
                     Reg::MapPtr(idx)
                 } else {
                     let off = next.imm as u32;
