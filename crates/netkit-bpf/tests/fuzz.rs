@@ -22,7 +22,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
 /// Iterations of the bounded run (CI).
-const CI_ITERATIONS: u64 = 3000;
+const CI_ITERATIONS: u64 = 20_000;
 /// Accepted programs kept for further mutation.
 const POOL: usize = 256;
 
@@ -35,7 +35,11 @@ struct Stats {
 }
 
 fn hex(insns: &[Insn]) -> String {
-    insns.iter().map(|i| format!("{:016x}", i.to_raw().swap_bytes())).collect::<Vec<_>>().join(" ")
+    insns
+        .iter()
+        .map(|i| format!("{:016x}", i.to_raw().swap_bytes()))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn panic_text(payload: Box<dyn std::any::Any + Send>) -> String {
@@ -47,7 +51,14 @@ fn panic_text(payload: Box<dyn std::any::Any + Send>) -> String {
 }
 
 /// Verifies one program; a panic is a failure, acceptance adds it to the pool.
-fn check(insns: Vec<Insn>, maps: &[MapInfo], seed: u64, kind: &str, stats: &mut Stats, pool: &mut Vec<Vec<Insn>>) {
+fn check(
+    insns: Vec<Insn>,
+    maps: &[MapInfo],
+    seed: u64,
+    kind: &str,
+    stats: &mut Stats,
+    pool: &mut Vec<Vec<Insn>>,
+) {
     stats.iterations += 1;
     let env = VerifyEnv { maps };
     match catch_unwind(AssertUnwindSafe(|| verify(&insns, &env))) {
@@ -66,7 +77,10 @@ fn check(insns: Vec<Insn>, maps: &[MapInfo], seed: u64, kind: &str, stats: &mut 
             // the program as a whole.
             if let Some(i) = e.insn {
                 if i >= insns.len() {
-                    stats.failures.push(format!("seed {seed} ({kind}): error names insn {i} of {}: {e}", insns.len()));
+                    stats.failures.push(format!(
+                        "seed {seed} ({kind}): error names insn {i} of {}: {e}",
+                        insns.len()
+                    ));
                 }
             }
         }
@@ -80,8 +94,13 @@ fn check(insns: Vec<Insn>, maps: &[MapInfo], seed: u64, kind: &str, stats: &mut 
 
 #[test]
 fn fuzz_verifier() {
-    let secs: Option<u64> = std::env::var("NETKIT_FUZZ_SECS").ok().and_then(|s| s.parse().ok());
-    let base: u64 = std::env::var("NETKIT_FUZZ_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x6e6b_0001);
+    let secs: Option<u64> = std::env::var("NETKIT_FUZZ_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok());
+    let base: u64 = std::env::var("NETKIT_FUZZ_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x6e6b_0001);
     let deadline = secs.map(|s| Instant::now() + Duration::from_secs(s));
     let maps = cases::maps();
     let mut pool: Vec<Vec<Insn>> = cases::valid().into_iter().map(|c| c.insns).collect();
@@ -123,13 +142,20 @@ fn fuzz_verifier() {
     eprintln!("{summary}");
     if let Ok(path) = std::env::var("NETKIT_FUZZ_OUT") {
         use std::io::Write;
-        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).expect("fuzz output file");
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .expect("fuzz output file");
         writeln!(f, "{summary}").expect("write fuzz output");
         for fail in &stats.failures {
             writeln!(f, "{fail}").expect("write fuzz output");
         }
     }
-    assert!(stats.accepted > 0, "the generators never produced a loadable program");
+    assert!(
+        stats.accepted > 0,
+        "the generators never produced a loadable program"
+    );
     assert!(stats.failures.is_empty(), "{}", stats.failures.join("\n"));
 }
 

@@ -678,6 +678,12 @@ impl<'a> Explorer<'a> {
                         format!("misaligned stack access off {lo} size {size}"),
                     ));
                 }
+                if matches!(value, Some(Reg::Stack { frame: vf, .. }) if vf > frame) {
+                    return Err(fail(
+                        pc,
+                        "cannot spill pointers to stack into stack frame of the caller",
+                    ));
+                }
                 self.note_stack(st, frame, lo);
                 let f = &mut st.frames[frame];
                 match (access, exact) {

@@ -48,7 +48,26 @@ fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> Insn {
 
 /// Immediates that sit on the edges the kernel and the VM must get right.
 const EDGES: &[i32] = &[
-    0, 1, -1, 2, 7, 8, 14, 15, 16, 20, 31, 32, 63, 64, 255, 0xffff, 0x7fff_ffff, i32::MIN, -8, -512,
+    0,
+    1,
+    -1,
+    2,
+    7,
+    8,
+    14,
+    15,
+    16,
+    20,
+    31,
+    32,
+    63,
+    64,
+    255,
+    0xffff,
+    0x7fff_ffff,
+    i32::MIN,
+    -8,
+    -512,
 ];
 
 fn imm(rng: &mut Rng) -> i32 {
@@ -100,7 +119,13 @@ pub fn structured(rng: &mut Rng, maps: u32) -> Vec<Insn> {
     }
     if maps > 0 && rng.chance(50) {
         // r0 = lookup(map, &key)
-        p.push(insn(BPF_ST | BPF_MEM | BPF_W, 10, 0, -4, rng.below(4) as i32));
+        p.push(insn(
+            BPF_ST | BPF_MEM | BPF_W,
+            10,
+            0,
+            -4,
+            rng.below(4) as i32,
+        ));
         p.push(insn(BPF_ALU64 | BPF_MOV | BPF_X, 2, 10, 0, 0));
         p.push(insn(BPF_ALU64 | BPF_ADD | BPF_K, 2, 0, 0, -4));
         // Only the data maps (the first three) can be looked up.
@@ -117,7 +142,13 @@ pub fn structured(rng: &mut Rng, maps: u32) -> Vec<Insn> {
         body_insn(rng, &mut p, maps);
     }
     let epilogue = p.len();
-    p.push(insn(BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0, rng.pick(&[0, 1, 2, 7, -1])));
+    p.push(insn(
+        BPF_ALU64 | BPF_MOV | BPF_K,
+        0,
+        0,
+        0,
+        rng.pick(&[0, 1, 2, 7, -1]),
+    ));
     p.push(insn(BPF_JMP | BPF_EXIT, 0, 0, 0, 0));
     // Point placeholder checks (off 0) and jumps that would leave the program or land
     // inside a 16-byte load at the epilogue.
@@ -156,7 +187,11 @@ fn body_insn(rng: &mut Rng, p: &mut Vec<Insn>, maps: u32) {
             let op = rng.pick(ALU_OPS);
             let class = if rng.chance(60) { BPF_ALU64 } else { BPF_ALU };
             let x = rng.chance(40);
-            let dst = if rng.chance(70) { rng.pick(&[0, 9]) } else { rng.below(10) as u8 };
+            let dst = if rng.chance(70) {
+                rng.pick(&[0, 9])
+            } else {
+                rng.below(10) as u8
+            };
             let mut i = insn(class | op | if x { BPF_X } else { BPF_K }, dst, 0, 0, 0);
             if x {
                 i.src = reg(rng);
@@ -197,13 +232,27 @@ fn body_insn(rng: &mut Rng, p: &mut Vec<Insn>, maps: u32) {
                 6 => rng.below(200) as i16,
                 _ => rng.below(70) as i16 - 4,
             };
-            let mode = if rng.chance(10) && size != BPF_DW { BPF_MEMSX } else { BPF_MEM };
-            p.push(insn(BPF_LDX | mode | size, rng.below(10) as u8, base, off, 0));
+            let mode = if rng.chance(10) && size != BPF_DW {
+                BPF_MEMSX
+            } else {
+                BPF_MEM
+            };
+            p.push(insn(
+                BPF_LDX | mode | size,
+                rng.below(10) as u8,
+                base,
+                off,
+                0,
+            ));
         }
         6 => {
             let size = rng.pick(SIZES);
             let base = reg(rng);
-            let off = if base == 10 { -(rng.below(520) as i16) } else { rng.below(70) as i16 };
+            let off = if base == 10 {
+                -(rng.below(520) as i16)
+            } else {
+                rng.below(70) as i16
+            };
             if rng.chance(50) {
                 p.push(insn(BPF_ST | BPF_MEM | size, base, 0, off, imm(rng)));
             } else {
@@ -214,14 +263,28 @@ fn body_insn(rng: &mut Rng, p: &mut Vec<Insn>, maps: u32) {
             let op = rng.pick(&[0x00, 0x01, 0x40, 0x41, 0x50, 0x51, 0xa0, 0xa1, 0xe1, 0xf1]);
             let size = rng.pick(&[BPF_W, BPF_DW]);
             let base = rng.pick(&[10, 0, 7]);
-            let off = if base == 10 { -8 * (1 + rng.below(8) as i16) } else { 8 * rng.below(3) as i16 };
-            p.push(insn(BPF_STX | BPF_ATOMIC | size, base, rng.below(10) as u8, off, op));
+            let off = if base == 10 {
+                -8 * (1 + rng.below(8) as i16)
+            } else {
+                8 * rng.below(3) as i16
+            };
+            p.push(insn(
+                BPF_STX | BPF_ATOMIC | size,
+                base,
+                rng.below(10) as u8,
+                off,
+                op,
+            ));
         }
         8 | 9 => {
             let op = rng.pick(JMP_OPS);
             let class = if rng.chance(70) { BPF_JMP } else { BPF_JMP32 };
             // Forward by a little, rarely backward (loops).
-            let off = if rng.chance(8) { -(rng.below(pc as u64 + 1) as i16) - 1 } else { 1 + rng.below(6) as i16 };
+            let off = if rng.chance(8) {
+                -(rng.below(pc as u64 + 1) as i16) - 1
+            } else {
+                1 + rng.below(6) as i16
+            };
             if rng.chance(50) {
                 p.push(insn(class | op | BPF_X, reg(rng), reg(rng), off, 0));
             } else {
@@ -230,13 +293,23 @@ fn body_insn(rng: &mut Rng, p: &mut Vec<Insn>, maps: u32) {
         }
         10 => {
             // Helper call with plausible arguments already in place, or a random id.
-            let id = if rng.chance(90) { rng.pick(PROTOS).id as i32 } else { rng.below(300) as i32 };
+            let id = if rng.chance(90) {
+                rng.pick(PROTOS).id as i32
+            } else {
+                rng.below(300) as i32
+            };
             if rng.chance(50) {
                 p.push(insn(BPF_ALU64 | BPF_MOV | BPF_X, 1, 6, 0, 0));
             }
             for r in 2..=5 {
                 if rng.chance(60) {
-                    p.push(insn(BPF_ALU64 | BPF_MOV | BPF_K, r, 0, 0, rng.pick(&[0, 1, 4, 8, 14])));
+                    p.push(insn(
+                        BPF_ALU64 | BPF_MOV | BPF_K,
+                        r,
+                        0,
+                        0,
+                        rng.pick(&[0, 1, 4, 8, 14]),
+                    ));
                 }
             }
             p.push(insn(BPF_JMP | BPF_CALL, 0, 0, 0, id));
@@ -251,11 +324,33 @@ fn body_insn(rng: &mut Rng, p: &mut Vec<Insn>, maps: u32) {
             if maps > 0 && rng.chance(50) {
                 let src = rng.pick(&[PSEUDO_MAP_IDX, PSEUDO_MAP_IDX_VALUE]);
                 let m = rng.below(u64::from(maps)) as i32;
-                p.push(insn(BPF_LD | BPF_IMM | BPF_DW, rng.below(10) as u8, src, 0, m));
-                p.push(insn(0, 0, 0, 0, if src == PSEUDO_MAP_IDX { 0 } else { rng.below(24) as i32 }));
+                p.push(insn(
+                    BPF_LD | BPF_IMM | BPF_DW,
+                    rng.below(10) as u8,
+                    src,
+                    0,
+                    m,
+                ));
+                p.push(insn(
+                    0,
+                    0,
+                    0,
+                    0,
+                    if src == PSEUDO_MAP_IDX {
+                        0
+                    } else {
+                        rng.below(24) as i32
+                    },
+                ));
             } else {
                 let v = rng.next();
-                p.push(insn(BPF_LD | BPF_IMM | BPF_DW, rng.below(10) as u8, 0, 0, v as i32));
+                p.push(insn(
+                    BPF_LD | BPF_IMM | BPF_DW,
+                    rng.below(10) as u8,
+                    0,
+                    0,
+                    v as i32,
+                ));
                 p.push(insn(0, 0, 0, 0, (v >> 32) as i32));
             }
         }
