@@ -573,7 +573,7 @@ fn carrier_only_when_both_up() {
     assert_eq!(carrier(&fx), (true, true));
     // A namespace move closes the moved device.
     fx.b.link_set_netns(fx.peer, Some("foo")).unwrap();
-    assert_eq!(fx.b.link_get(fx.primary).unwrap().carrier, false);
+    assert!(!fx.b.link_get(fx.primary).unwrap().carrier);
     assert_eq!(
         fx.b.link_get(fx.peer).unwrap_err().errno,
         Errno::ENODEV,
