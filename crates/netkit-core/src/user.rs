@@ -629,6 +629,17 @@ impl UserBackend {
         if !dev.up {
             return fail(Errno::Other(100), format!("ENETDOWN: {} is down", dev.name));
         }
+        // A packet socket refuses frames shorter than the link header; the transmit path's
+        // own runt drop is reachable through [`Datapath::xmit`] only.
+        if frame.len() < 14 {
+            return fail(
+                Errno::EINVAL,
+                format!(
+                    "a {}-byte frame is shorter than an Ethernet header",
+                    frame.len()
+                ),
+            );
+        }
         Ok(
             match self.datapath().xmit(ifindex, Skb::from_frame(frame)) {
                 Delivery::ToPeer { skb, .. } => TxOutcome::Delivered(skb.data().to_vec()),

@@ -778,6 +778,18 @@ fn kernel_6_12_ignores_newer_attributes() {
         ),
         Err(Errno::EACCES)
     );
+    let err = add(
+        &mut b,
+        NewLink {
+            mode: Some(2),
+            ..NewLink::default()
+        },
+    );
+    assert_eq!(
+        err,
+        Err(Errno::EINVAL),
+        "6.12 rejects a bad mode in the driver"
+    );
     let newest = UserBackend::default();
     assert!(newest.compat().room_attrs && newest.compat().pairing_attr);
 }
