@@ -46,6 +46,11 @@ impl UserBackend {
         let id = ProgId(self.next_prog_id);
         self.next_prog_id += 1;
         let prog = Arc::new(Prog::new(id, name, classifier));
+        // Ids of programs nothing refers to any more are dropped once the map doubled.
+        if self.progs.len() >= 2 * self.progs_live.max(32) {
+            self.progs.retain(|_, w| w.strong_count() > 0);
+            self.progs_live = self.progs.len();
+        }
         self.progs.insert(id, Arc::downgrade(&prog));
         (self.new_handle(Object::Prog(prog)), id)
     }
@@ -389,9 +394,8 @@ impl Backend for UserBackend {
 
     fn prog_close(&mut self, prog: Handle) -> Result<(), Error> {
         self.prog_by_handle(prog)?;
+        // The program lives on while attached or referenced by a link.
         self.handles.remove(&prog);
-        // The program lives on while attached; forget ids nothing refers to any more.
-        self.progs.retain(|_, w| w.strong_count() > 0);
         Ok(())
     }
 
@@ -440,7 +444,6 @@ impl Backend for UserBackend {
         self.link_release(id)?;
         self.handles.remove(&link);
         self.links.remove(&id);
-        self.progs.retain(|_, w| w.strong_count() > 0);
         Ok(())
     }
 
