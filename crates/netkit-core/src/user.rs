@@ -2,7 +2,7 @@
 //! the kernel's rules. The control path takes `&mut self`; the datapath ([`Datapath`]) is a
 //! cheap clone that transmits packets concurrently without taking any lock.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::hash::{BuildHasher, RandomState};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Weak};
@@ -82,7 +82,10 @@ pub struct UserBackend {
     /// The namespace the caller is in: ifindexes and names resolve here.
     pub(crate) caller_ns: NetnsId,
     next_ifindex: u32,
-    pub(crate) handles: BTreeMap<Handle, Object>,
+    pub(crate) handles: HashMap<Handle, Object>,
+    /// Closed handles below `next_handle`, reused lowest first as file descriptors are.
+    pub(crate) free_handles: BTreeSet<u32>,
+    pub(crate) next_handle: u32,
     pub(crate) progs: HashMap<ProgId, Weak<Prog>>,
     /// Live programs at the last purge of dead ids from `progs` (amortises the purge).
     pub(crate) progs_live: usize,
@@ -113,7 +116,10 @@ impl UserBackend {
             caller_ns: 0,
             // ifindex 1 is loopback.
             next_ifindex: 2,
-            handles: BTreeMap::new(),
+            handles: HashMap::new(),
+            free_handles: BTreeSet::new(),
+            // 0, 1 and 2 are taken, as stdin, stdout and stderr are in a process.
+            next_handle: 3,
             progs: HashMap::new(),
             progs_live: 0,
             links: HashMap::new(),

@@ -25,16 +25,22 @@ pub struct ProgInfo {
 
 impl UserBackend {
     fn new_handle(&mut self, obj: Object) -> Handle {
-        // Like fds: the lowest free number above stdin/stdout/stderr.
-        let mut h = 3;
-        for used in self.handles.keys() {
-            if used.0 != h {
-                break;
+        // Like fds: the lowest free number.
+        let h = match self.free_handles.pop_first() {
+            Some(h) => h,
+            None => {
+                self.next_handle += 1;
+                self.next_handle - 1
             }
-            h += 1;
-        }
+        };
         self.handles.insert(Handle(h), obj);
         Handle(h)
+    }
+
+    fn close_handle(&mut self, h: Handle) {
+        if self.handles.remove(&h).is_some() {
+            self.free_handles.insert(h.0);
+        }
     }
 
     /// Registers an already runnable program (e.g. one the daemon loaded into the engine).
@@ -395,7 +401,7 @@ impl Backend for UserBackend {
     fn prog_close(&mut self, prog: Handle) -> Result<(), Error> {
         self.prog_by_handle(prog)?;
         // The program lives on while attached or referenced by a link.
-        self.handles.remove(&prog);
+        self.close_handle(prog);
         Ok(())
     }
 
@@ -442,7 +448,7 @@ impl Backend for UserBackend {
     fn link_close(&mut self, link: Handle) -> Result<(), Error> {
         let id = self.link_by_handle(link)?;
         self.link_release(id)?;
-        self.handles.remove(&link);
+        self.close_handle(link);
         self.links.remove(&id);
         Ok(())
     }
