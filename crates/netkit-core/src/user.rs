@@ -193,15 +193,7 @@ impl UserBackend {
     }
 
     fn name_taken(&self, name: &str, ns: NetnsId) -> bool {
-        name == "lo"
-            || self
-                .devices
-                .values()
-                .any(|d| d.netns == ns && d.name == name)
-            || self
-                .foreign
-                .values()
-                .any(|d| d.netns == ns && d.name == name)
+        name == "lo" || self.names.contains(&(ns, name.to_string()))
     }
 
     fn alloc_ifindex(&mut self) -> IfIndex {

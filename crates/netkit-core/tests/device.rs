@@ -793,3 +793,38 @@ fn kernel_6_12_ignores_newer_attributes() {
     let newest = UserBackend::default();
     assert!(newest.compat().room_attrs && newest.compat().pairing_attr);
 }
+
+#[test]
+fn names_are_per_namespace() {
+    let mut b = UserBackend::default();
+    let c = add(&mut b, NewLink::default()).unwrap();
+    let peer = c.peer.unwrap();
+    b.link_set_netns(peer, Some("foo")).unwrap();
+    // nk0 moved away: the next default pair reuses it in the initial namespace.
+    let c2 = add(&mut b, NewLink::default()).unwrap();
+    assert_eq!(b.link_get(c2.peer.unwrap()).unwrap().name, "nk0");
+    assert_eq!(b.link_get(c2.primary).unwrap().name, "nk2");
+    // Moving it back collides.
+    b.set_caller_netns(Some("foo"));
+    assert_eq!(
+        b.link_set_netns(peer, None).unwrap_err().errno,
+        Errno::EEXIST
+    );
+    // A peer created straight into another namespace is named there.
+    b.set_caller_netns(None);
+    let pi = PeerInfo {
+        netns: Some("bar".into()),
+        ..PeerInfo::default()
+    };
+    let c3 = add(
+        &mut b,
+        NewLink {
+            peer: Some(pi),
+            ..NewLink::default()
+        },
+    )
+    .unwrap();
+    b.set_caller_netns(Some("bar"));
+    assert_eq!(b.link_get(c3.peer.unwrap()).unwrap().name, "nk0");
+    assert_eq!(b.ifindex_by_name("nk0").unwrap(), c3.peer.unwrap());
+}
