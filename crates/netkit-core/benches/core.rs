@@ -168,24 +168,27 @@ fn transmit(programs: usize, timed: bool) {
     }
     let dp = b.datapath();
     let mut skb = Skb::from_frame(&frame());
-    let n: u64 = if programs > 1 { 300_000 } else { 2_000_000 };
-    let t = Instant::now();
-    for _ in 0..n {
-        match dp.xmit(primary, skb) {
-            Delivery::ToPeer { skb: back, .. } => skb = back,
-            other => panic!("unexpected {other:?}"),
+    let n: u64 = if programs > 1 { 200_000 } else { 1_000_000 };
+    // Best of five: the machine is shared, the minimum is the least disturbed run.
+    let mut best = f64::MAX;
+    for _ in 0..5 {
+        let t = Instant::now();
+        for _ in 0..n {
+            match dp.xmit(primary, skb) {
+                Delivery::ToPeer { skb: back, .. } => skb = back,
+                other => panic!("unexpected {other:?}"),
+            }
         }
+        best = best.min(t.elapsed().as_nanos() as f64 / n as f64);
     }
-    let took = t.elapsed();
     let timing = if timed {
         "run time measured"
     } else {
         "run time off"
     };
     println!(
-        "xmit with {programs:>2} NEXT programs ({timing:<17}) {:>8.1} ns/packet  {:>6.2} Mpps",
-        took.as_nanos() as f64 / n as f64,
-        n as f64 / took.as_secs_f64() / 1e6
+        "xmit with {programs:>2} NEXT programs ({timing:<17}) {best:>8.1} ns/packet  {:>6.2} Mpps",
+        1e3 / best
     );
 }
 
