@@ -300,6 +300,20 @@ impl Backend for KernelBackend {
     }
 
     fn transmit(&mut self, ifindex: IfIndex, frame: &[u8]) -> Result<TxOutcome, Error> {
+        self.transmit_observed(ifindex, frame, xmit::SendMeta::default())
+            .map(|o| o.outcome)
+    }
+}
+
+impl KernelBackend {
+    /// [`Backend::transmit`] of a frame carrying `meta` (mark, priority), with the packet
+    /// socket's view of where it arrived.
+    pub fn transmit_observed(
+        &mut self,
+        ifindex: IfIndex,
+        frame: &[u8],
+        meta: xmit::SendMeta,
+    ) -> Result<xmit::Observed, Error> {
         let sender = Place {
             ifindex,
             netns: self.netns(ifindex),
@@ -312,7 +326,7 @@ impl Backend for KernelBackend {
                 ifindex: IfIndex(l),
                 netns: self.netns(IfIndex(l)),
             });
-        xmit::transmit(&sender, peer.as_ref(), frame, |place| {
+        xmit::transmit(&sender, peer.as_ref(), frame, meta, |place| {
             self.with_rtnl_in(place.netns.clone(), |r| r.get(place.ifindex))
                 .map(|d| d.stats)
         })
