@@ -26,6 +26,8 @@ mod cmd {
 
 const BPF_PROG_TYPE_SCHED_CLS: u32 = 3;
 const BPF_F_REPLACE: u32 = 1 << 2;
+/// Largest query capacity passed on (far above the 63 programs a hook can hold).
+const QUERY_CAP: u32 = 4096;
 
 /// Maps a failed bpf(2) call to the model's error, naming the command.
 fn fail(what: &str, e: io::Error) -> Error {
@@ -166,8 +168,10 @@ pub fn detach(req: &DetachReq) -> Result<(), Error> {
 
 /// BPF_PROG_QUERY with prog_ids and link_ids arrays of the requested capacity.
 pub fn query(req: &QueryReq) -> Result<QueryResult, (Error, Option<QueryResult>)> {
-    let cap = req.capacity.unwrap_or(0) as usize;
-    // Never hand the kernel a shorter buffer than `count` claims.
+    // A hook holds at most 63 programs, so any capacity above that gets the same answer;
+    // clamping keeps a huge requested capacity from allocating gigabytes. The kernel is never
+    // handed a shorter buffer than `count` claims.
+    let cap = req.capacity.unwrap_or(0).min(QUERY_CAP) as usize;
     let mut prog_ids = vec![0u32; cap.max(1)];
     let mut link_ids = vec![0u32; cap.max(1)];
     let mut a = BpfAttr::new(64);

@@ -225,6 +225,35 @@ fn observe_with(
         "FACT {what}: (primary ifindex {}, peer ifindex {})",
         c.primary.0, peer.0
     );
+    // What 6.12 was seen to do (docs/kernel-6.12-facts.md §5).
+    let cleared = !program_marks && what.contains("across netns, scrub default");
+    let want_meta = if cleared { (0, 0) } else { (42, 7) };
+    let want_pkt_type = if what.contains("peer's MAC") {
+        0
+    } else if what.contains("broadcast") {
+        1
+    } else {
+        3
+    };
+    let (in_prog, at_peer) = (read(map, 0), read(map, 1));
+    r.eq(
+        &format!("6.12: {what}: the program sees the peer's ifindex"),
+        in_prog
+            .as_ref()
+            .map(|s| (s.ifindex, s.ingress_ifindex, s.pkt_type)),
+        Some((peer.0, 0, want_pkt_type)),
+    );
+    r.eq(
+        &format!("6.12: {what}: mark/priority at the peer"),
+        at_peer.as_ref().map(|s| (s.mark, s.priority, s.count)),
+        Some((want_meta.0, want_meta.1, 1)),
+    );
+    r.eq(
+        &format!("6.12: {what}: delivered with pkt_type"),
+        out.ok()
+            .map(|o| (matches!(o.outcome, TxOutcome::Delivered(_)), o.pkt_type)),
+        Some((true, Some(want_pkt_type as u8))),
+    );
     let _ = b.link_del(c.primary);
     for h in [map, mark, rec0, rec1] {
         let _ = progs::close(h);
