@@ -49,11 +49,18 @@ impl PacketPath for CountingPath {
 }
 
 fn ip(args: &[&str]) -> Result<(), String> {
-    let out = Command::new("ip").args(args).output().map_err(|e| format!("ip: {e}"))?;
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .map_err(|e| format!("ip: {e}"))?;
     if out.status.success() {
         Ok(())
     } else {
-        Err(format!("ip {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr)))
+        Err(format!(
+            "ip {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        ))
     }
 }
 
@@ -63,10 +70,18 @@ fn main() -> Result<(), String> {
         Some([a, b, c, d]) => [a, b, c, d],
         _ => return Err("usage: bench_pair HOST_NS POD_NS HOST_CIDR POD_CIDR [QUEUES]".into()),
     };
-    let queues: usize = args.get(4).map(|q| q.parse().map_err(|_| format!("bad queue count {q:?}"))).transpose()?.unwrap_or(1);
+    let queues: usize = args
+        .get(4)
+        .map(|q| q.parse().map_err(|_| format!("bad queue count {q:?}")))
+        .transpose()?
+        .unwrap_or(1);
     let make = |name: &str, ns: &str| {
-        let dev = TunDevice::open(&TunConfig::new(name, TunKind::Tun).netns(NetNs::Named(ns.to_string())).queues(queues))
-            .map_err(|e| e.to_string())?;
+        let dev = TunDevice::open(
+            &TunConfig::new(name, TunKind::Tun)
+                .netns(NetNs::Named(ns.to_string()))
+                .queues(queues),
+        )
+        .map_err(|e| e.to_string())?;
         dev.set_noqueue().map_err(|e| e.to_string())?;
         Ok::<_, String>(dev)
     };
@@ -78,11 +93,20 @@ fn main() -> Result<(), String> {
     }
     let path = Arc::new(CountingPath {
         up: [AtomicBool::new(false), AtomicBool::new(false)],
-        counts: [0x0800u16, 0x86dd, 0x0806].into_iter().map(|p| (p, AtomicU64::new(0))).collect(),
+        counts: [0x0800u16, 0x86dd, 0x0806]
+            .into_iter()
+            .map(|p| (p, AtomicU64::new(0)))
+            .collect(),
     });
     let dp = Dataplane::new();
     let running = dp
-        .start_pair(path.clone(), PairIo { primary: (PRIMARY, primary), peer: (PEER, peer) })
+        .start_pair(
+            path.clone(),
+            PairIo {
+                primary: (PRIMARY, primary),
+                peer: (PEER, peer),
+            },
+        )
         .map_err(|e| e.to_string())?;
     println!("ready (offloads {:#x})", running.devices().0.offloads());
     loop {

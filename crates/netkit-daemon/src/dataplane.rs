@@ -220,6 +220,18 @@ impl PairRunning {
         total
     }
 
+    /// Counters of each worker (primary's queues first, then the peer's).
+    pub fn worker_stats(&self) -> Vec<DataplaneStats> {
+        self.stats
+            .iter()
+            .map(|w| {
+                let mut one = DataplaneStats::default();
+                one.add(w);
+                one
+            })
+            .collect()
+    }
+
     /// True once an end was deleted from outside (the other end has been deleted too).
     pub fn is_deleted(&self) -> bool {
         self.deleted.load(Relaxed)

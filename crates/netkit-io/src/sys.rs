@@ -102,6 +102,20 @@ pub fn read(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
     cvt_size(unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) })
 }
 
+/// Reads into the spare capacity of `buf` (after its current length) and extends the length
+/// by what was read: no zero-filling of the buffer before each read.
+pub fn read_append(fd: BorrowedFd<'_>, buf: &mut Vec<u8>) -> io::Result<usize> {
+    let spare = buf.spare_capacity_mut();
+    // SAFETY: `spare` is valid for writes of `spare.len()` bytes (uninitialised memory owned by
+    // `buf`); read(2) writes only there.
+    let n = cvt_size(unsafe { libc::read(fd.as_raw_fd(), spare.as_mut_ptr().cast(), spare.len()) })?;
+    let len = buf.len() + n;
+    // SAFETY: read(2) returned `n`, so the first `n` spare bytes are now initialised, and
+    // `n <= spare.len()` keeps `len` within the capacity.
+    unsafe { buf.set_len(len) };
+    Ok(n)
+}
+
 pub fn write(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
     // SAFETY: `buf` is valid for reads of `buf.len()` bytes for the duration of the call.
     cvt_size(unsafe { libc::write(fd.as_raw_fd(), buf.as_ptr().cast(), buf.len()) })

@@ -12,7 +12,7 @@ use netkit_io::poll::{wait_readable, Waker};
 use netkit_io::tun::{TunKind, TunQueue};
 use netkit_io::vnet::{VnetHdr, VNET_HDR_LEN};
 
-use super::frame::{self, emit, ingest};
+use super::frame::{self, emit, ingest_in_place};
 use super::kernel::NeighResolver;
 use super::model::{Delivery, PacketPath};
 use super::stats::WorkerStats;
@@ -37,7 +37,6 @@ pub(super) struct Worker<P: PacketPath> {
 
 /// Per-worker scratch state.
 struct Scratch {
-    rx: Vec<u8>,
     spare: Option<Skb>,
     neigh: NeighResolver,
 }
@@ -52,34 +51,44 @@ impl<P: PacketPath> Worker<P> {
     pub fn run(self) {
         let queue: Arc<TunQueue> = self.src.queues[self.queue % self.src.queues.len()].clone();
         let mut s = Scratch {
-            rx: vec![0u8; RX_BUF],
             spare: Some(fresh_skb()),
             neigh: NeighResolver::default(),
         };
         let mut ready = [false; 2];
+        let rx_off = frame::rx_offset(self.src.kind, self.src.vnet_len);
         while !self.stop.load(Relaxed) {
-            match queue.recv(&mut s.rx) {
-                Ok(n) => self.packet(&mut s, n),
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                    if wait_readable(&[queue.as_fd(), self.waker.as_fd()], -1, &mut ready).is_err()
-                    {
-                        return;
+            let mut skb = s.spare.take().unwrap_or_else(fresh_skb);
+            // The frame is read straight into the packet buffer, after the headroom.
+            skb.buf.clear();
+            skb.buf.resize(rx_off, 0);
+            skb.buf.reserve(RX_BUF);
+            let got = queue.recv_append(&mut skb.buf);
+            let Ok(n) = got else {
+                s.spare = Some(skb);
+                match got {
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                        if wait_readable(&[queue.as_fd(), self.waker.as_fd()], -1, &mut ready)
+                            .is_err()
+                        {
+                            return;
+                        }
                     }
+                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                    // The device is gone (deleted, or its queue detached): nothing more comes.
+                    _ => return,
                 }
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                // The device is gone (deleted, or its queue detached): nothing more will come.
-                Err(_) => return,
-            }
+                continue;
+            };
+            self.packet(&mut s, skb, n);
         }
     }
 
-    fn packet(&self, s: &mut Scratch, n: usize) {
+    fn packet(&self, s: &mut Scratch, mut skb: Skb, n: usize) {
         WorkerStats::inc(&self.stats.rx_frames);
         self.stats
             .rx_bytes
             .fetch_add(n.saturating_sub(self.src.vnet_len) as u64, Relaxed);
-        let mut skb = s.spare.take().unwrap_or_else(fresh_skb);
-        match ingest(&s.rx[..n], self.src.kind, self.src.vnet_len, &mut skb) {
+        match ingest_in_place(&mut skb, self.src.kind, self.src.vnet_len) {
             Ok(vnet) => {
                 let head = skb.head;
                 self.transmit(s, &self.src, skb, vnet, head, 0);
