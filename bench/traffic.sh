@@ -60,7 +60,7 @@ tc_prog() {
 }
 
 ours() {
-    "$root/target/release/examples/bench_pair" "$H" "$P" $HOST_IP/24 $POD_IP/24 >"$tmp/pair.log" 2>&1 &
+    NETKIT_RT_PRIO=${NETKIT_RT_PRIO:-} "$root/target/release/examples/bench_pair" "$H" "$P" $HOST_IP/24 $POD_IP/24 >"$tmp/pair.log" 2>&1 &
     pair_pid=$!
     for _ in $(seq 50); do
         ip netns exec "$P" ping -c 1 -W 1 $HOST_IP >/dev/null 2>&1 && return 0

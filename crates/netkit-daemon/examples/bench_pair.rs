@@ -98,7 +98,13 @@ fn main() -> Result<(), String> {
             .map(|p| (p, AtomicU64::new(0)))
             .collect(),
     });
-    let dp = Dataplane::new();
+    let dp = match std::env::var("NETKIT_RT_PRIO")
+        .ok()
+        .and_then(|p| p.parse().ok())
+    {
+        Some(prio) => Dataplane::new().with_realtime(prio),
+        None => Dataplane::new(),
+    };
     let running = dp
         .start_pair(
             path.clone(),

@@ -108,7 +108,8 @@ pub fn read_append(fd: BorrowedFd<'_>, buf: &mut Vec<u8>) -> io::Result<usize> {
     let spare = buf.spare_capacity_mut();
     // SAFETY: `spare` is valid for writes of `spare.len()` bytes (uninitialised memory owned by
     // `buf`); read(2) writes only there.
-    let n = cvt_size(unsafe { libc::read(fd.as_raw_fd(), spare.as_mut_ptr().cast(), spare.len()) })?;
+    let n =
+        cvt_size(unsafe { libc::read(fd.as_raw_fd(), spare.as_mut_ptr().cast(), spare.len()) })?;
     let len = buf.len() + n;
     // SAFETY: read(2) returned `n`, so the first `n` spare bytes are now initialised, and
     // `n <= spare.len()` keeps `len` within the capacity.
@@ -178,6 +179,15 @@ pub fn setns_net(fd: BorrowedFd<'_>) -> io::Result<()> {
 pub fn unshare_net() -> io::Result<()> {
     // SAFETY: plain syscall with an integer argument.
     cvt(unsafe { libc::unshare(libc::CLONE_NEWNET) }).map(drop)
+}
+
+/// Puts the calling thread in the SCHED_FIFO class at `priority` (1..=99).
+pub fn set_fifo_priority(priority: i32) -> io::Result<()> {
+    let param = libc::sched_param {
+        sched_priority: priority,
+    };
+    // SAFETY: `param` is a live sched_param; pid 0 names the calling thread.
+    cvt(unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) }).map(drop)
 }
 
 pub fn gettid() -> libc::pid_t {
