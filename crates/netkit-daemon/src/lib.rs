@@ -1,3 +1,103 @@
-//! (work in progress)
+//! netkitd: owns netkit pairs (the device model, their TUN/TAP interfaces and the dataplane),
+//! serves the control socket, and keeps durable state so that a restart, also after
+//! `kill -9`, brings everything back with the same ids.
 
+mod convert;
 pub mod dataplane;
+pub mod persist;
+pub mod plumbing;
+pub mod registry;
+mod restore;
+pub mod server;
+mod views;
+
+pub use registry::Registry;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+/// Default state directory.
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/netkit";
+
+/// Command-line options of the daemon.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Options {
+    pub socket: PathBuf,
+    pub state_dir: PathBuf,
+    /// Group allowed to use the socket (mode 0660); root only (0600) when absent.
+    pub group: Option<String>,
+    /// Pairs exist in the model only; no interfaces, no packets.
+    pub model_only: bool,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            socket: PathBuf::from(netkit_proto::DEFAULT_SOCKET),
+            state_dir: PathBuf::from(DEFAULT_STATE_DIR),
+            group: None,
+            model_only: false,
+        }
+    }
+}
+
+pub const USAGE: &str =
+    "Usage: netkit daemon [--socket PATH] [--state-dir DIR] [--group GROUP] [--model-only]";
+
+impl Options {
+    /// Parses the words after `netkit daemon`.
+    pub fn parse(args: &[String]) -> Result<Options, String> {
+        let mut o = Options::default();
+        let mut it = args.iter();
+        while let Some(a) = it.next() {
+            let mut value = |what: &str| {
+                it.next()
+                    .cloned()
+                    .ok_or_else(|| format!("{a} needs {what}\n{USAGE}"))
+            };
+            match a.as_str() {
+                "--socket" => o.socket = PathBuf::from(value("a path")?),
+                "--state-dir" => o.state_dir = PathBuf::from(value("a directory")?),
+                "--group" => o.group = Some(value("a group name")?),
+                "--model-only" => o.model_only = true,
+                other => return Err(format!("unknown daemon option \"{other}\"\n{USAGE}")),
+            }
+        }
+        Ok(o)
+    }
+}
+
+/// Restores the saved state, binds the socket and serves until the process is killed. Devices
+/// are persistent interfaces: stopping the daemon leaves them (and the pods' addresses and
+/// routes) in place for the next start.
+pub fn run(
+    opts: &Options,
+    backend: netkit_core::UserBackend,
+    plumbing: Box<dyn plumbing::Plumbing>,
+) -> Result<(), String> {
+    let group = opts.group.as_deref().map(server::group_id).transpose()?;
+    let dir = persist::StateDir::open(&opts.state_dir)
+        .map_err(|e| format!("opening state directory {}: {e}", opts.state_dir.display()))?;
+    let registry = Registry::open(backend, plumbing, dir)?;
+    registry
+        .save()
+        .map_err(|e| format!("writing the state after restore: {e}"))?;
+    let listener = server::bind(&opts.socket, group)?;
+    eprintln!(
+        "netkitd: serving {} (state in {})",
+        opts.socket.display(),
+        opts.state_dir.display()
+    );
+    server::serve(listener, Arc::new(Mutex::new(registry)))
+}
+
+/// [`run`] with the user-space backend and, unless `--model-only`, real interfaces.
+pub fn run_default(opts: &Options) -> Result<(), String> {
+    let backend = netkit_core::UserBackend::default();
+    let plumbing: Box<dyn plumbing::Plumbing> = if opts.model_only {
+        Box::new(plumbing::ModelOnly)
+    } else {
+        return Err("real interfaces are not available in this build yet; use --model-only".into());
+    };
+    run(opts, backend, plumbing)
+}
