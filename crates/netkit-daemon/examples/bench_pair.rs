@@ -35,7 +35,7 @@ impl PacketPath for CountingPath {
     fn xmit(&self, dev: IfIndex, skb: Skb) -> Delivery {
         let peer = if dev == PRIMARY { PEER } else { PRIMARY };
         if !self.up[Self::index(peer)].load(Relaxed) {
-            return Delivery::Drop;
+            return Delivery::Drop(netkit_core::DropReason::PeerDown);
         }
         if let Some(c) = self.counts.get(&skb.meta.protocol) {
             c.fetch_add(1, Relaxed);

@@ -170,7 +170,7 @@ impl<P: PacketPath> Worker<P> {
             Delivery::Redirect { target, kind, skb } => {
                 self.redirect(s, dev, target, kind, skb, vnet, head, depth)
             }
-            Delivery::Drop => WorkerStats::inc(&st.dropped_xmit),
+            Delivery::Drop(_) => WorkerStats::inc(&st.dropped_xmit),
         }
     }
 
