@@ -72,6 +72,7 @@ impl Registry {
     /// Serves one request.
     pub fn handle(&mut self, req: proto::Request) -> Reply {
         use proto::Request as R;
+        self.reap_deleted();
         let mutating = !matches!(
             req,
             R::Hello
@@ -266,6 +267,42 @@ impl Registry {
         Ok(self.devices.len() - 1)
     }
 
+    /// An interface went administratively up or down (seen by the dataplane): the model's
+    /// device follows, so its transmit path drops while the other end is down.
+    pub fn set_admin_up(&mut self, dev: IfIndex, up: bool) {
+        let Some(d) = self
+            .devices
+            .iter()
+            .find(|d| d.model_primary == dev || d.model_peer == dev)
+        else {
+            return;
+        };
+        let ns = if d.model_peer == dev {
+            d.rec.create.peer_netns.clone()
+        } else {
+            None
+        };
+        self.backend.set_caller_netns(ns.as_deref());
+        // ENOTCONN (no peer) cannot happen for a recorded pair; nothing to report to anyone.
+        let _ = self.backend.link_set_up(dev, up);
+        self.backend.set_caller_netns(None);
+    }
+
+    /// Forgets pairs whose interfaces were deleted from outside (`ip link del`): deleting
+    /// either end deletes both, in the model too.
+    pub fn reap_deleted(&mut self) {
+        let gone = self.plumbing.deleted();
+        if gone.is_empty() {
+            return;
+        }
+        for name in gone {
+            let _ = self.link_del(&name);
+        }
+        if let Err(e) = self.save() {
+            eprintln!("netkitd: saving the state after an outside deletion: {e}");
+        }
+    }
+
     /// `link_get` as seen from namespace `netns` (the model resolves ifindexes per namespace).
     pub(crate) fn link_get_in(
         &mut self,
@@ -329,7 +366,7 @@ impl Registry {
         Ok(Response::Done)
     }
 
-    fn link_del(&mut self, name: &str) -> Reply {
+    pub(crate) fn link_del(&mut self, name: &str) -> Reply {
         let (i, _) = self.device(name)?;
         let primary_name = self.devices[i].rec.create.name.clone().unwrap_or_default();
         self.backend
