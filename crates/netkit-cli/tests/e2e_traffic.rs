@@ -7,7 +7,11 @@ use common::*;
 fn privileged(test: &str) -> bool {
     require(
         test,
-        &[("root", is_root()), ("ip (iproute2)", have("ip")), ("ping", have("ping"))],
+        &[
+            ("root", is_root()),
+            ("ip (iproute2)", have("ip")),
+            ("ping", have("ping")),
+        ],
     )
 }
 
@@ -27,7 +31,11 @@ fn l3_pair_pings_both_ways_without_arp() {
     assert!(ping(None, "10.201.0.2", 3), "host -> pod");
     assert!(ping(Some(&ns), "10.201.0.1", 3), "pod -> host");
     // L3: TUN devices, NOARP, no neighbour entries, no MAC.
-    assert!(neighbours(&ns, &pod).trim().is_empty(), "{}", neighbours(&ns, &pod));
+    assert!(
+        neighbours(&ns, &pod).trim().is_empty(),
+        "{}",
+        neighbours(&ns, &pod)
+    );
     let link = env.nk_json(&["-s", "link", "show", &host]);
     assert_eq!(link[0]["linkinfo"]["info_data"]["mode"], "l3");
     assert!(link[0].get("address").is_none());
@@ -87,7 +95,10 @@ fn blackhole_policy_drops_until_forward() {
 #[test]
 fn tcpdump_sees_traffic_on_both_ends() {
     if !privileged("tcpdump_sees_traffic_on_both_ends")
-        || !require("tcpdump_sees_traffic_on_both_ends", &[("tcpdump", have("tcpdump"))])
+        || !require(
+            "tcpdump_sees_traffic_on_both_ends",
+            &[("tcpdump", have("tcpdump"))],
+        )
     {
         return;
     }

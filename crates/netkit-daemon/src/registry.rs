@@ -43,6 +43,8 @@ pub struct Registry {
     pub(crate) links: BTreeMap<u32, Link>,
     next_prog_id: u32,
     next_link_id: u32,
+    /// Set while the saved state is being brought back.
+    restoring: bool,
 }
 
 type Reply = Result<Response, WireError>;
@@ -64,8 +66,10 @@ impl Registry {
             links: BTreeMap::new(),
             next_prog_id: state.next_prog_id.max(1),
             next_link_id: state.next_link_id.max(1),
+            restoring: true,
         };
-        crate::restore::restore(&mut reg, &state)?;
+        crate::restore::restore(&mut reg, &state);
+        reg.restoring = false;
         Ok(reg)
     }
 
@@ -201,11 +205,15 @@ impl Registry {
                 ));
             }
         }
+        // A restored pair comes back with the policies it had, not the ones it was created
+        // with, so no packet meets a stale policy.
+        let policy = restored.map(|d| d.policy).or(r.policy);
+        let peer_policy = restored.map(|d| d.peer_policy).or(r.peer_policy);
         let new = core::NewLink {
             name: r.name.clone(),
             mode: r.mode.map(convert::mode_raw),
-            policy: r.policy.map(convert::policy_raw),
-            peer_policy: r.peer_policy.map(convert::policy_raw),
+            policy: policy.map(convert::policy_raw),
+            peer_policy: peer_policy.map(convert::policy_raw),
             scrub: r.scrub.map(convert::scrub_raw),
             peer_scrub: r.peer_scrub.map(convert::scrub_raw),
             headroom: r.headroom,
@@ -237,34 +245,76 @@ impl Registry {
         create.name = Some(p.name.clone());
         create.peer_name = Some(q.name.clone());
         create.mode = Some(convert::mode(p.mode));
-        let spec = crate::plumbing::PairSpec {
-            name: p.name.clone(),
-            peer_name: q.name.clone(),
-            peer_netns: r.peer_netns.clone(),
-            mode: p.mode,
-            model_primary: created.primary,
-            model_peer: peer,
-            expect: restored.map(|d| (d.ifindex, d.peer_ifindex)),
-        };
-        let real = match self.plumbing.start(&mut self.backend, &spec) {
-            Ok(real) => real,
-            Err(e) => {
-                let _ = self.backend.link_del(created.primary);
-                return Err(e);
-            }
-        };
         self.devices.push(Device {
             rec: DeviceRecord {
                 create,
                 policy: convert::policy(p.policy),
                 peer_policy: convert::policy(q.policy),
-                ifindex: real.map_or(created.primary.0, |r| r.0),
-                peer_ifindex: real.map_or(peer.0, |r| r.1),
+                ifindex: restored.map_or(created.primary.0, |d| d.ifindex),
+                peer_ifindex: restored.map_or(peer.0, |d| d.peer_ifindex),
             },
             model_primary: created.primary,
             model_peer: peer,
         });
+        let i = self.devices.len() - 1;
+        if restored.is_none() {
+            if let Err(e) = self.start_interfaces(i) {
+                let dev = self.devices.remove(i);
+                let _ = self.backend.link_del(dev.model_primary);
+                return Err(e);
+            }
+        }
         Ok(self.devices.len() - 1)
+    }
+
+    /// Creates (or, for a restored pair, reattaches) pair `i`'s interfaces and starts
+    /// forwarding them.
+    pub(crate) fn start_interfaces(&mut self, i: usize) -> Result<(), WireError> {
+        let d = &self.devices[i];
+        let restored = self.restoring;
+        let spec = crate::plumbing::PairSpec {
+            name: d.rec.create.name.clone().unwrap_or_default(),
+            peer_name: d.rec.create.peer_name.clone().unwrap_or_default(),
+            peer_netns: d.rec.create.peer_netns.clone(),
+            mode: if d.rec.create.mode == Some(proto::Mode::L2) {
+                core::Mode::L2
+            } else {
+                core::Mode::L3
+            },
+            model_primary: d.model_primary,
+            model_peer: d.model_peer,
+            expect: restored.then_some((d.rec.ifindex, d.rec.peer_ifindex)),
+        };
+        if let Some((primary, peer)) = self.plumbing.start(&mut self.backend, &spec)? {
+            let rec = &mut self.devices[i].rec;
+            rec.ifindex = primary;
+            rec.peer_ifindex = peer;
+        }
+        Ok(())
+    }
+
+    /// Drops pair `i` from the model and the record (its interfaces are not running).
+    pub(crate) fn forget_pair(&mut self, i: usize) {
+        let dev = self.devices.remove(i);
+        let _ = self.backend.link_del(dev.model_primary);
+        let name = dev.rec.create.name.unwrap_or_default();
+        self.release_links(&name);
+    }
+
+    /// Releases the BPF links of a deleted pair: they are defunct, and the daemon holds no
+    /// defunct links (see docs/cli.md).
+    fn release_links(&mut self, primary_name: &str) {
+        let dead: Vec<u32> = self
+            .links
+            .iter()
+            .filter(|(_, l)| l.rec.dev == primary_name)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in dead {
+            if let Some(l) = self.links.remove(&id) {
+                let _ = self.backend.link_close(l.handle);
+            }
+        }
     }
 
     /// An interface went administratively up or down (seen by the dataplane): the model's
@@ -374,18 +424,7 @@ impl Registry {
             .map_err(wire)?;
         let dev = self.devices.remove(i);
         self.plumbing.stop(&dev.rec, true);
-        // Links on the device are defunct now; the daemon releases them.
-        let dead: Vec<u32> = self
-            .links
-            .iter()
-            .filter(|(_, l)| l.rec.dev == primary_name)
-            .map(|(id, _)| *id)
-            .collect();
-        for id in dead {
-            if let Some(l) = self.links.remove(&id) {
-                let _ = self.backend.link_close(l.handle);
-            }
-        }
+        self.release_links(&primary_name);
         Ok(Response::Done)
     }
 

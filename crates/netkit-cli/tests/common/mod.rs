@@ -11,7 +11,11 @@ pub const NETKIT: &str = env!("CARGO_BIN_EXE_netkit");
 
 /// Whether the test can run; prints the SKIP line (or fails under NETKIT_REQUIRE_PRIVILEGED=1).
 pub fn require(test: &str, needs: &[(&str, bool)]) -> bool {
-    let missing: Vec<&str> = needs.iter().filter(|(_, ok)| !ok).map(|(n, _)| *n).collect();
+    let missing: Vec<&str> = needs
+        .iter()
+        .filter(|(_, ok)| !ok)
+        .map(|(n, _)| *n)
+        .collect();
     if missing.is_empty() {
         return true;
     }
@@ -25,7 +29,10 @@ pub fn require(test: &str, needs: &[(&str, bool)]) -> bool {
 
 pub fn is_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
-        .map(|s| s.lines().any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0")))
+        .map(|s| {
+            s.lines()
+                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+        })
         .unwrap_or(false)
 }
 
@@ -79,7 +86,9 @@ pub fn sh_ok(cmd: &str) -> String {
 /// Pings `addr` `count` times from namespace `ns` (the host's when `None`); true if every
 /// echo came back.
 pub fn ping(ns: Option<&str>, addr: &str, count: u32) -> bool {
-    let prefix = ns.map(|n| format!("ip netns exec {n} ")).unwrap_or_default();
+    let prefix = ns
+        .map(|n| format!("ip netns exec {n} "))
+        .unwrap_or_default();
     sh(&format!("{prefix}ping -c {count} -i 0.2 -W 1 -q {addr}"))
         .status
         .success()
@@ -195,7 +204,9 @@ impl Env {
     /// Creates a named namespace with loopback up.
     pub fn netns(&mut self, suffix: &str) -> String {
         let name = format!("nkt{}{suffix}", self.tag);
-        sh_ok(&format!("ip netns add {name} && ip -n {name} link set lo up"));
+        sh_ok(&format!(
+            "ip netns add {name} && ip -n {name} link set lo up"
+        ));
         self.namespaces.push(name.clone());
         name
     }
