@@ -4,6 +4,7 @@
 
 mod convert;
 pub mod dataplane;
+mod engine;
 pub mod interfaces;
 pub mod persist;
 pub mod plumbing;

@@ -452,19 +452,21 @@ impl Registry {
             .map_err(|e| errno(Errno::EINVAL, format!("object bytes: {e}")))?;
         let id = self.next_prog_id;
         let object = format!("prog-{id}.o");
-        self.dir
-            .save_object(&object, &bytes)
-            .map_err(|e| errno(Errno::EFAULT, format!("storing the object: {e}")))?;
         let select = r.name.clone().or(r.section.clone());
+        let obj = crate::engine::parse(&bytes)?;
+        let spec = crate::engine::select(&obj, select.as_deref())?;
         let rec = ProgRecord {
             id,
             file: r.file.clone(),
             object: object.clone(),
-            select,
-            name: r.name.clone().unwrap_or_default(),
-            section: r.section.clone().unwrap_or_default(),
+            select: Some(spec.name.clone()),
+            name: spec.name.clone(),
+            section: spec.section.clone(),
             loaded_at: now_secs(),
         };
+        self.dir
+            .save_object(&object, &bytes)
+            .map_err(|e| errno(Errno::EFAULT, format!("storing the object: {e}")))?;
         match self.load_record(rec) {
             Ok(()) => {
                 self.next_prog_id = id + 1;
