@@ -35,6 +35,11 @@ pub struct DeviceRecord {
     /// Ifindexes when it was created (kept by the persistent TUN/TAPs).
     pub ifindex: u32,
     pub peer_ifindex: u32,
+    /// The model's MACs (L2), restored as they were.
+    #[serde(default)]
+    pub address: Option<[u8; 6]>,
+    #[serde(default)]
+    pub peer_address: Option<[u8; 6]>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

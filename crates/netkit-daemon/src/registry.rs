@@ -218,9 +218,11 @@ impl Registry {
             peer_scrub: r.peer_scrub.map(convert::scrub_raw),
             headroom: r.headroom,
             tailroom: r.tailroom,
+            address: restored.and_then(|d| d.address).map(Vec::from),
             peer: Some(core::PeerInfo {
                 name: r.peer_name.clone(),
                 netns: r.peer_netns.clone(),
+                address: restored.and_then(|d| d.peer_address).map(Vec::from),
                 ..core::PeerInfo::default()
             }),
             ..core::NewLink::default()
@@ -252,6 +254,8 @@ impl Registry {
                 peer_policy: convert::policy(q.policy),
                 ifindex: restored.map_or(created.primary.0, |d| d.ifindex),
                 peer_ifindex: restored.map_or(peer.0, |d| d.peer_ifindex),
+                address: (p.mode == core::Mode::L2).then_some(p.address),
+                peer_address: (q.mode == core::Mode::L2).then_some(q.address),
             },
             model_primary: created.primary,
             model_peer: peer,
@@ -710,3 +714,7 @@ fn now_secs() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
 }
+
+#[cfg(test)]
+#[path = "registry_tests.rs"]
+mod tests;
