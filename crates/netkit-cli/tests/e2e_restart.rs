@@ -118,3 +118,60 @@ fn outside_deletion_deletes_both_ends_and_the_record() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+#[test]
+fn restart_keeps_program_ids_link_ids_order_and_map_contents() {
+    let test = "restart_keeps_program_ids_link_ids_order_and_map_contents";
+    if !require(
+        test,
+        &[("root", is_root()), ("ip (iproute2)", have("ip")), ("clang-19", have("clang-19"))],
+    ) {
+        return;
+    }
+    let Some(policy) = example("policy") else {
+        panic!("{test}: examples/policy.bpf.o could not be built");
+    };
+    let pass = example("pass").unwrap();
+    let mut env = Env::new(32);
+    let ns = env.netns("k");
+    let (host, _) = env.pair("k", &ns, "", "blackhole", "10.233.0.1", "10.233.0.2");
+    let p1 = env.load(&pass).to_string();
+    let p2 = env.load(&policy).to_string();
+    let p3 = env.load(&pass).to_string();
+    env.nk_ok(&["prog", "unload", "id", &p3]); // ids are not reused after a restart either
+    env.nk_ok(&["prog", "attach", "id", &p2, "dev", &host, "peer"]);
+    let link = env.nk_json(&["bpflink", "create", "id", &p1, "dev", &host, "peer", "first"]);
+    let lid = link[0]["id"].clone();
+    env.nk_ok(&["prog", "attach", "id", &p1, "dev", &host, "primary"]);
+    assert!(ping(None, "10.233.0.2", 2));
+    let show = |env: &Env| {
+        let mut progs = env.nk_json(&["prog", "show"]);
+        for p in progs.as_array_mut().unwrap() {
+            // Counters restart with the process.
+            p["run_cnt"] = 0.into();
+            p["run_time_ns"] = 0.into();
+        }
+        (
+            progs,
+            env.nk_json(&["bpflink", "show"]),
+            env.nk_json(&["prog", "query", "dev", &host, "peer"])["progs"].clone(),
+            env.nk_json(&["prog", "query", "dev", &host, "primary"])["progs"].clone(),
+            env.nk_json(&["map", "show"]),
+        )
+    };
+    let before = show(&env);
+    let pass_map = before.4.as_array().unwrap().iter().find(|m| m["name"] == "packets").unwrap()["id"].to_string();
+    let counted = env.nk_json(&["map", "lookup", "id", &pass_map, "key", "0", "0", "0", "0"]);
+    env.kill_daemon();
+    env.start_daemon();
+    let after = show(&env);
+    assert_eq!(after, before);
+    assert_eq!(after.1[0]["id"], lid);
+    // A new program gets a fresh id, never a reused one.
+    let p4 = env.load(&pass);
+    assert!(p4 > p3.parse().unwrap(), "new id {p4} after {p3}");
+    // Map contents came back, and traffic flows through the restored programs.
+    let again = env.nk_json(&["map", "lookup", "id", &pass_map, "key", "0", "0", "0", "0"]);
+    assert_eq!(again, counted);
+    assert!(ping(None, "10.233.0.2", 2));
+}
