@@ -19,9 +19,12 @@ fn ready(test: &str, extra: &[(&str, bool)]) -> Option<PathBuf> {
         return None;
     }
     let policy = example("policy");
-    require(test, &[("examples/policy.bpf.o (make -C examples)", policy.is_some())])
-        .then_some(policy)
-        .flatten()
+    require(
+        test,
+        &[("examples/policy.bpf.o (make -C examples)", policy.is_some())],
+    )
+    .then_some(policy)
+    .flatten()
 }
 
 fn curl(url: &str) -> bool {
@@ -45,7 +48,9 @@ impl Web {
             .unwrap();
         // Wait until it listens.
         for _ in 0..50 {
-            let probe = sh(&format!("ip netns exec {ns} ss -ltn 'sport = :{port}' | grep -q LISTEN"));
+            let probe = sh(&format!(
+                "ip netns exec {ns} ss -ltn 'sport = :{port}' | grep -q LISTEN"
+            ));
             if probe.status.success() {
                 break;
             }
@@ -65,7 +70,10 @@ impl Drop for Web {
 #[test]
 fn blackhole_until_the_policy_is_attached_then_only_icmp_and_port_80() {
     let test = "blackhole_until_the_policy_is_attached_then_only_icmp_and_port_80";
-    let Some(policy) = ready(test, &[("curl", have("curl")), ("python3", have("python3"))]) else {
+    let Some(policy) = ready(
+        test,
+        &[("curl", have("curl")), ("python3", have("python3"))],
+    ) else {
         return;
     };
     let mut env = Env::new(40);
@@ -73,12 +81,31 @@ fn blackhole_until_the_policy_is_attached_then_only_icmp_and_port_80() {
     let (host, _pod) = env.pair("p", &ns, "mode l3", "blackhole", "10.240.0.1", "10.240.0.2");
     let _web80 = Web::start(&ns, "10.240.0.2", 80);
     let _web8080 = Web::start(&ns, "10.240.0.2", 8080);
-    assert!(!ping(None, "10.240.0.2", 2), "blackhole must drop before any program");
+    assert!(
+        !ping(None, "10.240.0.2", 2),
+        "blackhole must drop before any program"
+    );
     assert!(!curl("http://10.240.0.2/"));
 
     let id = env.load(&policy);
-    env.nk_ok(&["prog", "attach", "id", &id.to_string(), "dev", &host, "peer"]);
-    env.nk_ok(&["prog", "attach", "id", &id.to_string(), "dev", &host, "primary"]);
+    env.nk_ok(&[
+        "prog",
+        "attach",
+        "id",
+        &id.to_string(),
+        "dev",
+        &host,
+        "peer",
+    ]);
+    env.nk_ok(&[
+        "prog",
+        "attach",
+        "id",
+        &id.to_string(),
+        "dev",
+        &host,
+        "primary",
+    ]);
     assert!(ping(None, "10.240.0.2", 3), "ICMP allowed");
     assert!(curl("http://10.240.0.2/"), "TCP port 80 allowed");
     assert!(!curl("http://10.240.0.2:8080/"), "TCP port 8080 dropped");
@@ -105,7 +132,12 @@ fn blackhole_until_the_policy_is_attached_then_only_icmp_and_port_80() {
             .collect();
         u64::from_le_bytes(bytes.try_into().unwrap())
     };
-    assert!(count(0) > 0 && count(1) > 0, "passed {} dropped {}", count(0), count(1));
+    assert!(
+        count(0) > 0 && count(1) > 0,
+        "passed {} dropped {}",
+        count(0),
+        count(1)
+    );
     // Dropped packets are counted by the device too.
     let link = env.nk_json(&["-s", "link", "show", &host]);
     assert!(link[0]["stats64"]["tx"]["dropped"].as_u64().unwrap() > 0 || count(1) > 0);
@@ -122,7 +154,11 @@ fn pod_to_pod_through_two_pairs_by_redirect() {
     let ns2 = env.netns("2");
     let (a, _) = env.pair("a", &ns1, "", "", "10.241.1.1", "10.241.0.1");
     let (b, _) = env.pair("b", &ns2, "", "", "10.241.2.1", "10.241.0.2");
-    let model = |dev: &str| env.nk_json(&["link", "show", dev])[0]["model_ifindex"].as_u64().unwrap();
+    let model = |dev: &str| {
+        env.nk_json(&["link", "show", dev])[0]["model_ifindex"]
+            .as_u64()
+            .unwrap()
+    };
     let (ma, mb) = (model(&a), model(&b));
     // Redirect by the last octet of the IPv4 destination: .1 -> pair a's primary, .2 -> b's.
     let src = env.dir.join("redirect.bpf.c");
@@ -154,7 +190,10 @@ fn pod_to_pod_through_two_pairs_by_redirect() {
     assert!(ping(Some(&ns2), "10.241.0.1", 3), "pod2 -> pod1");
     // The packets crossed the primaries by redirect: b's primary transmitted pod1's echoes.
     let lb = env.nk_json(&["-s", "link", "show", &b]);
-    assert!(lb[0]["stats64"]["tx"]["packets"].as_u64().unwrap() >= 6, "{lb}");
+    assert!(
+        lb[0]["stats64"]["tx"]["packets"].as_u64().unwrap() >= 6,
+        "{lb}"
+    );
 }
 
 #[test]
@@ -174,7 +213,16 @@ fn programs_are_replaced_under_iperf3_without_breaking_the_connection() {
     let link_id = link[0]["id"].to_string();
 
     let mut server = std::process::Command::new("ip")
-        .args(["netns", "exec", &ns, "iperf3", "-s", "-1", "-B", "10.242.0.2"])
+        .args([
+            "netns",
+            "exec",
+            &ns,
+            "iperf3",
+            "-s",
+            "-1",
+            "-B",
+            "10.242.0.2",
+        ])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -189,8 +237,12 @@ fn programs_are_replaced_under_iperf3_without_breaking_the_connection() {
     let deadline = std::time::Instant::now() + Duration::from_secs(3);
     let (mut cur, mut next) = (p1.clone(), p2.clone());
     while std::time::Instant::now() < deadline {
-        env.nk_ok(&["prog", "attach", "id", &next, "dev", &host, "primary", "replace", "id", &cur]);
-        env.nk_ok(&["bpflink", "update", "id", &link_id, "prog", &next, "replace", &cur]);
+        env.nk_ok(&[
+            "prog", "attach", "id", &next, "dev", &host, "primary", "replace", "id", &cur,
+        ]);
+        env.nk_ok(&[
+            "bpflink", "update", "id", &link_id, "prog", &next, "replace", &cur,
+        ]);
         std::mem::swap(&mut cur, &mut next);
         swaps += 1;
     }
@@ -198,10 +250,16 @@ fn programs_are_replaced_under_iperf3_without_breaking_the_connection() {
     let _ = server.kill();
     let _ = server.wait();
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert!(out.status.success() && report.get("error").is_none(), "{report}");
+    assert!(
+        out.status.success() && report.get("error").is_none(),
+        "{report}"
+    );
     let bytes = report["end"]["sum_received"]["bytes"].as_u64().unwrap();
     eprintln!("{swaps} program swaps (x2 hooks) during iperf3; {bytes} bytes received");
-    assert!(swaps >= 5 && bytes > 1_000_000, "swaps {swaps} bytes {bytes}");
+    assert!(
+        swaps >= 5 && bytes > 1_000_000,
+        "swaps {swaps} bytes {bytes}"
+    );
     let runs = env.nk_json(&["prog", "show", "id", &p2]);
     assert!(runs[0]["run_cnt"].as_u64().unwrap() > 0);
 }
@@ -218,7 +276,16 @@ fn attach_errnos_come_from_bpf_mprog_and_change_nothing() {
     // A pair with both ends here, to name the peer.
     let local = env.ifname("yh");
     let local_peer = env.ifname("yp");
-    env.nk_ok(&["link", "add", &local, "type", "netkit", "peer", "name", &local_peer]);
+    env.nk_ok(&[
+        "link",
+        "add",
+        &local,
+        "type",
+        "netkit",
+        "peer",
+        "name",
+        &local_peer,
+    ]);
     let a = env.load(&policy).to_string();
     let b = env.load(&policy).to_string();
     env.nk_ok(&["prog", "attach", "id", &a, "dev", &host, "peer"]);
@@ -228,21 +295,47 @@ fn attach_errnos_come_from_bpf_mprog_and_change_nothing() {
     let fail = |args: &[&str], errno: &str| {
         let out = env.nk(args);
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert!(!out.status.success() && stderr.contains(errno), "{args:?}: {stderr}");
+        assert!(
+            !out.status.success() && stderr.contains(errno),
+            "{args:?}: {stderr}"
+        );
         assert_eq!(query(), before, "{args:?} changed the hook");
     };
-    fail(&["prog", "attach", "id", &a, "dev", &host, "peer"], "EEXIST");
+    fail(
+        &["prog", "attach", "id", &a, "dev", &host, "peer"],
+        "EEXIST",
+    );
     let stale = (revision + 5).to_string();
     fail(
-        &["prog", "attach", "id", &b, "dev", &host, "peer", "expected-revision", &stale],
+        &[
+            "prog",
+            "attach",
+            "id",
+            &b,
+            "dev",
+            &host,
+            "peer",
+            "expected-revision",
+            &stale,
+        ],
         "ESTALE",
     );
-    fail(&["prog", "attach", "id", &b, "dev", &host, "peer", "before", "id", &b], "ENOENT");
-    fail(&["prog", "detach", "id", &b, "dev", &host, "peer"], "ENOENT");
+    fail(
+        &[
+            "prog", "attach", "id", &b, "dev", &host, "peer", "before", "id", &b,
+        ],
+        "ENOENT",
+    );
+    fail(
+        &["prog", "detach", "id", &b, "dev", &host, "peer"],
+        "ENOENT",
+    );
     fail(&["prog", "unload", "id", &a], "EBUSY");
     let out = env.nk(&["prog", "attach", "id", &b, "dev", &local_peer, "peer"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("EACCES"));
-    let link = env.nk_json(&["bpflink", "create", "id", &b, "dev", &host, "peer", "after", "id", &a]);
+    let link = env.nk_json(&[
+        "bpflink", "create", "id", &b, "dev", &host, "peer", "after", "id", &a,
+    ]);
     let lid = link[0]["id"].to_string();
     let q = query();
     assert_eq!(q["progs"][1]["link_id"].to_string(), lid, "{q}");

@@ -124,7 +124,11 @@ fn restart_keeps_program_ids_link_ids_order_and_map_contents() {
     let test = "restart_keeps_program_ids_link_ids_order_and_map_contents";
     if !require(
         test,
-        &[("root", is_root()), ("ip (iproute2)", have("ip")), ("clang-19", have("clang-19"))],
+        &[
+            ("root", is_root()),
+            ("ip (iproute2)", have("ip")),
+            ("clang-19", have("clang-19")),
+        ],
     ) {
         return;
     }
@@ -140,7 +144,9 @@ fn restart_keeps_program_ids_link_ids_order_and_map_contents() {
     let p3 = env.load(&pass).to_string();
     env.nk_ok(&["prog", "unload", "id", &p3]); // ids are not reused after a restart either
     env.nk_ok(&["prog", "attach", "id", &p2, "dev", &host, "peer"]);
-    let link = env.nk_json(&["bpflink", "create", "id", &p1, "dev", &host, "peer", "first"]);
+    let link = env.nk_json(&[
+        "bpflink", "create", "id", &p1, "dev", &host, "peer", "first",
+    ]);
     let lid = link[0]["id"].clone();
     env.nk_ok(&["prog", "attach", "id", &p1, "dev", &host, "primary"]);
     assert!(ping(None, "10.233.0.2", 2));
@@ -160,8 +166,21 @@ fn restart_keeps_program_ids_link_ids_order_and_map_contents() {
         )
     };
     let before = show(&env);
-    let pass_map = before.4.as_array().unwrap().iter().find(|m| m["name"] == "packets").unwrap()["id"].to_string();
+    let pass_map = before
+        .4
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "packets")
+        .unwrap()["id"]
+        .to_string();
     let counted = env.nk_json(&["map", "lookup", "id", &pass_map, "key", "0", "0", "0", "0"]);
+    assert_ne!(
+        counted[0]["value"][0], "0x00",
+        "the pass program counted nothing: {counted}"
+    );
+    // Map contents changed by traffic are saved within 500 ms.
+    std::thread::sleep(Duration::from_millis(1200));
     env.kill_daemon();
     env.start_daemon();
     let after = show(&env);

@@ -1,11 +1,54 @@
 //! Loading a program from an object file: the object is parsed (netkit-bpf's ELF parser), one
 //! program is selected by function name or section (else the first), and handed to the model.
 
+use std::sync::Arc;
+
 use netkit_bpf::obj::{ObjectFile, ProgramSpec};
-use netkit_core::Errno;
+use netkit_bpf::skb::Skb;
+use netkit_bpf::{LoadedObject, Program};
+use netkit_core::{Classifier, Errno};
 use netkit_proto::WireError;
 
 use crate::convert::errno;
+
+/// A verdict for a run the engine aborted (bad memory access, instruction budget): the packet
+/// is dropped, as a misbehaving program must never take the dataplane down.
+const ABORTED: i32 = 2; // NETKIT_DROP
+
+/// An engine program as the model runs it.
+pub struct EngineProg(pub Arc<Program>);
+
+impl Classifier for EngineProg {
+    fn run(&self, skb: &mut Skb) -> i32 {
+        match self.0.run(skb) {
+            // The kernel reads the verdict as the int in r0.
+            Ok(r0) => r0 as i32,
+            Err(_) => ABORTED,
+        }
+    }
+}
+
+/// An object instantiated in the engine, with the program the request selected.
+pub struct Loaded {
+    pub object: Arc<LoadedObject>,
+    pub program: Arc<Program>,
+}
+
+/// Instantiates `obj` (maps created, programs verified and decoded) and picks `name`.
+pub fn load(obj: &ObjectFile, name: &str) -> Result<Loaded, WireError> {
+    let object = LoadedObject::load(obj)
+        .map_err(|e| errno(Errno::EINVAL, format!("the engine refused the object: {e}")))?;
+    let program = object.program(name).cloned().ok_or_else(|| {
+        errno(
+            Errno::ENOENT,
+            format!("no program \"{name}\" in the object"),
+        )
+    })?;
+    Ok(Loaded {
+        object: Arc::new(object),
+        program,
+    })
+}
 
 /// The program `select` names in `obj` (function name first, then section), or the first one.
 pub fn select<'a>(obj: &'a ObjectFile, select: Option<&str>) -> Result<&'a ProgramSpec, WireError> {

@@ -6,6 +6,7 @@ mod convert;
 pub mod dataplane;
 mod engine;
 pub mod interfaces;
+mod maps;
 pub mod persist;
 pub mod plumbing;
 pub mod registry;
@@ -82,7 +83,7 @@ pub fn run(
     let dir = persist::StateDir::open(&opts.state_dir)
         .map_err(|e| format!("opening state directory {}: {e}", opts.state_dir.display()))?;
     let listener = server::bind(&opts.socket, group)?;
-    let registry = Registry::open(backend, plumbing, dir)?;
+    let mut registry = Registry::open(backend, plumbing, dir)?;
     registry
         .save()
         .map_err(|e| format!("writing the state after restore: {e}"))?;
@@ -102,8 +103,9 @@ pub fn run(
     server::serve(listener, registry)
 }
 
-/// Applies the interfaces' admin-state changes to the model and notices pairs deleted from
-/// outside, until the dataplane goes away.
+/// Applies the interfaces' admin-state changes to the model, notices pairs deleted from
+/// outside, and saves map contents changed by traffic (every 500 ms), until the dataplane goes
+/// away.
 fn follow_admin_state(
     registry: &Mutex<Registry>,
     events: &std::sync::mpsc::Receiver<interfaces::AdminEvent>,
@@ -114,7 +116,12 @@ fn follow_admin_state(
         let mut reg = registry.lock().unwrap_or_else(|p| p.into_inner());
         match event {
             Ok((dev, up)) => reg.set_admin_up(dev, up),
-            Err(RecvTimeoutError::Timeout) => reg.reap_deleted(),
+            Err(RecvTimeoutError::Timeout) => {
+                reg.reap_deleted();
+                if let Err(e) = reg.save_if_changed() {
+                    eprintln!("netkitd: saving the state: {e}");
+                }
+            }
             Err(RecvTimeoutError::Disconnected) => return,
         }
     }

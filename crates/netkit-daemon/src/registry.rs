@@ -26,6 +26,7 @@ pub(crate) struct Prog {
     pub rec: ProgRecord,
     pub handle: Handle,
     pub backend_id: core::ProgId,
+    pub loaded: crate::engine::Loaded,
 }
 
 pub(crate) struct Link {
@@ -41,10 +42,13 @@ pub struct Registry {
     pub(crate) devices: Vec<Device>,
     pub(crate) progs: BTreeMap<u32, Prog>,
     pub(crate) links: BTreeMap<u32, Link>,
+    pub(crate) maps: crate::maps::Maps,
     next_prog_id: u32,
     next_link_id: u32,
+    next_map_id: u32,
     /// Set while the saved state is being brought back.
     restoring: bool,
+    last_saved: Option<State>,
 }
 
 type Reply = Result<Response, WireError>;
@@ -66,7 +70,10 @@ impl Registry {
             links: BTreeMap::new(),
             next_prog_id: state.next_prog_id.max(1),
             next_link_id: state.next_link_id.max(1),
+            next_map_id: state.next_map_id.max(1),
+            maps: crate::maps::Maps::default(),
             restoring: true,
+            last_saved: None,
         };
         crate::restore::restore(&mut reg, &state);
         reg.restoring = false;
@@ -104,10 +111,7 @@ impl Registry {
             R::ProgAttach(r) => self.prog_attach(r),
             R::ProgDetach(r) => self.prog_detach(r),
             R::ProgQuery { dev, hook } => self.prog_query(&dev, hook).map(Response::Query),
-            R::ProgTracelog { .. } => Err(errno(
-                Errno::EOPNOTSUPP,
-                "trace_printk output is not collected by this build of netkitd",
-            )),
+            R::ProgTracelog { id } => self.tracelog(id),
             R::BpflinkCreate(r) => self.bpflink_create(r),
             R::BpflinkUpdate {
                 id,
@@ -116,14 +120,16 @@ impl Registry {
             } => self.bpflink_update(id, prog_id, old_prog_id),
             R::BpflinkDetach { id } => self.bpflink_detach(id),
             R::BpflinkShow { id } => crate::views::bpflink_show(self, id),
-            R::MapShow { .. }
-            | R::MapDump { .. }
-            | R::MapLookup { .. }
-            | R::MapUpdate { .. }
-            | R::MapDelete { .. } => Err(errno(
-                Errno::EOPNOTSUPP,
-                "map access is not available in this build of netkitd",
-            )),
+            R::MapShow { id } => self.maps.show(id),
+            R::MapDump { id } => self.maps.dump(id),
+            R::MapLookup { id, key } => self.maps.lookup(id, &key),
+            R::MapUpdate {
+                id,
+                key,
+                value,
+                flag,
+            } => self.maps.update(id, &key, &value, flag),
+            R::MapDelete { id, key } => self.maps.delete(id, &key),
         };
         if reply.is_ok() && mutating {
             self.save().map_err(|e| {
@@ -137,8 +143,23 @@ impl Registry {
     }
 
     /// Writes the durable state (see [`State`]).
-    pub fn save(&self) -> std::io::Result<()> {
-        self.dir.save(&self.snapshot())
+    pub fn save(&mut self) -> std::io::Result<()> {
+        let state = self.snapshot();
+        self.dir.save(&state)?;
+        self.last_saved = Some(state);
+        Ok(())
+    }
+
+    /// Saves when something changed since the last save: map contents change with traffic,
+    /// so the daemon calls this periodically.
+    pub fn save_if_changed(&mut self) -> std::io::Result<()> {
+        let state = self.snapshot();
+        if self.last_saved.as_ref() == Some(&state) {
+            return Ok(());
+        }
+        self.dir.save(&state)?;
+        self.last_saved = Some(state);
+        Ok(())
     }
 
     pub(crate) fn snapshot(&self) -> State {
@@ -174,6 +195,8 @@ impl Registry {
             progs: self.progs.values().map(|p| p.rec.clone()).collect(),
             hooks,
             links: self.links.values().map(|l| l.rec.clone()).collect(),
+            maps: self.maps.records(),
+            next_map_id: self.next_map_id,
         }
     }
 
@@ -467,6 +490,7 @@ impl Registry {
             name: spec.name.clone(),
             section: spec.section.clone(),
             loaded_at: now_secs(),
+            map_ids: Vec::new(),
         };
         self.dir
             .save_object(&object, &bytes)
@@ -483,22 +507,57 @@ impl Registry {
         }
     }
 
-    /// Loads the program a record describes into the backend and registers it.
-    pub(crate) fn load_record(&mut self, rec: ProgRecord) -> Result<(), WireError> {
-        let src = core::ProgSource::Object {
-            path: self.dir.object_path(&rec.object),
-            program: rec.select.clone(),
-        };
-        let (handle, backend_id) = self.backend.prog_load(&src).map_err(wire)?;
+    /// Loads the program a record describes into the engine and the model and registers it
+    /// with its maps (under the record's map ids, or new ones).
+    pub(crate) fn load_record(&mut self, mut rec: ProgRecord) -> Result<(), WireError> {
+        let path = self.dir.object_path(&rec.object);
+        let bytes = std::fs::read(&path)
+            .map_err(|e| errno(Errno::ENOENT, format!("reading {}: {e}", path.display())))?;
+        let obj = crate::engine::parse(&bytes)?;
+        let loaded = crate::engine::load(&obj, &rec.name)?;
+        let maps = loaded.object.maps();
+        if rec.map_ids.len() != maps.len() {
+            rec.map_ids = (0..maps.len() as u32)
+                .map(|i| self.next_map_id + i)
+                .collect();
+        }
+        let classifier = std::sync::Arc::new(crate::engine::EngineProg(loaded.program.clone()));
+        let (handle, backend_id) = self.backend.load_classifier(&rec.name, classifier);
+        for (id, map) in rec.map_ids.iter().zip(maps) {
+            self.maps.slots.insert(
+                *id,
+                crate::maps::MapSlot {
+                    map: map.clone(),
+                    prog_id: rec.id,
+                },
+            );
+            self.next_map_id = self.next_map_id.max(id + 1);
+        }
         self.progs.insert(
             rec.id,
             Prog {
                 rec,
                 handle,
                 backend_id,
+                loaded,
             },
         );
         Ok(())
+    }
+
+    fn tracelog(&mut self, id: Option<u32>) -> Reply {
+        let ids: Vec<u32> = match id {
+            Some(id) => vec![self.prog(id)?.rec.id],
+            None => self.progs.keys().copied().collect(),
+        };
+        let mut lines = Vec::new();
+        for id in ids {
+            let p = &self.progs[&id];
+            for line in p.loaded.object.trace_log().drain() {
+                lines.push(format!("prog {id}: {}", line.trim_end()));
+            }
+        }
+        Ok(Response::Tracelog { lines })
     }
 
     pub(crate) fn prog(&self, id: u32) -> Result<&Prog, WireError> {
@@ -527,6 +586,9 @@ impl Registry {
         }
         self.backend.prog_close(prog.handle).map_err(wire)?;
         if let Some(p) = self.progs.remove(&id) {
+            for m in &p.rec.map_ids {
+                self.maps.slots.remove(m);
+            }
             self.dir.remove_object(&p.rec.object);
         }
         Ok(Response::Done)

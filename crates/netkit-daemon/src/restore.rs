@@ -19,6 +19,7 @@ pub(crate) fn restore(reg: &mut Registry, state: &State) {
             );
         }
     }
+    reg.maps.restore(&state.maps);
     for dev in &state.devices {
         let name = dev.create.name.clone().unwrap_or_default();
         let i = match reg.create_pair(&dev.create, Some(dev)) {
