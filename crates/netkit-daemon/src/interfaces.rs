@@ -32,13 +32,7 @@ struct ModelPath {
 
 impl PacketPath for ModelPath {
     fn xmit(&self, dev: IfIndex, skb: Skb) -> dataplane::Delivery {
-        match self.datapath.xmit(dev, skb) {
-            core::Delivery::ToPeer { peer, skb } => dataplane::Delivery::ToPeer { peer, skb },
-            core::Delivery::Redirect { target, kind, skb } => {
-                dataplane::Delivery::Redirect { target, kind, skb }
-            }
-            core::Delivery::Drop(_) => dataplane::Delivery::Drop,
-        }
+        self.datapath.xmit(dev, skb)
     }
 
     fn set_admin_up(&self, dev: IfIndex, up: bool) {
