@@ -15,6 +15,15 @@ pub trait Backend {
     fn link_set_up(&mut self, ifindex: IfIndex, up: bool) -> Result<(), Error>;
     fn link_set_address(&mut self, ifindex: IfIndex, address: &[u8]) -> Result<(), Error>;
     fn link_set_mtu(&mut self, ifindex: IfIndex, mtu: u32) -> Result<(), Error>;
+    /// Moves a device into namespace `netns` (an `ip netns` name; `None` = the initial one).
+    /// The device is brought down first, as the kernel does on a namespace move.
+    fn link_set_netns(&mut self, ifindex: IfIndex, netns: Option<&str>) -> Result<(), Error> {
+        let _ = (ifindex, netns);
+        crate::error::fail(
+            crate::error::Errno::EOPNOTSUPP,
+            "this backend cannot move devices between namespaces",
+        )
+    }
     fn link_del(&mut self, ifindex: IfIndex) -> Result<(), Error>;
     fn link_get(&self, ifindex: IfIndex) -> Result<LinkInfo, Error>;
     fn ifindex_by_name(&self, name: &str) -> Result<IfIndex, Error>;

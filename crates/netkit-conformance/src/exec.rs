@@ -1,0 +1,592 @@
+//! Executes one step against a backend and renders what happened symbolically (program, link
+//! and device names instead of ids), so that the same expectation holds on every backend.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use netkit_core::{
+    flags, AttachReq, Backend, DetachReq, Errno, Error, Handle, Hook, IfIndex, LinkCreateReq,
+    LinkId, LinkInfo, Mode, Pairing, ProgId, QueryReq, QueryResult, Relative, TxOutcome,
+};
+
+use crate::args::{
+    self, change_link, format_mac, hook_name, parse_hook, parse_mac, parse_mac_bytes, parse_num,
+    policy_name, prog_source, scrub_name,
+};
+use crate::frames;
+use crate::scenario::Outcome;
+
+/// What a step produced: its headline outcome and the fields its checks may name.
+#[derive(Debug, Default)]
+pub struct Observed {
+    pub outcome: Option<Outcome>,
+    pub fields: Vec<(String, String)>,
+}
+
+impl Observed {
+    fn ok() -> Observed {
+        Observed {
+            outcome: Some(Outcome::Ok),
+            fields: Vec::new(),
+        }
+    }
+
+    fn failed(e: &Error) -> Observed {
+        Observed {
+            outcome: Some(Outcome::Errno(errno_name(e.errno))),
+            fields: Vec::new(),
+        }
+    }
+
+    fn from(result: Result<(), Error>) -> Observed {
+        match result {
+            Ok(()) => Observed::ok(),
+            Err(e) => Observed::failed(&e),
+        }
+    }
+
+    fn field(&mut self, key: &str, value: impl ToString) {
+        self.fields.push((key.to_string(), value.to_string()));
+    }
+}
+
+/// The symbolic errno name; ENETDOWN is not one `netkit_core::Errno` names.
+pub fn errno_name(errno: Errno) -> String {
+    match errno {
+        Errno::Other(100) => "ENETDOWN".to_string(),
+        other => other.name(),
+    }
+}
+
+/// Names bound during a scenario, and what must be released when it ends.
+#[derive(Default)]
+pub struct Bindings {
+    devs: HashMap<String, IfIndex>,
+    progs: HashMap<String, (Handle, ProgId)>,
+    links: HashMap<String, (Handle, LinkId)>,
+    /// Devices created (deleting a primary or peer deletes both; errors are ignored).
+    created: Vec<IfIndex>,
+    open_progs: Vec<Handle>,
+    open_links: Vec<Handle>,
+    /// Namespaces `netns add` created, removed last.
+    namespaces: Vec<String>,
+}
+
+impl Bindings {
+    /// Releases everything the scenario created, links first so that programs and devices
+    /// are free; errors are ignored (things may already be gone).
+    pub fn cleanup(&mut self, backend: &mut dyn Backend) {
+        for link in self.open_links.drain(..).rev() {
+            let _ = backend.link_close(link);
+        }
+        for prog in self.open_progs.drain(..).rev() {
+            let _ = backend.prog_close(prog);
+        }
+        for dev in self.created.drain(..) {
+            let _ = backend.link_del(dev);
+        }
+        for ns in self.namespaces.drain(..).rev() {
+            let _ = crate::backends::netns_del(backend.name(), &ns);
+        }
+    }
+
+    fn dev_name(&self, ifindex: u32) -> String {
+        self.devs
+            .iter()
+            .find(|(_, i)| i.0 == ifindex)
+            .map(|(name, _)| name.clone())
+            .unwrap_or_else(|| format!("#{ifindex}"))
+    }
+
+    fn prog_name(&self, id: ProgId) -> String {
+        self.progs
+            .iter()
+            .find(|(_, (_, i))| *i == id)
+            .map(|(name, _)| name.clone())
+            .unwrap_or_else(|| format!("prog-id:{}", id.0))
+    }
+
+    fn link_name(&self, id: Option<LinkId>) -> String {
+        match id {
+            None => "-".to_string(),
+            Some(id) => self
+                .links
+                .iter()
+                .find(|(_, (_, i))| *i == id)
+                .map(|(name, _)| name.clone())
+                .unwrap_or_else(|| format!("link-id:{}", id.0)),
+        }
+    }
+
+    fn prog(&self, name: &str) -> Result<(Handle, ProgId), String> {
+        self.progs
+            .get(name)
+            .copied()
+            .ok_or_else(|| format!("no program named {name}"))
+    }
+
+    fn link(&self, name: &str) -> Result<(Handle, LinkId), String> {
+        self.links
+            .get(name)
+            .copied()
+            .ok_or_else(|| format!("no link named {name}"))
+    }
+
+    /// A device: a bound name, `#N` for a literal ifindex, or a name the backend knows (`lo`).
+    fn dev(&self, backend: &dyn Backend, word: &str) -> Result<IfIndex, String> {
+        if let Some(raw) = word.strip_prefix('#') {
+            return parse_num(raw).map(IfIndex);
+        }
+        if let Some(ifindex) = self.devs.get(word) {
+            return Ok(*ifindex);
+        }
+        backend
+            .ifindex_by_name(word)
+            .map_err(|e| format!("no device named {word} ({e})"))
+    }
+}
+
+/// Executes one step (its words, verb first). `Err` is a problem with the scenario itself
+/// (an unbound name, a malformed argument), not a result of the backend.
+pub fn execute(
+    backend: &mut dyn Backend,
+    b: &mut Bindings,
+    words: &[String],
+    dir: &Path,
+) -> Result<Observed, String> {
+    let w: Vec<&str> = words.iter().map(String::as_str).collect();
+    match w.as_slice() {
+        ["dev", "add", args @ ..] => dev_add(backend, b, args),
+        ["dev", "change", dev, args @ ..] => {
+            let ifindex = b.dev(backend, dev)?;
+            let req = change_link(args)?;
+            Ok(Observed::from(backend.link_change(ifindex, &req)))
+        }
+        ["dev", "set", dev, args @ ..] => {
+            let ifindex = b.dev(backend, dev)?;
+            let result = match args {
+                ["up"] => backend.link_set_up(ifindex, true),
+                ["down"] => backend.link_set_up(ifindex, false),
+                ["mtu", mtu] => backend.link_set_mtu(ifindex, parse_num(mtu)?),
+                ["address", mac] => backend.link_set_address(ifindex, &parse_mac_bytes(mac)?),
+                _ => {
+                    return Err(format!(
+                        "dev set takes up, down, mtu N or address MAC; got {args:?}"
+                    ))
+                }
+            };
+            Ok(Observed::from(result))
+        }
+        ["dev", "del", dev] => {
+            let ifindex = b.dev(backend, dev)?;
+            Ok(Observed::from(backend.link_del(ifindex)))
+        }
+        ["dev", "show", dev] => {
+            let ifindex = b.dev(backend, dev)?;
+            Ok(match backend.link_get(ifindex) {
+                Ok(info) => show_fields(b, &info),
+                Err(e) => Observed::failed(&e),
+            })
+        }
+        ["dev", "ifindex", name] => Ok(match backend.ifindex_by_name(name) {
+            Ok(ifindex) => {
+                let mut o = Observed::ok();
+                o.field("is", b.dev_name(ifindex.0));
+                o
+            }
+            Err(e) => Observed::failed(&e),
+        }),
+        ["prog", "load", name, source @ ..] => {
+            let src = prog_source(source, dir)?;
+            Ok(match backend.prog_load(&src) {
+                Ok((handle, id)) => {
+                    b.progs.insert(name.to_string(), (handle, id));
+                    b.open_progs.push(handle);
+                    Observed::ok()
+                }
+                Err(e) => Observed::failed(&e),
+            })
+        }
+        ["prog", "close", name] => {
+            let (handle, _) = b.prog(name)?;
+            b.open_progs.retain(|h| *h != handle);
+            Ok(Observed::from(backend.prog_close(handle)))
+        }
+        ["prog", "attach", prog, dev, hook, args @ ..] => {
+            let req = AttachReq {
+                ifindex: b.dev(backend, dev)?,
+                hook: parse_hook(hook)?,
+                prog: b.prog(prog)?.0,
+                ..mprog_args(b, args)?
+            };
+            Ok(Observed::from(backend.prog_attach(&req)))
+        }
+        ["prog", "detach", prog, dev, hook, args @ ..] => {
+            let prog = match *prog {
+                "none" => None,
+                name => Some(b.prog(name)?.0),
+            };
+            let a = mprog_args(b, args)?;
+            let req = DetachReq {
+                ifindex: b.dev(backend, dev)?,
+                hook: parse_hook(hook)?,
+                prog,
+                flags: a.flags,
+                relative: a.relative,
+                expected_revision: a.expected_revision,
+            };
+            Ok(Observed::from(backend.prog_detach(&req)))
+        }
+        ["prog", "query", dev, hook, args @ ..] => prog_query(backend, b, dev, hook, args),
+        ["link", "create", link, prog, dev, hook, args @ ..] => {
+            let a = mprog_args(b, args)?;
+            let req = LinkCreateReq {
+                ifindex: b.dev(backend, dev)?,
+                hook: parse_hook(hook)?,
+                prog: b.prog(prog)?.0,
+                flags: a.flags,
+                relative: a.relative,
+                expected_revision: a.expected_revision,
+            };
+            Ok(match backend.link_create(&req) {
+                Ok((handle, id)) => {
+                    b.links.insert(link.to_string(), (handle, id));
+                    b.open_links.push(handle);
+                    Observed::ok()
+                }
+                Err(e) => Observed::failed(&e),
+            })
+        }
+        ["link", "update", link, prog, rest @ ..] => {
+            let old = match rest {
+                [] => None,
+                ["old", old] => Some(b.prog(old)?.0),
+                _ => {
+                    return Err(format!(
+                        "link update takes an optional `old PROG`; got {rest:?}"
+                    ))
+                }
+            };
+            let (handle, _) = b.link(link)?;
+            Ok(Observed::from(backend.link_update(
+                handle,
+                b.prog(prog)?.0,
+                old,
+            )))
+        }
+        ["link", "detach", link] => Ok(Observed::from(backend.link_detach(b.link(link)?.0))),
+        ["link", "close", link] => {
+            let (handle, _) = b.link(link)?;
+            b.open_links.retain(|h| *h != handle);
+            Ok(Observed::from(backend.link_close(handle)))
+        }
+        ["link", "info", link] => Ok(match backend.link_info(b.link(link)?.0) {
+            Ok(info) => {
+                let mut o = Observed::ok();
+                o.field("id", b.link_name(Some(info.id)));
+                o.field("prog", b.prog_name(info.prog_id));
+                o.field(
+                    "ifindex",
+                    if info.ifindex == 0 {
+                        "0".to_string()
+                    } else {
+                        b.dev_name(info.ifindex)
+                    },
+                );
+                o.field("hook", hook_name(info.hook));
+                o
+            }
+            Err(e) => Observed::failed(&e),
+        }),
+        ["xmit", dev, frame, args @ ..] => xmit(backend, b, dev, frame, args),
+        ["netns", "add", name] => {
+            crate::backends::netns_add(backend.name(), name)?;
+            b.namespaces.push(name.to_string());
+            Ok(Observed::ok())
+        }
+        _ => Err(format!("malformed step {:?}", words.join(" "))),
+    }
+}
+
+fn dev_add(backend: &mut dyn Backend, b: &mut Bindings, args: &[&str]) -> Result<Observed, String> {
+    let req = args::new_link(args)?;
+    let created = match backend.link_add(&req) {
+        Ok(created) => created,
+        Err(e) => return Ok(Observed::failed(&e)),
+    };
+    b.created.push(created.primary);
+    let mut o = Observed::ok();
+    for (role, ifindex) in [("primary", Some(created.primary)), ("peer", created.peer)] {
+        let name = match ifindex {
+            None => "none".to_string(),
+            Some(ifindex) => match backend.link_get(ifindex) {
+                Ok(info) => {
+                    b.devs.insert(info.name.clone(), ifindex);
+                    info.name
+                }
+                Err(e) => format!("unreadable ({e})"),
+            },
+        };
+        o.field(role, name);
+    }
+    Ok(o)
+}
+
+fn show_fields(b: &Bindings, info: &LinkInfo) -> Observed {
+    let mut o = Observed::ok();
+    o.field("name", &info.name);
+    o.field("primary", u8::from(info.primary));
+    o.field("policy", policy_name(Some(info.policy)));
+    o.field("peer-policy", policy_name(info.peer_policy));
+    o.field("mode", if info.mode == Mode::L2 { "l2" } else { "l3" });
+    o.field("scrub", scrub_name(Some(info.scrub)));
+    o.field("peer-scrub", scrub_name(info.peer_scrub));
+    o.field("headroom", info.headroom);
+    o.field("tailroom", info.tailroom);
+    o.field(
+        "pairing",
+        if info.pairing == Pairing::Pair {
+            "pair"
+        } else {
+            "single"
+        },
+    );
+    o.field("mtu", info.mtu);
+    o.field("address", format_mac(&info.address));
+    o.field("up", u8::from(info.up));
+    o.field("carrier", u8::from(info.carrier));
+    o.field(
+        "peer",
+        info.peer_ifindex
+            .map_or("none".to_string(), |p| b.dev_name(p.0)),
+    );
+    o.field("netns", info.netns.as_deref().unwrap_or("-"));
+    let s = info.stats;
+    for (key, value) in [
+        ("rx_packets", s.rx_packets),
+        ("rx_bytes", s.rx_bytes),
+        ("tx_packets", s.tx_packets),
+        ("tx_bytes", s.tx_bytes),
+        ("tx_dropped", s.tx_dropped),
+        ("rx_dropped", s.rx_dropped),
+    ] {
+        o.field(key, value);
+    }
+    o
+}
+
+fn prog_query(
+    backend: &mut dyn Backend,
+    b: &Bindings,
+    dev: &str,
+    hook: &str,
+    args: &[&str],
+) -> Result<Observed, String> {
+    let mut req = QueryReq {
+        ifindex: b.dev(backend, dev)?,
+        hook: parse_hook(hook)?,
+        query_flags: 0,
+        attach_flags: 0,
+        capacity: Some(64),
+    };
+    let mut it = args.iter();
+    while let Some(key) = it.next() {
+        let value = it.next().ok_or_else(|| format!("{key} needs a value"))?;
+        match *key {
+            "cap" if *value == "null" => req.capacity = None,
+            "cap" => req.capacity = Some(parse_num(value)?),
+            "qflags" => req.query_flags = parse_num(value)?,
+            "aflags" => req.attach_flags = parse_num(value)?,
+            other => return Err(format!("unknown query argument {other}")),
+        }
+    }
+    let (mut o, result) = match backend.prog_query(&req) {
+        Ok(result) => (Observed::ok(), Some(result)),
+        Err((e, partial)) => (Observed::failed(&e), partial),
+    };
+    if let Some(QueryResult {
+        count,
+        revision,
+        progs,
+    }) = result
+    {
+        o.field("count", count);
+        o.field("rev", revision);
+        let names: Vec<String> = progs.iter().map(|(p, _)| b.prog_name(*p)).collect();
+        let links: Vec<String> = progs.iter().map(|(_, l)| b.link_name(*l)).collect();
+        o.field("progs", names.join(","));
+        o.field("links", links.join(","));
+    }
+    Ok(o)
+}
+
+fn xmit(
+    backend: &mut dyn Backend,
+    b: &Bindings,
+    dev: &str,
+    frame: &str,
+    args: &[&str],
+) -> Result<Observed, String> {
+    let ifindex = b.dev(backend, dev)?;
+    let own = backend
+        .link_get(ifindex)
+        .map_err(|e| format!("cannot read {dev}: {e}"))?;
+    let dst = match args {
+        [] | ["dst", "peer"] => match own.peer_ifindex {
+            Some(peer) => backend.link_get(peer).map(|p| p.address).unwrap_or([0; 6]),
+            None => [0; 6],
+        },
+        ["dst", mac] => parse_mac(mac)?,
+        _ => {
+            return Err(format!(
+                "xmit takes an optional `dst MAC|peer`; got {args:?}"
+            ))
+        }
+    };
+    let frame = frames::build(frame, dst, own.address)
+        .ok_or_else(|| format!("unknown frame {frame}; known: {}", frames::NAMES.join(", ")))?;
+    Ok(match backend.transmit(ifindex, &frame) {
+        Ok(TxOutcome::Delivered(bytes)) => {
+            let mut o = Observed {
+                outcome: Some(Outcome::Delivered),
+                fields: Vec::new(),
+            };
+            o.field("len", bytes.len());
+            o
+        }
+        Ok(TxOutcome::Dropped) => Observed {
+            outcome: Some(Outcome::Dropped),
+            fields: Vec::new(),
+        },
+        Ok(TxOutcome::Redirected { ifindex, ingress }) => {
+            let mut o = Observed {
+                outcome: Some(Outcome::Redirected),
+                fields: Vec::new(),
+            };
+            o.field("to", b.dev_name(ifindex.0));
+            o.field("ingress", u8::from(ingress));
+            o
+        }
+        Err(e) => Observed::failed(&e),
+    })
+}
+
+/// Flags, anchor, replaced program and expected revision of attach, detach and link create.
+fn mprog_args(b: &Bindings, args: &[&str]) -> Result<AttachReq, String> {
+    let mut req = AttachReq {
+        ifindex: IfIndex(0),
+        hook: Hook::Primary,
+        prog: Handle(0),
+        flags: 0,
+        relative: Relative(0),
+        replace: None,
+        expected_revision: 0,
+    };
+    let mut relative: Option<&str> = None;
+    let mut it = args.iter();
+    while let Some(word) = it.next() {
+        match *word {
+            "before" => req.flags |= flags::BEFORE,
+            "after" => req.flags |= flags::AFTER,
+            "replace" => req.flags |= flags::REPLACE,
+            "id" => req.flags |= flags::ID,
+            "link" => req.flags |= flags::LINK,
+            key @ ("rel" | "old" | "rev" | "flags") => {
+                let value = it.next().ok_or_else(|| format!("{key} needs a value"))?;
+                match key {
+                    "rel" => relative = Some(value),
+                    "old" => req.replace = Some(b.prog(value)?.0),
+                    "rev" => req.expected_revision = parse_num(value)?,
+                    _ => req.flags |= parse_num::<u32>(value)?,
+                }
+            }
+            other => return Err(format!("unknown attach argument {other}")),
+        }
+    }
+    // The anchor is an id or a handle depending on BPF_F_ID, exactly as bpf(2) reads it.
+    if let Some(word) = relative {
+        let by_id = req.flags & flags::ID != 0;
+        req.relative = Relative(if let Ok((handle, id)) = b.prog(word) {
+            if by_id {
+                id.0
+            } else {
+                handle.0
+            }
+        } else if let Ok((handle, id)) = b.link(word) {
+            if by_id {
+                id.0
+            } else {
+                handle.0
+            }
+        } else {
+            parse_num(word)
+                .map_err(|_| format!("rel {word}: neither a program, a link nor a number"))?
+        });
+    }
+    Ok(req)
+}
+
+/// Whether an observed value satisfies an expected one. Besides equality: `random` for an
+/// address means "a locally administered unicast address" (what the kernel generates).
+pub fn value_matches(key: &str, expected: &str, observed: &str) -> bool {
+    if key == "address" && expected == "random" {
+        return parse_mac(observed)
+            .map(|mac| mac[0] & 0x01 == 0 && mac[0] & 0x02 != 0)
+            .unwrap_or(false);
+    }
+    expected == observed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn random_addresses_are_locally_administered_unicast() {
+        assert!(value_matches("address", "random", "da:01:02:03:04:05"));
+        assert!(!value_matches("address", "random", "00:00:00:00:00:00"));
+        assert!(!value_matches("address", "random", "01:00:5e:00:00:01"));
+        assert!(!value_matches("mtu", "random", "1500"));
+    }
+
+    #[test]
+    fn anchors_send_the_id_or_the_handle_as_bpf_f_id_says() {
+        let mut b = Bindings::default();
+        b.progs.insert("P1".into(), (Handle(7), ProgId(1001)));
+        b.links.insert("L1".into(), (Handle(9), LinkId(55)));
+        let words = |s: &'static str| s.split(' ').collect::<Vec<_>>();
+        let by_handle = mprog_args(&b, &words("before rel P1 rev 3")).unwrap();
+        assert_eq!(
+            (
+                by_handle.flags,
+                by_handle.relative,
+                by_handle.expected_revision
+            ),
+            (flags::BEFORE, Relative(7), 3)
+        );
+        let by_id = mprog_args(&b, &words("after id rel P1")).unwrap();
+        assert_eq!(
+            (by_id.flags, by_id.relative),
+            (flags::AFTER | flags::ID, Relative(1001))
+        );
+        let link_id = mprog_args(&b, &words("before link id rel L1")).unwrap();
+        assert_eq!(link_id.relative, Relative(55));
+        let link_fd = mprog_args(&b, &words("after link rel L1 flags 0x40")).unwrap();
+        assert_eq!(
+            (link_fd.flags, link_fd.relative),
+            (flags::AFTER | flags::LINK | 0x40, Relative(9))
+        );
+        let replace = mprog_args(&b, &words("replace old P1 rel 0xfffffff0")).unwrap();
+        assert_eq!(
+            (replace.replace, replace.relative),
+            (Some(Handle(7)), Relative(0xffff_fff0))
+        );
+        assert!(mprog_args(&b, &words("before rel P9"))
+            .unwrap_err()
+            .contains("P9"));
+        assert!(mprog_args(&b, &words("sideways"))
+            .unwrap_err()
+            .contains("sideways"));
+        assert!(mprog_args(&b, &words("old P9")).unwrap_err().contains("P9"));
+    }
+}

@@ -1,0 +1,252 @@
+//! One netkit device on the control side, and the attribute rules of RTM_NEWLINK
+//! (spec/netkit.md §1.3–§1.9) that do not need the rest of the model.
+
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+
+use crate::error::{fail, Errno, Error};
+use crate::mprog::Bundle;
+use crate::types::{IfIndex, Mode, Pairing, Policy, Scrub};
+use crate::xmit::{mac_to_u64, AtomicStats, DevPath, NetnsId};
+
+/// Ethernet MTU bounds of a netkit device (min ETH_MIN_MTU, max ETH_MAX_MTU).
+pub const MIN_MTU: u32 = 68;
+pub const MAX_MTU: u32 = 65535;
+pub const DEFAULT_MTU: u32 = 1500;
+/// IFNAMSIZ - 1.
+pub const MAX_NAME_LEN: usize = 15;
+/// The kernel's name template for netkit devices.
+pub const NAME_TEMPLATE: &str = "nk%d";
+
+/// Settings shared by both ends at creation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shape {
+    pub mode: Mode,
+    pub pairing: Pairing,
+    pub headroom: u16,
+    pub tailroom: u16,
+}
+
+/// A netkit device (primary or peer) as the control path sees it. The datapath reads the
+/// parts it needs from [`DevPath`], which is updated alongside.
+#[derive(Debug)]
+pub struct Device {
+    pub ifindex: IfIndex,
+    pub name: String,
+    pub netns: NetnsId,
+    pub primary: bool,
+    pub shape: Shape,
+    pub policy: Policy,
+    pub scrub: Scrub,
+    pub mtu: u32,
+    pub mac: [u8; 6],
+    pub up: bool,
+    pub carrier: bool,
+    pub peer: Option<IfIndex>,
+    /// This device's programs (PRIMARY hook on the primary, PEER hook on the peer).
+    pub bundle: Bundle,
+    pub path: Arc<DevPath>,
+}
+
+/// What one end is created with.
+pub struct DevSpec {
+    pub ifindex: IfIndex,
+    pub name: String,
+    pub netns: NetnsId,
+    pub primary: bool,
+    pub shape: Shape,
+    pub policy: Policy,
+    pub scrub: Scrub,
+    pub mtu: u32,
+    pub mac: [u8; 6],
+    /// Scrub as before the scrub attributes existed (priority always cleared).
+    pub legacy_scrub: bool,
+}
+
+impl Device {
+    pub fn new(s: DevSpec) -> Device {
+        let path = Arc::new(DevPath {
+            ifindex: s.ifindex,
+            progs: ArcSwap::from_pointee(Vec::new()),
+            policy: AtomicI32::new(s.policy as i32),
+            up: AtomicBool::new(false),
+            mac: AtomicU64::new(mac_to_u64(s.mac)),
+            netns: AtomicU32::new(s.netns),
+            peer: AtomicU32::new(0),
+            scrub: s.scrub == Scrub::Default,
+            legacy_scrub: s.legacy_scrub,
+            stats: AtomicStats::default(),
+        });
+        Device {
+            ifindex: s.ifindex,
+            name: s.name,
+            netns: s.netns,
+            primary: s.primary,
+            shape: s.shape,
+            policy: s.policy,
+            scrub: s.scrub,
+            mtu: s.mtu,
+            mac: s.mac,
+            up: false,
+            carrier: false,
+            peer: None,
+            bundle: Bundle::default(),
+            path,
+        }
+    }
+
+    pub fn set_peer(&mut self, peer: Option<IfIndex>) {
+        self.peer = peer;
+        self.path.peer.store(peer.map_or(0, |p| p.0), Relaxed);
+    }
+
+    pub fn set_policy(&mut self, policy: Policy) {
+        self.policy = policy;
+        self.path.policy.store(policy as i32, Relaxed);
+    }
+
+    pub fn set_up(&mut self, up: bool) {
+        self.up = up;
+        self.path.up.store(up, Relaxed);
+    }
+
+    pub fn set_mac(&mut self, mac: [u8; 6]) {
+        self.mac = mac;
+        self.path.mac.store(mac_to_u64(mac), Relaxed);
+    }
+
+    pub fn set_netns(&mut self, netns: NetnsId) {
+        self.netns = netns;
+        self.path.netns.store(netns, Relaxed);
+    }
+
+    /// Publishes the bundle's current program list to the datapath in one swap.
+    pub fn publish(&self) {
+        self.path.progs.store(Arc::new(self.bundle.programs()));
+    }
+}
+
+/// `netkit_check_policy`: only PASS and DROP are default policies.
+pub fn parse_policy(raw: u32) -> Result<Policy, Error> {
+    match raw {
+        0 => Ok(Policy::Pass),
+        2 => Ok(Policy::Drop),
+        _ => fail(Errno::EINVAL, "Provided default xmit policy not supported"),
+    }
+}
+
+pub fn parse_mode(raw: u32) -> Mode {
+    if raw == 0 {
+        Mode::L2
+    } else {
+        Mode::L3
+    }
+}
+
+/// NLA_POLICY_MAX(NLA_U32, 1) as the netlink parser applies it.
+pub fn check_max1(raw: Option<u32>, what: &str) -> Result<(), Error> {
+    match raw {
+        Some(v) if v > 1 => fail(
+            Errno::ERANGE,
+            format!("{what}: integer out of range ({v} > 1)"),
+        ),
+        _ => Ok(()),
+    }
+}
+
+/// The IFLA_ADDRESS check of `netkit_validate`: six bytes, unicast, not all-zero.
+pub fn check_mac(addr: &[u8]) -> Result<[u8; 6], Error> {
+    let Ok(mac) = <[u8; 6]>::try_from(addr) else {
+        return fail(
+            Errno::EINVAL,
+            format!("address must be 6 bytes, got {}", addr.len()),
+        );
+    };
+    if !is_valid_ether(mac) {
+        return fail(
+            Errno::EADDRNOTAVAIL,
+            format!("{} is not a unicast Ethernet address", fmt_mac(mac)),
+        );
+    }
+    Ok(mac)
+}
+
+pub fn is_valid_ether(mac: [u8; 6]) -> bool {
+    mac[0] & 1 == 0 && mac != [0; 6]
+}
+
+pub fn fmt_mac(mac: [u8; 6]) -> String {
+    mac.map(|b| format!("{b:02x}")).join(":")
+}
+
+/// The netlink policy's length limit on IFLA_IFNAME.
+pub fn check_name_len(name: &str) -> Result<(), Error> {
+    if name.len() > MAX_NAME_LEN {
+        return fail(
+            Errno::ERANGE,
+            format!("interface name {name:?} is longer than {MAX_NAME_LEN} bytes"),
+        );
+    }
+    Ok(())
+}
+
+/// `dev_valid_name`.
+pub fn check_name(name: &str) -> Result<(), Error> {
+    let bad = name.is_empty()
+        || name.len() > MAX_NAME_LEN
+        || name == "."
+        || name == ".."
+        || name
+            .chars()
+            .any(|c| c == '/' || c == ':' || c.is_whitespace());
+    if bad {
+        return fail(Errno::EINVAL, format!("invalid interface name {name:?}"));
+    }
+    Ok(())
+}
+
+/// `dev_get_valid_name`: a name with one `%d` is a template filled with the lowest free
+/// number; any other name must be valid and free.
+pub fn assign_name(name: &str, taken: impl Fn(&str) -> bool) -> Result<String, Error> {
+    if name.contains('%') {
+        let (head, tail) = name.split_once("%d").unwrap_or((name, ""));
+        if head.contains('%') || tail.contains('%') || !name.contains("%d") {
+            return fail(Errno::EINVAL, format!("invalid name template {name:?}"));
+        }
+        // The kernel searches a page worth of numbers (32768 on 4 KiB pages).
+        for n in 0..32768 {
+            let candidate = format!("{head}{n}{tail}");
+            if candidate.len() > MAX_NAME_LEN {
+                break;
+            }
+            if !taken(&candidate) {
+                return Ok(candidate);
+            }
+        }
+        return fail(
+            Errno::Other(23),
+            format!("ENFILE: no free name for template {name:?}"),
+        );
+    }
+    check_name(name)?;
+    if taken(name) {
+        return fail(Errno::EEXIST, format!("device {name} already exists"));
+    }
+    Ok(name.to_string())
+}
+
+/// `eth_hw_addr_random`: random, locally administered, unicast.
+pub fn random_mac(seed: u64) -> [u8; 6] {
+    let mut x = seed ^ 0x9e37_79b9_7f4a_7c15;
+    x ^= x >> 30;
+    x = x.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x ^= x >> 27;
+    x = x.wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^= x >> 31;
+    let b = x.to_be_bytes();
+    let mut mac = [b[0], b[1], b[2], b[3], b[4], b[5]];
+    mac[0] = (mac[0] & 0xfe) | 0x02;
+    mac
+}

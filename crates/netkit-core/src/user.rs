@@ -1,0 +1,676 @@
+//! The user-space backend: netkit pairs, their programs and links, modelled in memory with
+//! the kernel's rules. The control path takes `&mut self`; the datapath ([`Datapath`]) is a
+//! cheap clone that transmits packets concurrently without taking any lock.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::hash::{BuildHasher, RandomState};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::{Arc, Weak};
+
+use arc_swap::ArcSwap;
+use netkit_bpf::skb::Skb;
+
+use crate::compat::{Compat, KernelVersion};
+use crate::device::*;
+use crate::error::{fail, Errno, Error};
+use crate::prog::{Classifier, Prog};
+use crate::types::*;
+use crate::xmit::{xmit, Delivery, DevTable, DropReason, NetnsId};
+
+/// Loads programs from object files (the eBPF engine plugs in here).
+pub trait ProgLoader: Send {
+    /// Returns the program's name and its runnable form.
+    fn load(&self, src: &ProgSource) -> Result<(String, Arc<dyn Classifier>), Error>;
+}
+
+/// What a handle (the model's file descriptor) refers to.
+#[derive(Clone, Debug)]
+pub(crate) enum Object {
+    Prog(Arc<Prog>),
+    Link(LinkId),
+}
+
+/// A netkit BPF link.
+#[derive(Debug)]
+pub(crate) struct LinkState {
+    pub(crate) id: LinkId,
+    pub(crate) prog: Arc<Prog>,
+    pub(crate) hook: Hook,
+    /// The device the program is installed on (the peer for a PEER link); `None` = defunct.
+    pub(crate) dev: Option<IfIndex>,
+}
+
+/// A device of another kind (e.g. a physical NIC the daemon forwards to).
+#[derive(Clone, Debug)]
+struct Foreign {
+    name: String,
+    netns: NetnsId,
+}
+
+/// The lock-free packet path over a [`UserBackend`]'s devices.
+#[derive(Clone)]
+pub struct Datapath {
+    table: Arc<ArcSwap<DevTable>>,
+    timed: Arc<AtomicBool>,
+}
+
+impl Datapath {
+    /// Transmits `skb` through netkit device `dev` (see [`crate::xmit::xmit`]).
+    pub fn xmit(&self, dev: IfIndex, skb: Skb) -> Delivery {
+        let table = self.table.load();
+        match table.netkit.get(&dev) {
+            Some(d) => xmit(&table, d, skb, self.timed.load(Relaxed)),
+            None => Delivery::Drop(DropReason::NoDevice),
+        }
+    }
+
+    /// Counters of a netkit device.
+    pub fn stats(&self, dev: IfIndex) -> Option<Stats> {
+        self.table.load().netkit.get(&dev).map(|d| d.stats())
+    }
+}
+
+/// The user-space model of netkit.
+pub struct UserBackend {
+    pub(crate) compat: Compat,
+    pub(crate) devices: BTreeMap<IfIndex, Device>,
+    foreign: BTreeMap<IfIndex, Foreign>,
+    /// Every device name per namespace (loopback aside), for O(1) name checks.
+    names: HashSet<(NetnsId, String)>,
+    /// Namespace names; id = index + 1 (0 = the initial namespace).
+    netns_names: Vec<String>,
+    /// The namespace the caller is in: ifindexes and names resolve here.
+    pub(crate) caller_ns: NetnsId,
+    next_ifindex: u32,
+    pub(crate) handles: HashMap<Handle, Object>,
+    /// Closed handles below `next_handle`, reused lowest first as file descriptors are.
+    pub(crate) free_handles: BTreeSet<u32>,
+    pub(crate) next_handle: u32,
+    pub(crate) progs: HashMap<ProgId, Weak<Prog>>,
+    /// Live programs at the last purge of dead ids from `progs` (amortises the purge).
+    pub(crate) progs_live: usize,
+    pub(crate) links: HashMap<LinkId, LinkState>,
+    pub(crate) next_prog_id: u32,
+    pub(crate) next_link_id: u32,
+    pub(crate) loader: Option<Box<dyn ProgLoader>>,
+    table: Arc<ArcSwap<DevTable>>,
+    timed: Arc<AtomicBool>,
+    mac_seed: RandomState,
+    mac_count: u64,
+}
+
+impl Default for UserBackend {
+    fn default() -> UserBackend {
+        UserBackend::new(KernelVersion::Newest.compat())
+    }
+}
+
+impl UserBackend {
+    pub fn new(compat: Compat) -> UserBackend {
+        UserBackend {
+            compat,
+            devices: BTreeMap::new(),
+            foreign: BTreeMap::new(),
+            names: HashSet::new(),
+            netns_names: Vec::new(),
+            caller_ns: 0,
+            // ifindex 1 is loopback.
+            next_ifindex: 2,
+            handles: HashMap::new(),
+            free_handles: BTreeSet::new(),
+            // 0, 1 and 2 are taken, as stdin, stdout and stderr are in a process.
+            next_handle: 3,
+            progs: HashMap::new(),
+            progs_live: 0,
+            links: HashMap::new(),
+            next_prog_id: 1,
+            next_link_id: 1,
+            loader: None,
+            table: Arc::new(ArcSwap::from_pointee(DevTable::default())),
+            timed: Arc::new(AtomicBool::new(false)),
+            mac_seed: RandomState::new(),
+            mac_count: 0,
+        }
+    }
+
+    pub fn with_version(version: KernelVersion) -> UserBackend {
+        UserBackend::new(version.compat())
+    }
+
+    pub fn compat(&self) -> Compat {
+        self.compat
+    }
+
+    /// The datapath handle for per-packet transmits.
+    pub fn datapath(&self) -> Datapath {
+        Datapath {
+            table: self.table.clone(),
+            timed: self.timed.clone(),
+        }
+    }
+
+    /// kernel.bpf_stats_enabled: whether program run time is measured (run counts always are).
+    /// Off by default as in the kernel: timing every program costs two clock reads.
+    pub fn set_run_time_stats(&self, on: bool) {
+        self.timed.store(on, Relaxed);
+    }
+
+    pub fn set_loader(&mut self, loader: Box<dyn ProgLoader>) {
+        self.loader = Some(loader);
+    }
+
+    /// Makes later requests act as if issued from namespace `netns` (`None` = initial).
+    pub fn set_caller_netns(&mut self, netns: Option<&str>) {
+        self.caller_ns = self.intern_ns(netns);
+    }
+
+    /// Adds a non-netkit device (e.g. a physical NIC) that programs may redirect to.
+    pub fn add_foreign_device(
+        &mut self,
+        name: &str,
+        netns: Option<&str>,
+    ) -> Result<IfIndex, Error> {
+        let ns = self.intern_ns(netns);
+        let name = assign_name(name, |n| self.name_taken(n, ns))?;
+        let ifindex = self.alloc_ifindex();
+        self.names.insert((ns, name.clone()));
+        self.foreign.insert(ifindex, Foreign { name, netns: ns });
+        self.republish();
+        Ok(ifindex)
+    }
+
+    fn intern_ns(&mut self, netns: Option<&str>) -> NetnsId {
+        let Some(name) = netns else { return 0 };
+        if let Some(i) = self.netns_names.iter().position(|n| n == name) {
+            return i as NetnsId + 1;
+        }
+        self.netns_names.push(name.to_string());
+        self.netns_names.len() as NetnsId
+    }
+
+    fn ns_name(&self, ns: NetnsId) -> Option<String> {
+        (ns > 0).then(|| self.netns_names[ns as usize - 1].clone())
+    }
+
+    fn name_taken(&self, name: &str, ns: NetnsId) -> bool {
+        name == "lo" || self.names.contains(&(ns, name.to_string()))
+    }
+
+    fn alloc_ifindex(&mut self) -> IfIndex {
+        let i = IfIndex(self.next_ifindex);
+        self.next_ifindex += 1;
+        i
+    }
+
+    fn random_mac(&mut self) -> [u8; 6] {
+        self.mac_count += 1;
+        random_mac(self.mac_seed.hash_one(self.mac_count))
+    }
+
+    /// Republishes the device table for the datapath (devices added, removed, re-paired).
+    fn republish(&self) {
+        let table = DevTable {
+            netkit: self
+                .devices
+                .values()
+                .map(|d| (d.ifindex, d.path.clone()))
+                .collect(),
+            foreign: self.foreign.iter().map(|(i, f)| (*i, f.netns)).collect(),
+        };
+        self.table.store(Arc::new(table));
+    }
+
+    /// A netkit device visible in the caller's namespace; ENODEV otherwise, ENXIO-like
+    /// `other_kind` for loopback and foreign devices.
+    pub(crate) fn visible(
+        &self,
+        ifindex: IfIndex,
+        other_kind: (Errno, &str),
+    ) -> Result<&Device, Error> {
+        if self.is_other_kind(ifindex) {
+            return fail(other_kind.0, other_kind.1);
+        }
+        match self.devices.get(&ifindex) {
+            Some(d) if d.netns == self.caller_ns => Ok(d),
+            _ => fail(
+                Errno::ENODEV,
+                format!("no device with ifindex {}", ifindex.0),
+            ),
+        }
+    }
+
+    fn is_other_kind(&self, ifindex: IfIndex) -> bool {
+        ifindex == IfIndex(1)
+            || self
+                .foreign
+                .get(&ifindex)
+                .is_some_and(|f| f.netns == self.caller_ns)
+    }
+
+    fn dev_mut(&mut self, ifindex: IfIndex) -> &mut Device {
+        self.devices
+            .get_mut(&ifindex)
+            .expect("device resolved before")
+    }
+
+    /// RTM_NEWLINK kind netkit (spec/netkit.md §1.3), checks in the kernel's order.
+    pub fn link_add(&mut self, req: &NewLink) -> Result<Created, Error> {
+        let c = self.compat;
+        if let Some(name) = &req.name {
+            check_name_len(name)?;
+        }
+        if req.primary.is_some() {
+            return fail(Errno::EINVAL, "Primary attribute is read-only");
+        }
+        if c.mode_policy_range {
+            check_max1(req.mode, "IFLA_NETKIT_MODE")?;
+        }
+        let scrub_in = |v: Option<u32>| if c.scrub_attrs { v } else { None };
+        let (scrub, peer_scrub) = (scrub_in(req.scrub), scrub_in(req.peer_scrub));
+        check_max1(scrub, "IFLA_NETKIT_SCRUB")?;
+        check_max1(peer_scrub, "IFLA_NETKIT_PEER_SCRUB")?;
+        let pairing = if c.pairing_attr { req.pairing } else { None };
+        check_max1(pairing, "IFLA_NETKIT_PAIRING")?;
+        let address = req.address.as_deref().map(check_mac).transpose()?;
+        let (peer_mtu, peer_address) = match &req.peer {
+            Some(pi) => {
+                if let Some(name) = &pi.name {
+                    check_name_len(name)?;
+                }
+                (pi.mtu, pi.address.as_deref().map(check_mac).transpose()?)
+            }
+            None => (req.mtu, None),
+        };
+        let mtu = req.mtu.unwrap_or(DEFAULT_MTU);
+        check_mtu(mtu)?;
+        if req.mode.is_some_and(|m| m > 1) {
+            return fail(Errno::EINVAL, "Provided device mode can only be L2 or L3");
+        }
+        let mode = parse_mode(req.mode.unwrap_or(Mode::L3 as u32));
+        let policy = parse_policy(req.policy.unwrap_or(0))?;
+        let peer_policy = parse_policy(req.peer_policy.unwrap_or(0))?;
+        if mode != Mode::L2 && (address.is_some() || peer_address.is_some()) {
+            return fail(
+                Errno::EOPNOTSUPP,
+                "Setting Ethernet address is not supported in L3 mode",
+            );
+        }
+        let pairing = if pairing == Some(1) {
+            Pairing::Single
+        } else {
+            Pairing::Pair
+        };
+        let room = |v: Option<u16>| if c.room_attrs { v.unwrap_or(0) } else { 0 };
+        let shape = Shape {
+            mode,
+            pairing,
+            headroom: room(req.headroom),
+            tailroom: room(req.tailroom),
+        };
+        let scrub_of = |v: Option<u32>| {
+            if v == Some(0) {
+                Scrub::None
+            } else {
+                Scrub::Default
+            }
+        };
+        if pairing == Pairing::Single {
+            if req.peer.is_some()
+                || req.peer_policy.is_some()
+                || peer_scrub.is_some()
+                || scrub.is_some()
+            {
+                return fail(
+                    Errno::EOPNOTSUPP,
+                    "netkit single device mode takes no peer attributes or scrub",
+                );
+            }
+            if policy != Policy::Pass {
+                return fail(
+                    Errno::EOPNOTSUPP,
+                    "netkit single device policy must be PASS",
+                );
+            }
+        }
+        let base = |s: &Self, ifindex, name, netns, primary, policy, scrub, mtu, mac| DevSpec {
+            ifindex,
+            name,
+            netns,
+            primary,
+            shape,
+            policy,
+            scrub,
+            mtu,
+            mac,
+            legacy_scrub: !s.compat.scrub_attrs,
+        };
+        let peer = if pairing == Pairing::Pair {
+            let pi = req.peer.clone().unwrap_or_default();
+            let ns = self.intern_ns(pi.netns.as_deref());
+            let mtu = peer_mtu.unwrap_or(DEFAULT_MTU);
+            check_mtu(mtu)?;
+            let name = assign_name(pi.name.as_deref().unwrap_or(NAME_TEMPLATE), |n| {
+                self.name_taken(n, ns)
+            })?;
+            let mac = match (mode, peer_address) {
+                (Mode::L3, _) => [0; 6],
+                (Mode::L2, Some(m)) => m,
+                (Mode::L2, None) => self.random_mac(),
+            };
+            let ifindex = self.alloc_ifindex();
+            let spec = base(
+                self,
+                ifindex,
+                name,
+                ns,
+                false,
+                peer_policy,
+                scrub_of(peer_scrub),
+                mtu,
+                mac,
+            );
+            Some(Device::new(spec))
+        } else {
+            None
+        };
+        let ns = self.caller_ns;
+        let taken = |n: &str| {
+            self.name_taken(n, ns) || peer.as_ref().is_some_and(|p| p.netns == ns && p.name == n)
+        };
+        let name = assign_name(req.name.as_deref().unwrap_or(NAME_TEMPLATE), taken)?;
+        let mac = match (mode, address) {
+            (Mode::L3, _) => [0; 6],
+            (Mode::L2, Some(m)) => m,
+            (Mode::L2, None) => self.random_mac(),
+        };
+        let ifindex = self.alloc_ifindex();
+        let mut primary = Device::new(base(
+            self,
+            ifindex,
+            name,
+            ns,
+            true,
+            policy,
+            scrub_of(scrub),
+            mtu,
+            mac,
+        ));
+        let created = Created {
+            primary: ifindex,
+            peer: peer.as_ref().map(|p| p.ifindex),
+        };
+        self.names.insert((ns, primary.name.clone()));
+        if let Some(mut peer) = peer {
+            self.names.insert((peer.netns, peer.name.clone()));
+            peer.set_peer(Some(ifindex));
+            primary.set_peer(Some(peer.ifindex));
+            self.devices.insert(peer.ifindex, peer);
+        }
+        self.devices.insert(ifindex, primary);
+        self.republish();
+        Ok(created)
+    }
+
+    /// changelink (spec/netkit.md §1.8), including the POLICY-committed-first quirk.
+    pub fn link_change(&mut self, ifindex: IfIndex, req: &ChangeLink) -> Result<(), Error> {
+        let c = self.compat;
+        let dev = self.visible(ifindex, (Errno::EOPNOTSUPP, "not a netkit device"))?;
+        if c.mode_policy_range {
+            check_max1(req.mode, "IFLA_NETKIT_MODE")?;
+        }
+        if c.scrub_attrs {
+            check_max1(req.scrub, "IFLA_NETKIT_SCRUB")?;
+            check_max1(req.peer_scrub, "IFLA_NETKIT_PEER_SCRUB")?;
+        }
+        if c.pairing_attr {
+            check_max1(req.pairing, "IFLA_NETKIT_PAIRING")?;
+        }
+        if !dev.primary {
+            return fail(
+                Errno::EACCES,
+                "netkit link settings can be changed only through the primary device",
+            );
+        }
+        let fixed = [
+            ("operating mode", req.mode.is_some(), true),
+            ("scrubbing", req.scrub.is_some(), c.scrub_attrs),
+            ("peer scrubbing", req.peer_scrub.is_some(), c.scrub_attrs),
+            ("peer info", req.peer_info, c.room_attrs),
+            ("headroom", req.headroom.is_some(), c.room_attrs),
+            ("tailroom", req.tailroom.is_some(), c.room_attrs),
+            ("pairing", req.pairing.is_some(), c.pairing_attr),
+        ];
+        if let Some((what, _, _)) = fixed.iter().find(|(_, given, known)| *given && *known) {
+            return fail(
+                Errno::EACCES,
+                format!("netkit link {what} cannot be changed after device creation"),
+            );
+        }
+        if req.peer_info {
+            return fail(
+                Errno::EINVAL,
+                "netkit link peer info cannot be changed after device creation",
+            );
+        }
+        let (single, peer) = (dev.shape.pairing == Pairing::Single, dev.peer);
+        if let Some(raw) = req.policy {
+            let policy = parse_policy(raw)?;
+            if single {
+                return fail(
+                    Errno::EOPNOTSUPP,
+                    "netkit single device policy cannot be changed",
+                );
+            }
+            self.dev_mut(ifindex).set_policy(policy);
+        }
+        if let Some(raw) = req.peer_policy {
+            let Some(peer) = peer else {
+                return fail(Errno::EOPNOTSUPP, "netkit device has no peer");
+            };
+            let policy = parse_policy(raw)?;
+            self.dev_mut(peer).set_policy(policy);
+        }
+        Ok(())
+    }
+
+    /// IFF_UP on or off: carrier on both ends only while both are up (spec/netkit.md §1.6).
+    pub fn link_set_up(&mut self, ifindex: IfIndex, up: bool) -> Result<(), Error> {
+        if self.is_other_kind(ifindex) {
+            return Ok(());
+        }
+        let dev = self.visible(ifindex, (Errno::ENODEV, ""))?;
+        let (single, peer) = (dev.shape.pairing == Pairing::Single, dev.peer);
+        if !up {
+            self.dev_mut(ifindex).set_up(false);
+            for i in std::iter::once(ifindex).chain(peer) {
+                self.dev_mut(i).carrier = false;
+            }
+            return Ok(());
+        }
+        if !single && peer.is_none() {
+            return fail(Errno::ENOTCONN, "netkit device has no peer");
+        }
+        self.dev_mut(ifindex).set_up(true);
+        let peer_up = peer.is_some_and(|p| self.devices[&p].up);
+        if single || peer_up {
+            for i in std::iter::once(ifindex).chain(peer) {
+                self.dev_mut(i).carrier = true;
+            }
+        }
+        Ok(())
+    }
+
+    /// IFLA_ADDRESS on an existing device (`netkit_set_macaddr`, 6.10+).
+    pub fn link_set_address(&mut self, ifindex: IfIndex, address: &[u8]) -> Result<(), Error> {
+        let dev = self.visible(
+            ifindex,
+            (Errno::EOPNOTSUPP, "device address is not modelled"),
+        )?;
+        // rtnetlink only insists on at least addr_len bytes and copies addr_len of them.
+        if address.len() < 6 {
+            return fail(
+                Errno::EINVAL,
+                format!("address must be 6 bytes, got {}", address.len()),
+            );
+        }
+        if dev.shape.mode != Mode::L2 {
+            return fail(
+                Errno::EOPNOTSUPP,
+                "netkit in L3 mode has no settable Ethernet address",
+            );
+        }
+        let mac: [u8; 6] = address[..6].try_into().unwrap_or_default();
+        if !is_valid_ether(mac) {
+            return fail(
+                Errno::EADDRNOTAVAIL,
+                format!("{} is not a unicast Ethernet address", fmt_mac(mac)),
+            );
+        }
+        self.dev_mut(ifindex).set_mac(mac);
+        Ok(())
+    }
+
+    pub fn link_set_mtu(&mut self, ifindex: IfIndex, mtu: u32) -> Result<(), Error> {
+        self.visible(ifindex, (Errno::EOPNOTSUPP, "loopback MTU is not modelled"))?;
+        check_mtu(mtu)?;
+        self.dev_mut(ifindex).mtu = mtu;
+        Ok(())
+    }
+
+    /// Moves a device to namespace `netns` (a label); it is closed first, as the core does.
+    pub fn link_set_netns(&mut self, ifindex: IfIndex, netns: Option<&str>) -> Result<(), Error> {
+        self.visible(ifindex, (Errno::EINVAL, "loopback cannot change namespace"))?;
+        let ns = self.intern_ns(netns);
+        let name = self.devices[&ifindex].name.clone();
+        if self.devices[&ifindex].netns != ns && self.name_taken(&name, ns) {
+            return fail(
+                Errno::EEXIST,
+                format!("device {name} already exists in the target namespace"),
+            );
+        }
+        self.link_set_up(ifindex, false)?;
+        let old = self.devices[&ifindex].netns;
+        self.names.remove(&(old, name.clone()));
+        self.names.insert((ns, name));
+        self.dev_mut(ifindex).set_netns(ns);
+        Ok(())
+    }
+
+    /// RTM_DELLINK: deleting either end deletes both; their links go defunct.
+    pub fn link_del(&mut self, ifindex: IfIndex) -> Result<(), Error> {
+        if self.is_other_kind(ifindex) {
+            if let Some(f) = self.foreign.remove(&ifindex) {
+                self.names.remove(&(f.netns, f.name));
+                self.republish();
+                return Ok(());
+            }
+            return fail(Errno::EOPNOTSUPP, "loopback cannot be deleted");
+        }
+        let peer = self.visible(ifindex, (Errno::ENODEV, ""))?.peer;
+        for i in std::iter::once(ifindex).chain(peer) {
+            self.dev_mut(i).set_peer(None);
+        }
+        for i in std::iter::once(ifindex).chain(peer) {
+            let mut dev = self.devices.remove(&i).expect("pair member exists");
+            self.names.remove(&(dev.netns, dev.name.clone()));
+            dev.bundle.take_all();
+            dev.publish();
+            for link in self.links.values_mut().filter(|l| l.dev == Some(i)) {
+                link.dev = None;
+            }
+        }
+        self.republish();
+        Ok(())
+    }
+
+    /// The device as `ip -d -s link show` reports it. Attributes the selected kernel does not
+    /// dump read as their creation defaults (scrub DEFAULT, room 0, pairing PAIR).
+    pub fn link_get(&self, ifindex: IfIndex) -> Result<LinkInfo, Error> {
+        let d = self.visible(ifindex, (Errno::ENXIO, "not a netkit device"))?;
+        let peer = d.peer.map(|p| &self.devices[&p]);
+        Ok(LinkInfo {
+            ifindex: d.ifindex,
+            name: d.name.clone(),
+            peer_ifindex: d.peer,
+            netns: self.ns_name(d.netns),
+            primary: d.primary,
+            policy: d.policy,
+            peer_policy: peer.map(|p| p.policy),
+            mode: d.shape.mode,
+            scrub: d.scrub,
+            peer_scrub: peer.map(|p| p.scrub),
+            headroom: d.shape.headroom,
+            tailroom: d.shape.tailroom,
+            pairing: d.shape.pairing,
+            mtu: d.mtu,
+            address: d.mac,
+            up: d.up,
+            carrier: d.carrier,
+            stats: d.path.stats(),
+        })
+    }
+
+    pub fn ifindex_by_name(&self, name: &str) -> Result<IfIndex, Error> {
+        let ns = self.caller_ns;
+        if name == "lo" {
+            return Ok(IfIndex(1));
+        }
+        self.devices
+            .values()
+            .filter(|d| d.netns == ns && d.name == name)
+            .map(|d| d.ifindex)
+            .chain(
+                self.foreign
+                    .iter()
+                    .filter(|(_, f)| f.netns == ns && f.name == name)
+                    .map(|(i, _)| *i),
+            )
+            .next()
+            .ok_or_else(|| Error::new(Errno::ENODEV, format!("no device named {name}")))
+    }
+
+    /// Sends `frame` through `ifindex`'s transmit path, as a packet socket on it would.
+    pub fn transmit(&mut self, ifindex: IfIndex, frame: &[u8]) -> Result<TxOutcome, Error> {
+        let dev = self.visible(
+            ifindex,
+            (
+                Errno::EOPNOTSUPP,
+                "transmit is modelled on netkit devices only",
+            ),
+        )?;
+        if !dev.up {
+            return fail(Errno::Other(100), format!("ENETDOWN: {} is down", dev.name));
+        }
+        // A packet socket refuses frames shorter than the link header; the transmit path's
+        // own runt drop is reachable through [`Datapath::xmit`] only.
+        if frame.len() < 14 {
+            return fail(
+                Errno::EINVAL,
+                format!(
+                    "a {}-byte frame is shorter than an Ethernet header",
+                    frame.len()
+                ),
+            );
+        }
+        Ok(
+            match self.datapath().xmit(ifindex, Skb::from_frame(frame)) {
+                Delivery::ToPeer { skb, .. } => TxOutcome::Delivered(skb.data().to_vec()),
+                Delivery::Redirect { target, kind, .. } => TxOutcome::Redirected {
+                    ifindex: target,
+                    ingress: kind == netkit_bpf::skb::RedirectKind::Ingress,
+                },
+                Delivery::Drop(_) => TxOutcome::Dropped,
+            },
+        )
+    }
+}
+
+fn check_mtu(mtu: u32) -> Result<(), Error> {
+    if !(MIN_MTU..=MAX_MTU).contains(&mtu) {
+        return fail(
+            Errno::EINVAL,
+            format!("MTU {mtu} outside {MIN_MTU}..={MAX_MTU}"),
+        );
+    }
+    Ok(())
+}

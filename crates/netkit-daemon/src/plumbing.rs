@@ -1,0 +1,61 @@
+//! The real-interface side of a pair: creating (or reattaching) the TUN/TAP interfaces and
+//! running the dataplane that moves their packets through the model. The registry calls it
+//! after the model accepted a new pair and before the pair is recorded.
+
+use netkit_core::{IfIndex, Mode, UserBackend};
+use netkit_proto::WireError;
+
+use crate::persist::DeviceRecord;
+
+/// What the plumbing needs to know about a pair the model created.
+#[derive(Clone, Debug)]
+pub struct PairSpec {
+    pub name: String,
+    pub peer_name: String,
+    pub peer_netns: Option<String>,
+    pub mode: Mode,
+    pub model_primary: IfIndex,
+    pub model_peer: IfIndex,
+    /// On restore: the kernel ifindexes the pair had (persistent interfaces keep them).
+    pub expect: Option<(u32, u32)>,
+}
+
+pub trait Plumbing: Send {
+    /// Creates or reattaches the pair's interfaces and starts forwarding. Returns the kernel
+    /// ifindexes of the primary and the peer, or `None` when nothing real backs the pair.
+    fn start(
+        &mut self,
+        backend: &mut UserBackend,
+        pair: &PairSpec,
+    ) -> Result<Option<(u32, u32)>, WireError>;
+    /// Stops forwarding; with `delete` also removes the interfaces.
+    fn stop(&mut self, pair: &DeviceRecord, delete: bool);
+    /// Pairs (by primary name) whose interfaces were deleted from outside.
+    fn deleted(&mut self) -> Vec<String>;
+    /// Whether pairs are backed by real interfaces.
+    fn is_real(&self) -> bool;
+}
+
+/// Pairs exist in the model only (`netkitd --model-only`): the control plane is complete, no
+/// interfaces are created and no packets flow.
+pub struct ModelOnly;
+
+impl Plumbing for ModelOnly {
+    fn start(
+        &mut self,
+        _backend: &mut UserBackend,
+        _pair: &PairSpec,
+    ) -> Result<Option<(u32, u32)>, WireError> {
+        Ok(None)
+    }
+
+    fn stop(&mut self, _pair: &DeviceRecord, _delete: bool) {}
+
+    fn deleted(&mut self) -> Vec<String> {
+        Vec::new()
+    }
+
+    fn is_real(&self) -> bool {
+        false
+    }
+}

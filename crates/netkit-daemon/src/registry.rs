@@ -1,0 +1,782 @@
+//! The daemon's registry: every device, program and BPF link it owns, the backend that runs
+//! them, and the durable record of all of it.
+//!
+//! Clients see the daemon's ids (program ids, link ids), which survive restarts; the backend's
+//! own ids and handles are an internal detail, translated at this boundary. Every mutating
+//! request either succeeds and is saved before the answer goes out, or fails and leaves the
+//! registry and the backend as they were.
+
+use crate::convert::{self, errno, wire};
+use crate::persist::{
+    DeviceRecord, HookEntry, HookRecord, LinkRecord, ProgRecord, State, StateDir,
+};
+use crate::plumbing::Plumbing;
+use netkit_core::{self as core, flags, Backend, Errno, Handle, IfIndex, Relative, UserBackend};
+use netkit_proto::{self as proto, Anchor, Hook, Response, WireError};
+use std::collections::BTreeMap;
+
+pub(crate) struct Device {
+    pub rec: DeviceRecord,
+    /// The model's ifindexes (the backend's view).
+    pub model_primary: IfIndex,
+    pub model_peer: IfIndex,
+}
+
+pub(crate) struct Prog {
+    pub rec: ProgRecord,
+    pub handle: Handle,
+    pub backend_id: core::ProgId,
+    pub loaded: crate::engine::Loaded,
+}
+
+pub(crate) struct Link {
+    pub rec: LinkRecord,
+    pub handle: Handle,
+    pub backend_id: core::LinkId,
+}
+
+pub struct Registry {
+    pub(crate) backend: UserBackend,
+    pub(crate) plumbing: Box<dyn Plumbing>,
+    dir: StateDir,
+    pub(crate) devices: Vec<Device>,
+    pub(crate) progs: BTreeMap<u32, Prog>,
+    pub(crate) links: BTreeMap<u32, Link>,
+    pub(crate) maps: crate::maps::Maps,
+    next_prog_id: u32,
+    next_link_id: u32,
+    next_map_id: u32,
+    /// Set while the saved state is being brought back.
+    restoring: bool,
+    last_saved: Option<State>,
+}
+
+type Reply = Result<Response, WireError>;
+
+impl Registry {
+    /// A registry over `backend`, restoring what `dir` holds.
+    pub fn open(
+        backend: UserBackend,
+        plumbing: Box<dyn Plumbing>,
+        dir: StateDir,
+    ) -> Result<Registry, String> {
+        let state = dir.load()?;
+        let mut reg = Registry {
+            backend,
+            plumbing,
+            dir,
+            devices: Vec::new(),
+            progs: BTreeMap::new(),
+            links: BTreeMap::new(),
+            next_prog_id: state.next_prog_id.max(1),
+            next_link_id: state.next_link_id.max(1),
+            next_map_id: state.next_map_id.max(1),
+            maps: crate::maps::Maps::default(),
+            restoring: true,
+            last_saved: None,
+        };
+        crate::restore::restore(&mut reg, &state);
+        reg.restoring = false;
+        Ok(reg)
+    }
+
+    /// Serves one request.
+    pub fn handle(&mut self, req: proto::Request) -> Reply {
+        use proto::Request as R;
+        self.reap_deleted();
+        let mutating = !matches!(
+            req,
+            R::Hello
+                | R::LinkShow { .. }
+                | R::ProgShow { .. }
+                | R::ProgQuery { .. }
+                | R::ProgTracelog { .. }
+                | R::BpflinkShow { .. }
+                | R::MapShow { .. }
+                | R::MapDump { .. }
+                | R::MapLookup { .. }
+        );
+        let reply = match req {
+            R::Hello => Ok(Response::Hello {
+                protocol: proto::PROTOCOL_VERSION,
+                daemon: format!("netkitd {}", env!("CARGO_PKG_VERSION")),
+            }),
+            R::LinkAdd(r) => self.link_add(r),
+            R::LinkSet(r) => self.link_set(r),
+            R::LinkDel { name } => self.link_del(&name),
+            R::LinkShow { name } => self.link_show(name.as_deref()),
+            R::ProgLoad(r) => self.prog_load(r),
+            R::ProgShow { id } => crate::views::prog_show(self, id),
+            R::ProgUnload { id } => self.prog_unload(id),
+            R::ProgAttach(r) => self.prog_attach(r),
+            R::ProgDetach(r) => self.prog_detach(r),
+            R::ProgQuery { dev, hook } => self.prog_query(&dev, hook).map(Response::Query),
+            R::ProgTracelog { id } => self.tracelog(id),
+            R::BpflinkCreate(r) => self.bpflink_create(r),
+            R::BpflinkUpdate {
+                id,
+                prog_id,
+                old_prog_id,
+            } => self.bpflink_update(id, prog_id, old_prog_id),
+            R::BpflinkDetach { id } => self.bpflink_detach(id),
+            R::BpflinkShow { id } => crate::views::bpflink_show(self, id),
+            R::MapShow { id } => self.maps.show(id),
+            R::MapDump { id } => self.maps.dump(id),
+            R::MapLookup { id, key } => self.maps.lookup(id, &key),
+            R::MapUpdate {
+                id,
+                key,
+                value,
+                flag,
+            } => self.maps.update(id, &key, &value, flag),
+            R::MapDelete { id, key } => self.maps.delete(id, &key),
+        };
+        if reply.is_ok() && mutating {
+            self.save().map_err(|e| {
+                errno(
+                    Errno::EFAULT,
+                    format!("the change was made but saving the state failed: {e}"),
+                )
+            })?;
+        }
+        reply
+    }
+
+    /// Writes the durable state (see [`State`]).
+    pub fn save(&mut self) -> std::io::Result<()> {
+        let state = self.snapshot();
+        self.dir.save(&state)?;
+        self.last_saved = Some(state);
+        Ok(())
+    }
+
+    /// Saves when something changed since the last save: map contents change with traffic,
+    /// so the daemon calls this periodically.
+    pub fn save_if_changed(&mut self) -> std::io::Result<()> {
+        let state = self.snapshot();
+        if self.last_saved.as_ref() == Some(&state) {
+            return Ok(());
+        }
+        self.dir.save(&state)?;
+        self.last_saved = Some(state);
+        Ok(())
+    }
+
+    pub(crate) fn snapshot(&self) -> State {
+        let mut hooks = Vec::new();
+        for d in &self.devices {
+            for hook in [Hook::Primary, Hook::Peer] {
+                let Ok(q) = self.prog_query(&d.rec.create.name.clone().unwrap_or_default(), hook)
+                else {
+                    continue;
+                };
+                if q.progs.is_empty() {
+                    continue;
+                }
+                hooks.push(HookRecord {
+                    dev: q.dev,
+                    hook,
+                    entries: q
+                        .progs
+                        .iter()
+                        .map(|e| HookEntry {
+                            prog_id: e.prog_id,
+                            link_id: e.link_id,
+                        })
+                        .collect(),
+                });
+            }
+        }
+        State {
+            version: crate::persist::STATE_VERSION,
+            next_prog_id: self.next_prog_id,
+            next_link_id: self.next_link_id,
+            devices: self.devices.iter().map(|d| d.rec.clone()).collect(),
+            progs: self.progs.values().map(|p| p.rec.clone()).collect(),
+            hooks,
+            links: self.links.values().map(|l| l.rec.clone()).collect(),
+            maps: self.maps.records(),
+            next_map_id: self.next_map_id,
+        }
+    }
+
+    // --- devices ---
+
+    pub(crate) fn link_add(&mut self, r: proto::LinkAddReq) -> Reply {
+        let created = self.create_pair(&r, None)?;
+        let views = [
+            crate::views::link_view(self, created, true)?,
+            crate::views::link_view(self, created, false)?,
+        ];
+        Ok(Response::Links {
+            links: views.into(),
+        })
+    }
+
+    /// Creates a pair in the model and on real interfaces; returns its index in `devices`.
+    /// `restored` carries the record of a pair being brought back after a restart.
+    pub(crate) fn create_pair(
+        &mut self,
+        r: &proto::LinkAddReq,
+        restored: Option<&DeviceRecord>,
+    ) -> Result<usize, WireError> {
+        for name in [&r.name, &r.peer_name].into_iter().flatten() {
+            if self.find_device(name).is_some() {
+                return Err(errno(
+                    Errno::EEXIST,
+                    format!("a device named \"{name}\" exists"),
+                ));
+            }
+        }
+        // A restored pair comes back with the policies it had, not the ones it was created
+        // with, so no packet meets a stale policy.
+        let policy = restored.map(|d| d.policy).or(r.policy);
+        let peer_policy = restored.map(|d| d.peer_policy).or(r.peer_policy);
+        let new = core::NewLink {
+            name: r.name.clone(),
+            mode: r.mode.map(convert::mode_raw),
+            policy: policy.map(convert::policy_raw),
+            peer_policy: peer_policy.map(convert::policy_raw),
+            scrub: r.scrub.map(convert::scrub_raw),
+            peer_scrub: r.peer_scrub.map(convert::scrub_raw),
+            headroom: r.headroom,
+            tailroom: r.tailroom,
+            address: restored.and_then(|d| d.address).map(Vec::from),
+            peer: Some(core::PeerInfo {
+                name: r.peer_name.clone(),
+                netns: r.peer_netns.clone(),
+                address: restored.and_then(|d| d.peer_address).map(Vec::from),
+                ..core::PeerInfo::default()
+            }),
+            ..core::NewLink::default()
+        };
+        let created = self.backend.link_add(&new).map_err(wire)?;
+        let Some(peer) = created.peer else {
+            let _ = self.backend.link_del(created.primary);
+            return Err(errno(
+                Errno::EOPNOTSUPP,
+                "the backend created a pair without a peer",
+            ));
+        };
+        let peer_info = self.link_get_in(peer, r.peer_netns.as_deref());
+        let (p, q) = match (self.backend.link_get(created.primary), peer_info) {
+            (Ok(p), Ok(q)) => (p, q),
+            (Err(e), _) | (_, Err(e)) => {
+                let _ = self.backend.link_del(created.primary);
+                return Err(wire(e));
+            }
+        };
+        let mut create = r.clone();
+        create.name = Some(p.name.clone());
+        create.peer_name = Some(q.name.clone());
+        create.mode = Some(convert::mode(p.mode));
+        self.devices.push(Device {
+            rec: DeviceRecord {
+                create,
+                policy: convert::policy(p.policy),
+                peer_policy: convert::policy(q.policy),
+                ifindex: restored.map_or(created.primary.0, |d| d.ifindex),
+                peer_ifindex: restored.map_or(peer.0, |d| d.peer_ifindex),
+                address: (p.mode == core::Mode::L2).then_some(p.address),
+                peer_address: (q.mode == core::Mode::L2).then_some(q.address),
+            },
+            model_primary: created.primary,
+            model_peer: peer,
+        });
+        let i = self.devices.len() - 1;
+        if restored.is_none() {
+            if let Err(e) = self.start_interfaces(i) {
+                let dev = self.devices.remove(i);
+                let _ = self.backend.link_del(dev.model_primary);
+                return Err(e);
+            }
+        }
+        Ok(self.devices.len() - 1)
+    }
+
+    /// Creates (or, for a restored pair, reattaches) pair `i`'s interfaces and starts
+    /// forwarding them.
+    pub(crate) fn start_interfaces(&mut self, i: usize) -> Result<(), WireError> {
+        let d = &self.devices[i];
+        let restored = self.restoring;
+        let spec = crate::plumbing::PairSpec {
+            name: d.rec.create.name.clone().unwrap_or_default(),
+            peer_name: d.rec.create.peer_name.clone().unwrap_or_default(),
+            peer_netns: d.rec.create.peer_netns.clone(),
+            mode: if d.rec.create.mode == Some(proto::Mode::L2) {
+                core::Mode::L2
+            } else {
+                core::Mode::L3
+            },
+            model_primary: d.model_primary,
+            model_peer: d.model_peer,
+            expect: restored.then_some((d.rec.ifindex, d.rec.peer_ifindex)),
+        };
+        if let Some((primary, peer)) = self.plumbing.start(&mut self.backend, &spec)? {
+            let rec = &mut self.devices[i].rec;
+            rec.ifindex = primary;
+            rec.peer_ifindex = peer;
+        }
+        Ok(())
+    }
+
+    /// Drops pair `i` from the model and the record (its interfaces are not running).
+    pub(crate) fn forget_pair(&mut self, i: usize) {
+        let dev = self.devices.remove(i);
+        let _ = self.backend.link_del(dev.model_primary);
+        let name = dev.rec.create.name.unwrap_or_default();
+        self.release_links(&name);
+    }
+
+    /// Releases the BPF links of a deleted pair: they are defunct, and the daemon holds no
+    /// defunct links (see docs/cli.md).
+    fn release_links(&mut self, primary_name: &str) {
+        let dead: Vec<u32> = self
+            .links
+            .iter()
+            .filter(|(_, l)| l.rec.dev == primary_name)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in dead {
+            if let Some(l) = self.links.remove(&id) {
+                let _ = self.backend.link_close(l.handle);
+            }
+        }
+    }
+
+    /// An interface went administratively up or down (seen by the dataplane): the model's
+    /// device follows, so its transmit path drops while the other end is down.
+    pub fn set_admin_up(&mut self, dev: IfIndex, up: bool) {
+        let Some(d) = self
+            .devices
+            .iter()
+            .find(|d| d.model_primary == dev || d.model_peer == dev)
+        else {
+            return;
+        };
+        let ns = if d.model_peer == dev {
+            d.rec.create.peer_netns.clone()
+        } else {
+            None
+        };
+        self.backend.set_caller_netns(ns.as_deref());
+        // ENOTCONN (no peer) cannot happen for a recorded pair; nothing to report to anyone.
+        let _ = self.backend.link_set_up(dev, up);
+        self.backend.set_caller_netns(None);
+    }
+
+    /// Forgets pairs whose interfaces were deleted from outside (`ip link del`): deleting
+    /// either end deletes both, in the model too.
+    pub fn reap_deleted(&mut self) {
+        let gone = self.plumbing.deleted();
+        if gone.is_empty() {
+            return;
+        }
+        for name in gone {
+            let _ = self.link_del(&name);
+        }
+        if let Err(e) = self.save() {
+            eprintln!("netkitd: saving the state after an outside deletion: {e}");
+        }
+    }
+
+    /// `link_get` as seen from namespace `netns` (the model resolves ifindexes per namespace).
+    pub(crate) fn link_get_in(
+        &mut self,
+        ifindex: IfIndex,
+        netns: Option<&str>,
+    ) -> Result<core::LinkInfo, core::Error> {
+        if netns.is_none() {
+            return self.backend.link_get(ifindex);
+        }
+        self.backend.set_caller_netns(netns);
+        let info = self.backend.link_get(ifindex);
+        self.backend.set_caller_netns(None);
+        info
+    }
+
+    /// The device named `name` (either end): its index and whether the name is the primary's.
+    pub(crate) fn find_device(&self, name: &str) -> Option<(usize, bool)> {
+        self.devices.iter().enumerate().find_map(|(i, d)| {
+            if d.rec.create.name.as_deref() == Some(name) {
+                Some((i, true))
+            } else if d.rec.create.peer_name.as_deref() == Some(name) {
+                Some((i, false))
+            } else {
+                None
+            }
+        })
+    }
+
+    pub(crate) fn device(&self, name: &str) -> Result<(usize, bool), WireError> {
+        self.find_device(name)
+            .ok_or_else(|| errno(Errno::ENODEV, format!("cannot find device \"{name}\"")))
+    }
+
+    pub(crate) fn link_set(&mut self, r: proto::LinkSetReq) -> Reply {
+        let (i, primary) = self.device(&r.name)?;
+        let dev = &self.devices[i];
+        let ifindex = if primary {
+            dev.model_primary
+        } else {
+            dev.model_peer
+        };
+        let change = core::ChangeLink {
+            policy: r.policy.map(convert::policy_raw),
+            peer_policy: r.peer_policy.map(convert::policy_raw),
+            ..core::ChangeLink::default()
+        };
+        let result = self.backend.link_change(ifindex, &change).map_err(wire);
+        // Read back what the model holds now, also after a failure (the kernel may have
+        // committed POLICY before rejecting PEER_POLICY).
+        let (pi, qi) = (dev.model_primary, dev.model_peer);
+        let ns = dev.rec.create.peer_netns.clone();
+        if let (Ok(p), Ok(q)) = (
+            self.backend.link_get(pi),
+            self.link_get_in(qi, ns.as_deref()),
+        ) {
+            let rec = &mut self.devices[i].rec;
+            rec.policy = convert::policy(p.policy);
+            rec.peer_policy = convert::policy(q.policy);
+        }
+        result?;
+        Ok(Response::Done)
+    }
+
+    pub(crate) fn link_del(&mut self, name: &str) -> Reply {
+        let (i, _) = self.device(name)?;
+        let primary_name = self.devices[i].rec.create.name.clone().unwrap_or_default();
+        self.backend
+            .link_del(self.devices[i].model_primary)
+            .map_err(wire)?;
+        let dev = self.devices.remove(i);
+        self.plumbing.stop(&dev.rec, true);
+        self.release_links(&primary_name);
+        Ok(Response::Done)
+    }
+
+    fn link_show(&mut self, name: Option<&str>) -> Reply {
+        let mut links = Vec::new();
+        match name {
+            Some(n) => {
+                let (i, primary) = self.device(n)?;
+                links.push(crate::views::link_view(self, i, primary)?);
+            }
+            None => {
+                for i in 0..self.devices.len() {
+                    links.push(crate::views::link_view(self, i, true)?);
+                    links.push(crate::views::link_view(self, i, false)?);
+                }
+            }
+        }
+        Ok(Response::Links { links })
+    }
+
+    // --- programs ---
+
+    fn prog_load(&mut self, r: proto::ProgLoadReq) -> Reply {
+        let bytes = proto::hex::decode(&r.object)
+            .map_err(|e| errno(Errno::EINVAL, format!("object bytes: {e}")))?;
+        let id = self.next_prog_id;
+        let object = format!("prog-{id}.o");
+        let select = r.name.clone().or(r.section.clone());
+        let obj = crate::engine::parse(&bytes)?;
+        let spec = crate::engine::select(&obj, select.as_deref())?;
+        let rec = ProgRecord {
+            id,
+            file: r.file.clone(),
+            object: object.clone(),
+            select: Some(spec.name.clone()),
+            name: spec.name.clone(),
+            section: spec.section.clone(),
+            loaded_at: now_secs(),
+            map_ids: Vec::new(),
+        };
+        self.dir
+            .save_object(&object, &bytes)
+            .map_err(|e| errno(Errno::EFAULT, format!("storing the object: {e}")))?;
+        match self.load_record(rec) {
+            Ok(()) => {
+                self.next_prog_id = id + 1;
+                crate::views::prog_show(self, Some(id))
+            }
+            Err(e) => {
+                self.dir.remove_object(&object);
+                Err(e)
+            }
+        }
+    }
+
+    /// Loads the program a record describes into the engine and the model and registers it
+    /// with its maps (under the record's map ids, or new ones).
+    pub(crate) fn load_record(&mut self, mut rec: ProgRecord) -> Result<(), WireError> {
+        let path = self.dir.object_path(&rec.object);
+        let bytes = std::fs::read(&path)
+            .map_err(|e| errno(Errno::ENOENT, format!("reading {}: {e}", path.display())))?;
+        let obj = crate::engine::parse(&bytes)?;
+        let loaded = crate::engine::load(&obj, &rec.name)?;
+        let maps = loaded.object.maps();
+        if rec.map_ids.len() != maps.len() {
+            rec.map_ids = (0..maps.len() as u32)
+                .map(|i| self.next_map_id + i)
+                .collect();
+        }
+        let classifier = std::sync::Arc::new(crate::engine::EngineProg(loaded.program.clone()));
+        let (handle, backend_id) = self.backend.load_classifier(&rec.name, classifier);
+        for (id, map) in rec.map_ids.iter().zip(maps) {
+            self.maps.slots.insert(
+                *id,
+                crate::maps::MapSlot {
+                    map: map.clone(),
+                    prog_id: rec.id,
+                },
+            );
+            self.next_map_id = self.next_map_id.max(id + 1);
+        }
+        self.progs.insert(
+            rec.id,
+            Prog {
+                rec,
+                handle,
+                backend_id,
+                loaded,
+            },
+        );
+        Ok(())
+    }
+
+    fn tracelog(&mut self, id: Option<u32>) -> Reply {
+        let ids: Vec<u32> = match id {
+            Some(id) => vec![self.prog(id)?.rec.id],
+            None => self.progs.keys().copied().collect(),
+        };
+        let mut lines = Vec::new();
+        for id in ids {
+            let p = &self.progs[&id];
+            for line in p.loaded.object.trace_log().drain() {
+                lines.push(format!("prog {id}: {}", line.trim_end()));
+            }
+        }
+        Ok(Response::Tracelog { lines })
+    }
+
+    pub(crate) fn prog(&self, id: u32) -> Result<&Prog, WireError> {
+        self.progs
+            .get(&id)
+            .ok_or_else(|| errno(Errno::ENOENT, format!("no program with id {id}")))
+    }
+
+    fn link(&self, id: u32) -> Result<&Link, WireError> {
+        self.links
+            .get(&id)
+            .ok_or_else(|| errno(Errno::ENOENT, format!("no BPF link with id {id}")))
+    }
+
+    fn prog_unload(&mut self, id: u32) -> Reply {
+        let prog = self.prog(id)?;
+        let users = crate::views::attached_to(self, id);
+        if !users.is_empty() {
+            return Err(errno(
+                Errno::EBUSY,
+                format!(
+                    "program {id} is attached to {}; detach it first",
+                    users.join(", ")
+                ),
+            ));
+        }
+        self.backend.prog_close(prog.handle).map_err(wire)?;
+        if let Some(p) = self.progs.remove(&id) {
+            for m in &p.rec.map_ids {
+                self.maps.slots.remove(m);
+            }
+            self.dir.remove_object(&p.rec.object);
+        }
+        Ok(Response::Done)
+    }
+
+    /// The ifindex (model) a hook request goes to: the named device's, as the kernel takes the
+    /// target ifindex as given (naming the peer yields its EACCES).
+    fn hook_target(&self, dev: &str) -> Result<IfIndex, WireError> {
+        let (i, primary) = self.device(dev)?;
+        let d = &self.devices[i];
+        Ok(if primary {
+            d.model_primary
+        } else {
+            d.model_peer
+        })
+    }
+
+    /// Flags and relative object for an anchor, in the backend's ids.
+    fn anchor(&self, anchor: Option<Anchor>) -> Result<(u32, Relative), WireError> {
+        let prog = |id| self.prog(id).map(|p| p.backend_id.0);
+        let link = |id| self.link(id).map(|l| l.backend_id.0);
+        Ok(match anchor {
+            None => (0, Relative(0)),
+            Some(Anchor::First) => (flags::BEFORE, Relative(0)),
+            Some(Anchor::Last) => (flags::AFTER, Relative(0)),
+            Some(Anchor::BeforeProg(id)) => (flags::BEFORE | flags::ID, Relative(prog(id)?)),
+            Some(Anchor::AfterProg(id)) => (flags::AFTER | flags::ID, Relative(prog(id)?)),
+            Some(Anchor::BeforeLink(id)) => {
+                (flags::BEFORE | flags::ID | flags::LINK, Relative(link(id)?))
+            }
+            Some(Anchor::AfterLink(id)) => {
+                (flags::AFTER | flags::ID | flags::LINK, Relative(link(id)?))
+            }
+        })
+    }
+
+    pub(crate) fn prog_attach(&mut self, r: proto::ProgAttachReq) -> Reply {
+        let ifindex = self.hook_target(&r.dev)?;
+        let prog = self.prog(r.prog_id)?.handle;
+        let (mut fl, relative) = self.anchor(r.anchor)?;
+        let replace = match r.replace_prog_id {
+            Some(id) => {
+                fl |= flags::REPLACE;
+                Some(self.prog(id)?.handle)
+            }
+            None => None,
+        };
+        let req = core::AttachReq {
+            ifindex,
+            hook: convert::hook(r.hook),
+            prog,
+            flags: fl,
+            relative,
+            replace,
+            expected_revision: r.expected_revision.unwrap_or(0),
+        };
+        self.backend.prog_attach(&req).map_err(wire)?;
+        Ok(Response::Done)
+    }
+
+    fn prog_detach(&mut self, r: proto::ProgDetachReq) -> Reply {
+        let ifindex = self.hook_target(&r.dev)?;
+        let prog = match r.prog_id {
+            Some(id) => Some(self.prog(id)?.handle),
+            None => None,
+        };
+        let (fl, relative) = self.anchor(r.anchor)?;
+        let req = core::DetachReq {
+            ifindex,
+            hook: convert::hook(r.hook),
+            prog,
+            flags: fl,
+            relative,
+            expected_revision: r.expected_revision.unwrap_or(0),
+        };
+        self.backend.prog_detach(&req).map_err(wire)?;
+        Ok(Response::Done)
+    }
+
+    pub(crate) fn prog_query(&self, dev: &str, hook: Hook) -> Result<proto::QueryView, WireError> {
+        let ifindex = self.hook_target(dev)?;
+        let req = core::QueryReq {
+            ifindex,
+            hook: convert::hook(hook),
+            query_flags: 0,
+            attach_flags: 0,
+            capacity: Some(64),
+        };
+        let q = self.backend.prog_query(&req).map_err(|(e, _)| wire(e))?;
+        let progs = q
+            .progs
+            .iter()
+            .map(|(p, l)| proto::QueryEntry {
+                prog_id: self
+                    .progs
+                    .iter()
+                    .find(|(_, x)| x.backend_id == *p)
+                    .map_or(0, |(id, _)| *id),
+                link_id: l.and_then(|l| {
+                    self.links
+                        .iter()
+                        .find(|(_, x)| x.backend_id == l)
+                        .map(|(id, _)| *id)
+                }),
+            })
+            .collect();
+        Ok(proto::QueryView {
+            dev: dev.to_string(),
+            hook,
+            revision: q.revision,
+            progs,
+        })
+    }
+
+    // --- BPF links ---
+
+    pub(crate) fn bpflink_create(&mut self, r: proto::BpflinkCreateReq) -> Reply {
+        let id = self.next_link_id;
+        self.create_link(id, &r)?;
+        self.next_link_id = id + 1;
+        crate::views::bpflink_show(self, Some(id))
+    }
+
+    pub(crate) fn create_link(
+        &mut self,
+        id: u32,
+        r: &proto::BpflinkCreateReq,
+    ) -> Result<(), WireError> {
+        let ifindex = self.hook_target(&r.dev)?;
+        let (i, _) = self.device(&r.dev)?;
+        let primary_name = self.devices[i].rec.create.name.clone().unwrap_or_default();
+        let prog = self.prog(r.prog_id)?.handle;
+        let (fl, relative) = self.anchor(r.anchor)?;
+        let req = core::LinkCreateReq {
+            ifindex,
+            hook: convert::hook(r.hook),
+            prog,
+            flags: fl,
+            relative,
+            expected_revision: r.expected_revision.unwrap_or(0),
+        };
+        let (handle, backend_id) = self.backend.link_create(&req).map_err(wire)?;
+        self.links.insert(
+            id,
+            Link {
+                rec: LinkRecord {
+                    id,
+                    prog_id: r.prog_id,
+                    dev: primary_name,
+                    hook: r.hook,
+                },
+                handle,
+                backend_id,
+            },
+        );
+        Ok(())
+    }
+
+    fn bpflink_update(&mut self, id: u32, prog_id: u32, old: Option<u32>) -> Reply {
+        let link = self.link(id)?.handle;
+        let new = self.prog(prog_id)?.handle;
+        let old = match old {
+            Some(o) => Some(self.prog(o)?.handle),
+            None => None,
+        };
+        self.backend.link_update(link, new, old).map_err(wire)?;
+        if let Some(l) = self.links.get_mut(&id) {
+            l.rec.prog_id = prog_id;
+        }
+        Ok(Response::Done)
+    }
+
+    fn bpflink_detach(&mut self, id: u32) -> Reply {
+        let link = self.link(id)?.handle;
+        self.backend.link_detach(link).map_err(wire)?;
+        if let Some(l) = self.links.remove(&id) {
+            let _ = self.backend.link_close(l.handle);
+        }
+        Ok(Response::Done)
+    }
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+#[cfg(test)]
+#[path = "registry_tests.rs"]
+mod tests;
