@@ -155,6 +155,7 @@ impl UserBackend {
         self.timed.store(on, Relaxed);
     }
 
+    /// Replaces the default loader ([`crate::engine::EngineLoader`]).
     pub fn set_loader(&mut self, loader: Box<dyn ProgLoader>) {
         self.loader = Some(loader);
     }
