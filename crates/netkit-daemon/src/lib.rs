@@ -83,12 +83,31 @@ pub fn run(
         .save()
         .map_err(|e| format!("writing the state after restore: {e}"))?;
     let listener = server::bind(&opts.socket, group)?;
+    let registry = Arc::new(Mutex::new(registry));
+    spawn_interface_sync(&registry);
     eprintln!(
         "netkitd: serving {} (state in {})",
         opts.socket.display(),
         opts.state_dir.display()
     );
-    server::serve(listener, Arc::new(Mutex::new(registry)))
+    server::serve(listener, registry)
+}
+
+/// Applies admin-state changes of the real interfaces to the model every 50 ms, so that
+/// `ip link set DEV up/down` takes effect without a netkit request.
+fn spawn_interface_sync(registry: &Arc<Mutex<Registry>>) {
+    let weak = Arc::downgrade(registry);
+    let _ = std::thread::Builder::new()
+        .name("nk-if-sync".into())
+        .spawn(move || {
+            while let Some(reg) = weak.upgrade() {
+                reg.lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .sync_interfaces();
+                drop(reg);
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+        });
 }
 
 /// [`run`] with the user-space backend and, unless `--model-only`, real interfaces.
@@ -97,7 +116,10 @@ pub fn run_default(opts: &Options) -> Result<(), String> {
     let plumbing: Box<dyn plumbing::Plumbing> = if opts.model_only {
         Box::new(plumbing::ModelOnly)
     } else {
-        return Err("real interfaces are not available in this build yet; use --model-only".into());
+        Box::new(dataplane::plumbing::TunPlumbing::new(
+            dataplane::Dataplane::new(),
+            1,
+        ))
     };
     run(opts, backend, plumbing)
 }

@@ -32,6 +32,10 @@ pub trait Plumbing: Send {
     fn stop(&mut self, pair: &DeviceRecord, delete: bool);
     /// Whether pairs are backed by real interfaces.
     fn is_real(&self) -> bool;
+    /// Applies to the model what happened on the real interfaces since the last call (admin
+    /// state changed with `ip link set`). The daemon calls it before each request and
+    /// periodically.
+    fn sync(&mut self, _backend: &mut UserBackend) {}
 }
 
 /// Pairs exist in the model only (`netkitd --model-only`): the control plane is complete, no

@@ -69,9 +69,15 @@ impl Registry {
         Ok(reg)
     }
 
+    /// Brings the model up to date with the real interfaces (admin state).
+    pub fn sync_interfaces(&mut self) {
+        self.plumbing.sync(&mut self.backend);
+    }
+
     /// Serves one request.
     pub fn handle(&mut self, req: proto::Request) -> Reply {
         use proto::Request as R;
+        self.sync_interfaces();
         let mutating = !matches!(
             req,
             R::Hello

@@ -188,4 +188,8 @@ impl Plumbing for TunPlumbing {
     fn is_real(&self) -> bool {
         true
     }
+
+    fn sync(&mut self, backend: &mut UserBackend) {
+        self.sync_admin(backend);
+    }
 }
