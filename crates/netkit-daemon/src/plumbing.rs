@@ -30,12 +30,10 @@ pub trait Plumbing: Send {
     ) -> Result<Option<(u32, u32)>, WireError>;
     /// Stops forwarding; with `delete` also removes the interfaces.
     fn stop(&mut self, pair: &DeviceRecord, delete: bool);
+    /// Pairs (by primary name) whose interfaces were deleted from outside.
+    fn deleted(&mut self) -> Vec<String>;
     /// Whether pairs are backed by real interfaces.
     fn is_real(&self) -> bool;
-    /// Applies to the model what happened on the real interfaces since the last call (admin
-    /// state changed with `ip link set`). The daemon calls it before each request and
-    /// periodically.
-    fn sync(&mut self, _backend: &mut UserBackend) {}
 }
 
 /// Pairs exist in the model only (`netkitd --model-only`): the control plane is complete, no
@@ -52,6 +50,10 @@ impl Plumbing for ModelOnly {
     }
 
     fn stop(&mut self, _pair: &DeviceRecord, _delete: bool) {}
+
+    fn deleted(&mut self) -> Vec<String> {
+        Vec::new()
+    }
 
     fn is_real(&self) -> bool {
         false

@@ -26,6 +26,7 @@ pub(crate) struct Prog {
     pub rec: ProgRecord,
     pub handle: Handle,
     pub backend_id: core::ProgId,
+    pub loaded: crate::engine::Loaded,
 }
 
 pub(crate) struct Link {
@@ -41,8 +42,13 @@ pub struct Registry {
     pub(crate) devices: Vec<Device>,
     pub(crate) progs: BTreeMap<u32, Prog>,
     pub(crate) links: BTreeMap<u32, Link>,
+    pub(crate) maps: crate::maps::Maps,
     next_prog_id: u32,
     next_link_id: u32,
+    next_map_id: u32,
+    /// Set while the saved state is being brought back.
+    restoring: bool,
+    last_saved: Option<State>,
 }
 
 type Reply = Result<Response, WireError>;
@@ -64,20 +70,20 @@ impl Registry {
             links: BTreeMap::new(),
             next_prog_id: state.next_prog_id.max(1),
             next_link_id: state.next_link_id.max(1),
+            next_map_id: state.next_map_id.max(1),
+            maps: crate::maps::Maps::default(),
+            restoring: true,
+            last_saved: None,
         };
-        crate::restore::restore(&mut reg, &state)?;
+        crate::restore::restore(&mut reg, &state);
+        reg.restoring = false;
         Ok(reg)
-    }
-
-    /// Brings the model up to date with the real interfaces (admin state).
-    pub fn sync_interfaces(&mut self) {
-        self.plumbing.sync(&mut self.backend);
     }
 
     /// Serves one request.
     pub fn handle(&mut self, req: proto::Request) -> Reply {
         use proto::Request as R;
-        self.sync_interfaces();
+        self.reap_deleted();
         let mutating = !matches!(
             req,
             R::Hello
@@ -105,10 +111,7 @@ impl Registry {
             R::ProgAttach(r) => self.prog_attach(r),
             R::ProgDetach(r) => self.prog_detach(r),
             R::ProgQuery { dev, hook } => self.prog_query(&dev, hook).map(Response::Query),
-            R::ProgTracelog { .. } => Err(errno(
-                Errno::EOPNOTSUPP,
-                "trace_printk output is not collected by this build of netkitd",
-            )),
+            R::ProgTracelog { id } => self.tracelog(id),
             R::BpflinkCreate(r) => self.bpflink_create(r),
             R::BpflinkUpdate {
                 id,
@@ -117,14 +120,16 @@ impl Registry {
             } => self.bpflink_update(id, prog_id, old_prog_id),
             R::BpflinkDetach { id } => self.bpflink_detach(id),
             R::BpflinkShow { id } => crate::views::bpflink_show(self, id),
-            R::MapShow { .. }
-            | R::MapDump { .. }
-            | R::MapLookup { .. }
-            | R::MapUpdate { .. }
-            | R::MapDelete { .. } => Err(errno(
-                Errno::EOPNOTSUPP,
-                "map access is not available in this build of netkitd",
-            )),
+            R::MapShow { id } => self.maps.show(id),
+            R::MapDump { id } => self.maps.dump(id),
+            R::MapLookup { id, key } => self.maps.lookup(id, &key),
+            R::MapUpdate {
+                id,
+                key,
+                value,
+                flag,
+            } => self.maps.update(id, &key, &value, flag),
+            R::MapDelete { id, key } => self.maps.delete(id, &key),
         };
         if reply.is_ok() && mutating {
             self.save().map_err(|e| {
@@ -138,8 +143,23 @@ impl Registry {
     }
 
     /// Writes the durable state (see [`State`]).
-    pub fn save(&self) -> std::io::Result<()> {
-        self.dir.save(&self.snapshot())
+    pub fn save(&mut self) -> std::io::Result<()> {
+        let state = self.snapshot();
+        self.dir.save(&state)?;
+        self.last_saved = Some(state);
+        Ok(())
+    }
+
+    /// Saves when something changed since the last save: map contents change with traffic,
+    /// so the daemon calls this periodically.
+    pub fn save_if_changed(&mut self) -> std::io::Result<()> {
+        let state = self.snapshot();
+        if self.last_saved.as_ref() == Some(&state) {
+            return Ok(());
+        }
+        self.dir.save(&state)?;
+        self.last_saved = Some(state);
+        Ok(())
     }
 
     pub(crate) fn snapshot(&self) -> State {
@@ -175,6 +195,8 @@ impl Registry {
             progs: self.progs.values().map(|p| p.rec.clone()).collect(),
             hooks,
             links: self.links.values().map(|l| l.rec.clone()).collect(),
+            maps: self.maps.records(),
+            next_map_id: self.next_map_id,
         }
     }
 
@@ -206,18 +228,24 @@ impl Registry {
                 ));
             }
         }
+        // A restored pair comes back with the policies it had, not the ones it was created
+        // with, so no packet meets a stale policy.
+        let policy = restored.map(|d| d.policy).or(r.policy);
+        let peer_policy = restored.map(|d| d.peer_policy).or(r.peer_policy);
         let new = core::NewLink {
             name: r.name.clone(),
             mode: r.mode.map(convert::mode_raw),
-            policy: r.policy.map(convert::policy_raw),
-            peer_policy: r.peer_policy.map(convert::policy_raw),
+            policy: policy.map(convert::policy_raw),
+            peer_policy: peer_policy.map(convert::policy_raw),
             scrub: r.scrub.map(convert::scrub_raw),
             peer_scrub: r.peer_scrub.map(convert::scrub_raw),
             headroom: r.headroom,
             tailroom: r.tailroom,
+            address: restored.and_then(|d| d.address).map(Vec::from),
             peer: Some(core::PeerInfo {
                 name: r.peer_name.clone(),
                 netns: r.peer_netns.clone(),
+                address: restored.and_then(|d| d.peer_address).map(Vec::from),
                 ..core::PeerInfo::default()
             }),
             ..core::NewLink::default()
@@ -242,34 +270,114 @@ impl Registry {
         create.name = Some(p.name.clone());
         create.peer_name = Some(q.name.clone());
         create.mode = Some(convert::mode(p.mode));
-        let spec = crate::plumbing::PairSpec {
-            name: p.name.clone(),
-            peer_name: q.name.clone(),
-            peer_netns: r.peer_netns.clone(),
-            mode: p.mode,
-            model_primary: created.primary,
-            model_peer: peer,
-            expect: restored.map(|d| (d.ifindex, d.peer_ifindex)),
-        };
-        let real = match self.plumbing.start(&mut self.backend, &spec) {
-            Ok(real) => real,
-            Err(e) => {
-                let _ = self.backend.link_del(created.primary);
-                return Err(e);
-            }
-        };
         self.devices.push(Device {
             rec: DeviceRecord {
                 create,
                 policy: convert::policy(p.policy),
                 peer_policy: convert::policy(q.policy),
-                ifindex: real.map_or(created.primary.0, |r| r.0),
-                peer_ifindex: real.map_or(peer.0, |r| r.1),
+                ifindex: restored.map_or(created.primary.0, |d| d.ifindex),
+                peer_ifindex: restored.map_or(peer.0, |d| d.peer_ifindex),
+                address: (p.mode == core::Mode::L2).then_some(p.address),
+                peer_address: (q.mode == core::Mode::L2).then_some(q.address),
             },
             model_primary: created.primary,
             model_peer: peer,
         });
+        let i = self.devices.len() - 1;
+        if restored.is_none() {
+            if let Err(e) = self.start_interfaces(i) {
+                let dev = self.devices.remove(i);
+                let _ = self.backend.link_del(dev.model_primary);
+                return Err(e);
+            }
+        }
         Ok(self.devices.len() - 1)
+    }
+
+    /// Creates (or, for a restored pair, reattaches) pair `i`'s interfaces and starts
+    /// forwarding them.
+    pub(crate) fn start_interfaces(&mut self, i: usize) -> Result<(), WireError> {
+        let d = &self.devices[i];
+        let restored = self.restoring;
+        let spec = crate::plumbing::PairSpec {
+            name: d.rec.create.name.clone().unwrap_or_default(),
+            peer_name: d.rec.create.peer_name.clone().unwrap_or_default(),
+            peer_netns: d.rec.create.peer_netns.clone(),
+            mode: if d.rec.create.mode == Some(proto::Mode::L2) {
+                core::Mode::L2
+            } else {
+                core::Mode::L3
+            },
+            model_primary: d.model_primary,
+            model_peer: d.model_peer,
+            expect: restored.then_some((d.rec.ifindex, d.rec.peer_ifindex)),
+        };
+        if let Some((primary, peer)) = self.plumbing.start(&mut self.backend, &spec)? {
+            let rec = &mut self.devices[i].rec;
+            rec.ifindex = primary;
+            rec.peer_ifindex = peer;
+        }
+        Ok(())
+    }
+
+    /// Drops pair `i` from the model and the record (its interfaces are not running).
+    pub(crate) fn forget_pair(&mut self, i: usize) {
+        let dev = self.devices.remove(i);
+        let _ = self.backend.link_del(dev.model_primary);
+        let name = dev.rec.create.name.unwrap_or_default();
+        self.release_links(&name);
+    }
+
+    /// Releases the BPF links of a deleted pair: they are defunct, and the daemon holds no
+    /// defunct links (see docs/cli.md).
+    fn release_links(&mut self, primary_name: &str) {
+        let dead: Vec<u32> = self
+            .links
+            .iter()
+            .filter(|(_, l)| l.rec.dev == primary_name)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in dead {
+            if let Some(l) = self.links.remove(&id) {
+                let _ = self.backend.link_close(l.handle);
+            }
+        }
+    }
+
+    /// An interface went administratively up or down (seen by the dataplane): the model's
+    /// device follows, so its transmit path drops while the other end is down.
+    pub fn set_admin_up(&mut self, dev: IfIndex, up: bool) {
+        let Some(d) = self
+            .devices
+            .iter()
+            .find(|d| d.model_primary == dev || d.model_peer == dev)
+        else {
+            return;
+        };
+        let ns = if d.model_peer == dev {
+            d.rec.create.peer_netns.clone()
+        } else {
+            None
+        };
+        self.backend.set_caller_netns(ns.as_deref());
+        // ENOTCONN (no peer) cannot happen for a recorded pair; nothing to report to anyone.
+        let _ = self.backend.link_set_up(dev, up);
+        self.backend.set_caller_netns(None);
+    }
+
+    /// Forgets pairs whose interfaces were deleted from outside (`ip link del`): deleting
+    /// either end deletes both, in the model too.
+    pub fn reap_deleted(&mut self) {
+        let gone = self.plumbing.deleted();
+        if gone.is_empty() {
+            return;
+        }
+        for name in gone {
+            let _ = self.link_del(&name);
+        }
+        if let Err(e) = self.save() {
+            eprintln!("netkitd: saving the state after an outside deletion: {e}");
+        }
     }
 
     /// `link_get` as seen from namespace `netns` (the model resolves ifindexes per namespace).
@@ -335,7 +443,7 @@ impl Registry {
         Ok(Response::Done)
     }
 
-    fn link_del(&mut self, name: &str) -> Reply {
+    pub(crate) fn link_del(&mut self, name: &str) -> Reply {
         let (i, _) = self.device(name)?;
         let primary_name = self.devices[i].rec.create.name.clone().unwrap_or_default();
         self.backend
@@ -343,18 +451,7 @@ impl Registry {
             .map_err(wire)?;
         let dev = self.devices.remove(i);
         self.plumbing.stop(&dev.rec, true);
-        // Links on the device are defunct now; the daemon releases them.
-        let dead: Vec<u32> = self
-            .links
-            .iter()
-            .filter(|(_, l)| l.rec.dev == primary_name)
-            .map(|(id, _)| *id)
-            .collect();
-        for id in dead {
-            if let Some(l) = self.links.remove(&id) {
-                let _ = self.backend.link_close(l.handle);
-            }
-        }
+        self.release_links(&primary_name);
         Ok(Response::Done)
     }
 
@@ -382,19 +479,22 @@ impl Registry {
             .map_err(|e| errno(Errno::EINVAL, format!("object bytes: {e}")))?;
         let id = self.next_prog_id;
         let object = format!("prog-{id}.o");
-        self.dir
-            .save_object(&object, &bytes)
-            .map_err(|e| errno(Errno::EFAULT, format!("storing the object: {e}")))?;
         let select = r.name.clone().or(r.section.clone());
+        let obj = crate::engine::parse(&bytes)?;
+        let spec = crate::engine::select(&obj, select.as_deref())?;
         let rec = ProgRecord {
             id,
             file: r.file.clone(),
             object: object.clone(),
-            select,
-            name: r.name.clone().unwrap_or_default(),
-            section: r.section.clone().unwrap_or_default(),
+            select: Some(spec.name.clone()),
+            name: spec.name.clone(),
+            section: spec.section.clone(),
             loaded_at: now_secs(),
+            map_ids: Vec::new(),
         };
+        self.dir
+            .save_object(&object, &bytes)
+            .map_err(|e| errno(Errno::EFAULT, format!("storing the object: {e}")))?;
         match self.load_record(rec) {
             Ok(()) => {
                 self.next_prog_id = id + 1;
@@ -407,22 +507,57 @@ impl Registry {
         }
     }
 
-    /// Loads the program a record describes into the backend and registers it.
-    pub(crate) fn load_record(&mut self, rec: ProgRecord) -> Result<(), WireError> {
-        let src = core::ProgSource::Object {
-            path: self.dir.object_path(&rec.object),
-            program: rec.select.clone(),
-        };
-        let (handle, backend_id) = self.backend.prog_load(&src).map_err(wire)?;
+    /// Loads the program a record describes into the engine and the model and registers it
+    /// with its maps (under the record's map ids, or new ones).
+    pub(crate) fn load_record(&mut self, mut rec: ProgRecord) -> Result<(), WireError> {
+        let path = self.dir.object_path(&rec.object);
+        let bytes = std::fs::read(&path)
+            .map_err(|e| errno(Errno::ENOENT, format!("reading {}: {e}", path.display())))?;
+        let obj = crate::engine::parse(&bytes)?;
+        let loaded = crate::engine::load(&obj, &rec.name)?;
+        let maps = loaded.object.maps();
+        if rec.map_ids.len() != maps.len() {
+            rec.map_ids = (0..maps.len() as u32)
+                .map(|i| self.next_map_id + i)
+                .collect();
+        }
+        let classifier = std::sync::Arc::new(crate::engine::EngineProg(loaded.program.clone()));
+        let (handle, backend_id) = self.backend.load_classifier(&rec.name, classifier);
+        for (id, map) in rec.map_ids.iter().zip(maps) {
+            self.maps.slots.insert(
+                *id,
+                crate::maps::MapSlot {
+                    map: map.clone(),
+                    prog_id: rec.id,
+                },
+            );
+            self.next_map_id = self.next_map_id.max(id + 1);
+        }
         self.progs.insert(
             rec.id,
             Prog {
                 rec,
                 handle,
                 backend_id,
+                loaded,
             },
         );
         Ok(())
+    }
+
+    fn tracelog(&mut self, id: Option<u32>) -> Reply {
+        let ids: Vec<u32> = match id {
+            Some(id) => vec![self.prog(id)?.rec.id],
+            None => self.progs.keys().copied().collect(),
+        };
+        let mut lines = Vec::new();
+        for id in ids {
+            let p = &self.progs[&id];
+            for line in p.loaded.object.trace_log().drain() {
+                lines.push(format!("prog {id}: {}", line.trim_end()));
+            }
+        }
+        Ok(Response::Tracelog { lines })
     }
 
     pub(crate) fn prog(&self, id: u32) -> Result<&Prog, WireError> {
@@ -451,6 +586,9 @@ impl Registry {
         }
         self.backend.prog_close(prog.handle).map_err(wire)?;
         if let Some(p) = self.progs.remove(&id) {
+            for m in &p.rec.map_ids {
+                self.maps.slots.remove(m);
+            }
             self.dir.remove_object(&p.rec.object);
         }
         Ok(Response::Done)
@@ -638,3 +776,7 @@ fn now_secs() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
 }
+
+#[cfg(test)]
+#[path = "registry_tests.rs"]
+mod tests;

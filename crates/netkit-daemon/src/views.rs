@@ -55,6 +55,7 @@ pub(crate) fn link_view(
         carrier: info.carrier,
         stats: convert::stats(info.stats),
         dataplane: reg.plumbing.is_real(),
+        model_ifindex: me.0,
     })
 }
 

@@ -12,8 +12,7 @@ use netkit_core::{
     flags, AttachReq, Backend, DetachReq, Hook, IfIndex, Mode, NewLink, PeerInfo, ProgSource,
     Relative, UserBackend,
 };
-use netkit_daemon::dataplane::plumbing::TunPlumbing;
-use netkit_daemon::dataplane::Dataplane;
+use netkit_daemon::interfaces::{AdminEvent, Interfaces};
 use netkit_daemon::plumbing::{PairSpec as ModelPair, Plumbing};
 use netkit_io::netns::NamedNetns;
 
@@ -28,10 +27,30 @@ use netkit_io::testing::unique_name;
 
 struct Fixture {
     backend: UserBackend,
-    plumbing: TunPlumbing,
+    /// Keeps the pair forwarding while the fixture lives.
+    _plumbing: Interfaces,
+    admin: std::sync::mpsc::Receiver<AdminEvent>,
     primary: IfIndex,
+    peer: IfIndex,
+    pod: String,
     name: String,
-    peer_name: String,
+}
+
+impl Fixture {
+    /// Applies the admin changes the dataplane saw to the model (the daemon does this under
+    /// its registry lock); true once the model has carrier on the primary.
+    fn sync(&mut self) -> bool {
+        while let Ok((dev, up)) = self.admin.try_recv() {
+            let ns = (dev == self.peer).then_some(self.pod.as_str());
+            self.backend.set_caller_netns(ns);
+            self.backend.link_set_up(dev, up).unwrap();
+            self.backend.set_caller_netns(None);
+        }
+        self.backend
+            .link_get(self.primary)
+            .map(|l| l.carrier)
+            .unwrap_or(false)
+    }
 }
 
 /// A model pair (L3, peer policy `peer_policy`) with its peer in `pod`, plumbed to TUNs,
@@ -53,7 +72,8 @@ fn fixture(pod: &NamedNetns, net: u8, peer_policy: u32) -> Fixture {
             ..NewLink::default()
         })
         .unwrap();
-    let mut plumbing = TunPlumbing::new(Dataplane::new(), 1);
+    let (tx, admin) = std::sync::mpsc::channel();
+    let mut plumbing = Interfaces::new(tx, 1);
     let spec = ModelPair {
         name: name.clone(),
         peer_name: peer_name.clone(),
@@ -87,16 +107,18 @@ fn fixture(pod: &NamedNetns, net: u8, peer_policy: u32) -> Fixture {
     sh(&["ip", "-n", pod.name(), "link", "set", &peer_name, "up"]);
     Fixture {
         backend,
-        plumbing,
+        _plumbing: plumbing,
+        admin,
         primary: created.primary,
+        peer: created.peer.unwrap(),
+        pod: pod.name().to_string(),
         name,
-        peer_name,
     }
 }
 
 impl Drop for Fixture {
     fn drop(&mut self) {
-        // Persistent interfaces: delete them explicitly.
+        // Persistent interfaces: deleting the primary takes the peer with it.
         let _ = run(&["ip", "link", "del", &self.name]);
     }
 }
@@ -111,13 +133,7 @@ fn blackhole_peer_until_a_program_is_attached() {
     }
     let pod = netns("nkp");
     let mut fx = fixture(&pod, 225, 2);
-    let ready = eventually(3000, || {
-        fx.plumbing.sync_admin(&mut fx.backend);
-        fx.backend
-            .link_get(fx.primary)
-            .map(|l| l.carrier)
-            .unwrap_or(false)
-    });
+    let ready = eventually(3000, || fx.sync());
     assert!(ready, "model never saw both ends up");
     // Pod egress is blackholed: replies never come back.
     assert!(!ping_here("10.225.0.2", 1), "blackhole let traffic through");
@@ -148,7 +164,6 @@ fn blackhole_peer_until_a_program_is_attached() {
         })
         .unwrap();
     assert!(!ping_here("10.225.0.2", 1), "policy is back after detach");
-    let _ = &fx.peer_name;
 }
 
 #[test]
@@ -158,13 +173,7 @@ fn model_program_replacement_under_iperf3() {
     }
     let pod = netns("nkp");
     let mut fx = fixture(&pod, 226, 0);
-    assert!(eventually(3000, || {
-        fx.plumbing.sync_admin(&mut fx.backend);
-        fx.backend
-            .link_get(fx.primary)
-            .map(|l| l.carrier)
-            .unwrap_or(false)
-    }));
+    assert!(eventually(3000, || fx.sync()));
     let load = |b: &mut UserBackend, v| b.prog_load(&ProgSource::Constant(v)).unwrap().0;
     let (next, pass) = (load(&mut fx.backend, -1), load(&mut fx.backend, 0));
     for hook in [Hook::Primary, Hook::Peer] {

@@ -1,0 +1,155 @@
+//! A tiny assembler for tests: builds raw instructions the way the kernel's filter.h macros do.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use netkit_bpf::insn::*;
+use netkit_bpf::{Map, Program, RunResult};
+
+pub fn i(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> Insn {
+    Insn {
+        code,
+        dst,
+        src,
+        off,
+        imm,
+    }
+}
+
+pub fn alu64_imm(op: u8, dst: u8, imm: i32) -> Insn {
+    i(BPF_ALU64 | op | BPF_K, dst, 0, 0, imm)
+}
+pub fn alu64_reg(op: u8, dst: u8, src: u8) -> Insn {
+    i(BPF_ALU64 | op | BPF_X, dst, src, 0, 0)
+}
+pub fn alu32_imm(op: u8, dst: u8, imm: i32) -> Insn {
+    i(BPF_ALU | op | BPF_K, dst, 0, 0, imm)
+}
+pub fn alu32_reg(op: u8, dst: u8, src: u8) -> Insn {
+    i(BPF_ALU | op | BPF_X, dst, src, 0, 0)
+}
+pub fn mov64_imm(dst: u8, imm: i32) -> Insn {
+    alu64_imm(BPF_MOV, dst, imm)
+}
+pub fn mov64_reg(dst: u8, src: u8) -> Insn {
+    alu64_reg(BPF_MOV, dst, src)
+}
+pub fn ld_imm64(dst: u8, v: u64) -> [Insn; 2] {
+    [
+        i(BPF_LD | BPF_DW | BPF_IMM, dst, 0, 0, v as u32 as i32),
+        i(0, 0, 0, 0, (v >> 32) as u32 as i32),
+    ]
+}
+/// `ld_imm64` of map `idx` (src 5, BPF_PSEUDO_MAP_IDX).
+pub fn ld_map(dst: u8, idx: i32) -> [Insn; 2] {
+    [i(BPF_LD | BPF_DW | BPF_IMM, dst, 5, 0, idx), i(0, 0, 0, 0, 0)]
+}
+/// `ld_imm64` of the address of map `idx`'s value + `off` (src 6).
+pub fn ld_map_value(dst: u8, idx: i32, off: i32) -> [Insn; 2] {
+    [i(BPF_LD | BPF_DW | BPF_IMM, dst, 6, 0, idx), i(0, 0, 0, 0, off)]
+}
+/// `ld_imm64` of a function address, `rel` instructions after the next slot (src 4).
+pub fn ld_func(dst: u8, rel: i32) -> [Insn; 2] {
+    [i(BPF_LD | BPF_DW | BPF_IMM, dst, 4, 0, rel), i(0, 0, 0, 0, 0)]
+}
+pub fn ldx(size: u8, dst: u8, src: u8, off: i16) -> Insn {
+    i(BPF_LDX | BPF_MEM | size, dst, src, off, 0)
+}
+pub fn ldxsx(size: u8, dst: u8, src: u8, off: i16) -> Insn {
+    i(BPF_LDX | BPF_MEMSX | size, dst, src, off, 0)
+}
+pub fn stx(size: u8, dst: u8, src: u8, off: i16) -> Insn {
+    i(BPF_STX | BPF_MEM | size, dst, src, off, 0)
+}
+pub fn st(size: u8, dst: u8, off: i16, imm: i32) -> Insn {
+    i(BPF_ST | BPF_MEM | size, dst, 0, off, imm)
+}
+pub fn atomic(size: u8, dst: u8, src: u8, off: i16, op: i32) -> Insn {
+    i(BPF_STX | BPF_ATOMIC | size, dst, src, off, op)
+}
+pub fn jmp_imm(op: u8, dst: u8, imm: i32, off: i16) -> Insn {
+    i(BPF_JMP | op | BPF_K, dst, 0, off, imm)
+}
+pub fn jmp_reg(op: u8, dst: u8, src: u8, off: i16) -> Insn {
+    i(BPF_JMP | op | BPF_X, dst, src, off, 0)
+}
+pub fn jmp32_imm(op: u8, dst: u8, imm: i32, off: i16) -> Insn {
+    i(BPF_JMP32 | op | BPF_K, dst, 0, off, imm)
+}
+pub fn jmp32_reg(op: u8, dst: u8, src: u8, off: i16) -> Insn {
+    i(BPF_JMP32 | op | BPF_X, dst, src, off, 0)
+}
+pub fn ja(off: i16) -> Insn {
+    i(BPF_JMP | BPF_JA, 0, 0, off, 0)
+}
+pub fn call(helper: i32) -> Insn {
+    i(BPF_JMP | BPF_CALL, 0, 0, 0, helper)
+}
+pub fn call_local(rel: i32) -> Insn {
+    i(BPF_JMP | BPF_CALL, 0, 1, 0, rel)
+}
+pub fn exit() -> Insn {
+    i(BPF_JMP | BPF_EXIT, 0, 0, 0, 0)
+}
+
+/// Flattens pieces (single instructions and 16-byte loads) into a program.
+#[macro_export]
+macro_rules! prog {
+    ($($x:expr),* $(,)?) => {{
+        let mut v: Vec<netkit_bpf::insn::Insn> = Vec::new();
+        $( $crate::common::Piece::push($x, &mut v); )*
+        v
+    }};
+}
+
+pub trait Piece {
+    fn push(self, v: &mut Vec<Insn>);
+}
+impl Piece for Insn {
+    fn push(self, v: &mut Vec<Insn>) {
+        v.push(self);
+    }
+}
+impl Piece for [Insn; 2] {
+    fn push(self, v: &mut Vec<Insn>) {
+        v.extend_from_slice(&self);
+    }
+}
+impl Piece for Vec<Insn> {
+    fn push(self, v: &mut Vec<Insn>) {
+        v.extend(self);
+    }
+}
+
+pub fn build(insns: &[Insn], maps: Vec<Arc<Map>>) -> Program {
+    Program::from_insns(insns, maps).expect("program loads")
+}
+
+/// Runs raw bytecode with `mem` as r1/r2.
+pub fn run_raw(insns: &[Insn], mem: &mut Vec<u8>) -> RunResult {
+    build(insns, Vec::new()).run_with_mem(mem)
+}
+
+/// r0 of a program with no memory argument.
+pub fn r0(insns: &[Insn]) -> u64 {
+    run_raw(insns, &mut Vec::new()).expect("run completes")
+}
+
+/// An Ethernet + IPv4 + UDP frame (checksums valid) with `payload`.
+pub fn udp4_frame(payload: &[u8]) -> Vec<u8> {
+    let mut f = vec![
+        0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1, 0x08, 0x00, // ethernet
+    ];
+    let total = 20 + 8 + payload.len();
+    let mut ip = vec![
+        0x45, 0, (total >> 8) as u8, total as u8, 0, 1, 0x40, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10,
+        0, 0, 2,
+    ];
+    let sum = netkit_bpf::helpers::csum::csum_fold(netkit_bpf::helpers::csum::csum_partial(&ip, 0));
+    ip[10..12].copy_from_slice(&sum.to_le_bytes());
+    f.extend_from_slice(&ip);
+    let ulen = 8 + payload.len();
+    f.extend_from_slice(&[0x30, 0x39, 0x00, 0x35, (ulen >> 8) as u8, ulen as u8, 0, 0]);
+    f.extend_from_slice(payload);
+    f
+}

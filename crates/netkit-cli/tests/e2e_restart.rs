@@ -1,0 +1,196 @@
+//! The daemon's state survives `kill -9`: a restart brings back every pair on the same
+//! interfaces (same ifindexes, the pod keeps its address and routes), every program and link
+//! under the same ids, and traffic resumes. Measures the gap in a 10 ms ping across it.
+
+mod common;
+use common::*;
+use std::time::Duration;
+
+/// (longest run of lost echoes, total lost) in `ping` output.
+fn losses(text: &str) -> (u32, u32) {
+    let seqs: Vec<u32> = text
+        .split("icmp_seq=")
+        .skip(1)
+        .filter_map(|s| s.split_whitespace().next()?.parse().ok())
+        .collect();
+    let mut longest = 0;
+    let mut total = 0;
+    for w in seqs.windows(2) {
+        let lost = w[1].saturating_sub(w[0] + 1);
+        longest = longest.max(lost);
+        total += lost;
+    }
+    (longest, total)
+}
+
+#[test]
+fn kill_9_and_restart_keeps_ids_and_traffic_resumes() {
+    if !require(
+        "kill_9_and_restart_keeps_ids_and_traffic_resumes",
+        &[
+            ("root", is_root()),
+            ("ip (iproute2)", have("ip")),
+            ("ping", have("ping")),
+        ],
+    ) {
+        return;
+    }
+    let mut env = Env::new(30);
+    let ns = env.netns("r");
+    let (host, pod) = env.pair("r", &ns, "", "blackhole", "10.230.0.1", "10.230.0.2");
+    sh_ok(&format!(
+        "ip -n {ns} route add 10.231.0.0/24 via 10.230.0.1 dev {pod}"
+    ));
+    env.nk_ok(&["link", "set", &host, "peer", "forward"]);
+    assert!(ping(None, "10.230.0.2", 2));
+    let before_links = env.nk_json(&["link", "show"]);
+    let before_state = std::fs::read_to_string(env.state.join("state.json")).unwrap();
+
+    // 10 ms ping through the restart.
+    let log = env.dir.join("ping.txt");
+    let mut pinger = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "exec ping -n -i 0.01 -c 400 -W 1 10.230.0.2 > {}",
+            log.display()
+        ))
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1000));
+    env.kill_daemon();
+    let down = std::time::Instant::now();
+    env.start_daemon();
+    let restart = down.elapsed();
+    let _ = pinger.wait();
+    let text = std::fs::read_to_string(&log).unwrap();
+    let (longest, total) = losses(&text);
+    eprintln!(
+        "restart gap: daemon back in {} ms; longest run of lost 10 ms pings {longest} (~{} ms), {total} lost in all",
+        restart.as_millis(),
+        longest * 10
+    );
+    // Traffic resumed: the last pings came back.
+    let last_seq: u32 = text
+        .rsplit("icmp_seq=")
+        .next()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0);
+    assert!(
+        last_seq >= 390,
+        "traffic did not resume: last echo {last_seq}\n{text}"
+    );
+    assert!(ping(None, "10.230.0.2", 2));
+    assert!(ping(Some(&ns), "10.230.0.1", 2));
+
+    // Same devices, ifindexes and settings; the pod kept its address and route.
+    assert_eq!(env.nk_json(&["link", "show"]), before_links);
+    let after_state = std::fs::read_to_string(env.state.join("state.json")).unwrap();
+    assert_eq!(after_state, before_state);
+    let addr = sh_ok(&format!("ip -n {ns} addr show dev {pod}"));
+    assert!(addr.contains("10.230.0.2/24"), "{addr}");
+    let routes = sh_ok(&format!("ip -n {ns} route show"));
+    assert!(routes.contains("10.231.0.0/24 via 10.230.0.1"), "{routes}");
+}
+
+#[test]
+fn outside_deletion_deletes_both_ends_and_the_record() {
+    if !require(
+        "outside_deletion_deletes_both_ends_and_the_record",
+        &[("root", is_root()), ("ip (iproute2)", have("ip"))],
+    ) {
+        return;
+    }
+    let mut env = Env::new(31);
+    let ns = env.netns("o");
+    let (host, pod) = env.pair("o", &ns, "", "", "10.232.0.1", "10.232.0.2");
+    sh_ok(&format!("ip -n {ns} link del {pod}"));
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let gone = !sh(&format!("ip link show {host}")).status.success();
+        let links = env.nk_json(&["link", "show"]);
+        if gone && links.as_array().is_some_and(|a| a.is_empty()) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "pair still there: {links}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn restart_keeps_program_ids_link_ids_order_and_map_contents() {
+    let test = "restart_keeps_program_ids_link_ids_order_and_map_contents";
+    if !require(
+        test,
+        &[
+            ("root", is_root()),
+            ("ip (iproute2)", have("ip")),
+            ("clang-19", have("clang-19")),
+        ],
+    ) {
+        return;
+    }
+    let Some(policy) = example("policy") else {
+        panic!("{test}: examples/policy.bpf.o could not be built");
+    };
+    let pass = example("pass").unwrap();
+    let mut env = Env::new(32);
+    let ns = env.netns("k");
+    let (host, _) = env.pair("k", &ns, "", "blackhole", "10.233.0.1", "10.233.0.2");
+    let p1 = env.load(&pass).to_string();
+    let p2 = env.load(&policy).to_string();
+    let p3 = env.load(&pass).to_string();
+    env.nk_ok(&["prog", "unload", "id", &p3]); // ids are not reused after a restart either
+    env.nk_ok(&["prog", "attach", "id", &p2, "dev", &host, "peer"]);
+    let link = env.nk_json(&[
+        "bpflink", "create", "id", &p1, "dev", &host, "peer", "first",
+    ]);
+    let lid = link[0]["id"].clone();
+    env.nk_ok(&["prog", "attach", "id", &p1, "dev", &host, "primary"]);
+    assert!(ping(None, "10.233.0.2", 2));
+    let show = |env: &Env| {
+        let mut progs = env.nk_json(&["prog", "show"]);
+        for p in progs.as_array_mut().unwrap() {
+            // Counters restart with the process.
+            p["run_cnt"] = 0.into();
+            p["run_time_ns"] = 0.into();
+        }
+        (
+            progs,
+            env.nk_json(&["bpflink", "show"]),
+            env.nk_json(&["prog", "query", "dev", &host, "peer"])["progs"].clone(),
+            env.nk_json(&["prog", "query", "dev", &host, "primary"])["progs"].clone(),
+            env.nk_json(&["map", "show"]),
+        )
+    };
+    let before = show(&env);
+    let pass_map = before
+        .4
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "packets")
+        .unwrap()["id"]
+        .to_string();
+    let counted = env.nk_json(&["map", "lookup", "id", &pass_map, "key", "0", "0", "0", "0"]);
+    assert_ne!(
+        counted[0]["value"][0], "0x00",
+        "the pass program counted nothing: {counted}"
+    );
+    // Map contents changed by traffic are saved within 500 ms.
+    std::thread::sleep(Duration::from_millis(1200));
+    env.kill_daemon();
+    env.start_daemon();
+    let after = show(&env);
+    assert_eq!(after, before);
+    assert_eq!(after.1[0]["id"], lid);
+    // A new program gets a fresh id, never a reused one.
+    let p4 = env.load(&pass);
+    assert!(p4 > p3.parse().unwrap(), "new id {p4} after {p3}");
+    // Map contents came back, and traffic flows through the restored programs.
+    let again = env.nk_json(&["map", "lookup", "id", &pass_map, "key", "0", "0", "0", "0"]);
+    assert_eq!(again, counted);
+    assert!(ping(None, "10.233.0.2", 2));
+}
