@@ -2,7 +2,7 @@
 //! the kernel's rules. The control path takes `&mut self`; the datapath ([`Datapath`]) is a
 //! cheap clone that transmits packets concurrently without taking any lock.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::hash::{BuildHasher, RandomState};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Weak};
@@ -75,13 +75,20 @@ pub struct UserBackend {
     pub(crate) compat: Compat,
     pub(crate) devices: BTreeMap<IfIndex, Device>,
     foreign: BTreeMap<IfIndex, Foreign>,
+    /// Every device name per namespace (loopback aside), for O(1) name checks.
+    names: HashSet<(NetnsId, String)>,
     /// Namespace names; id = index + 1 (0 = the initial namespace).
     netns_names: Vec<String>,
     /// The namespace the caller is in: ifindexes and names resolve here.
     pub(crate) caller_ns: NetnsId,
     next_ifindex: u32,
-    pub(crate) handles: BTreeMap<Handle, Object>,
+    pub(crate) handles: HashMap<Handle, Object>,
+    /// Closed handles below `next_handle`, reused lowest first as file descriptors are.
+    pub(crate) free_handles: BTreeSet<u32>,
+    pub(crate) next_handle: u32,
     pub(crate) progs: HashMap<ProgId, Weak<Prog>>,
+    /// Live programs at the last purge of dead ids from `progs` (amortises the purge).
+    pub(crate) progs_live: usize,
     pub(crate) links: HashMap<LinkId, LinkState>,
     pub(crate) next_prog_id: u32,
     pub(crate) next_link_id: u32,
@@ -104,18 +111,23 @@ impl UserBackend {
             compat,
             devices: BTreeMap::new(),
             foreign: BTreeMap::new(),
+            names: HashSet::new(),
             netns_names: Vec::new(),
             caller_ns: 0,
             // ifindex 1 is loopback.
             next_ifindex: 2,
-            handles: BTreeMap::new(),
+            handles: HashMap::new(),
+            free_handles: BTreeSet::new(),
+            // 0, 1 and 2 are taken, as stdin, stdout and stderr are in a process.
+            next_handle: 3,
             progs: HashMap::new(),
+            progs_live: 0,
             links: HashMap::new(),
             next_prog_id: 1,
             next_link_id: 1,
             loader: None,
             table: Arc::new(ArcSwap::from_pointee(DevTable::default())),
-            timed: Arc::new(AtomicBool::new(true)),
+            timed: Arc::new(AtomicBool::new(false)),
             mac_seed: RandomState::new(),
             mac_count: 0,
         }
@@ -138,6 +150,7 @@ impl UserBackend {
     }
 
     /// kernel.bpf_stats_enabled: whether program run time is measured (run counts always are).
+    /// Off by default as in the kernel: timing every program costs two clock reads.
     pub fn set_run_time_stats(&self, on: bool) {
         self.timed.store(on, Relaxed);
     }
@@ -160,6 +173,7 @@ impl UserBackend {
         let ns = self.intern_ns(netns);
         let name = assign_name(name, |n| self.name_taken(n, ns))?;
         let ifindex = self.alloc_ifindex();
+        self.names.insert((ns, name.clone()));
         self.foreign.insert(ifindex, Foreign { name, netns: ns });
         self.republish();
         Ok(ifindex)
@@ -179,15 +193,7 @@ impl UserBackend {
     }
 
     fn name_taken(&self, name: &str, ns: NetnsId) -> bool {
-        name == "lo"
-            || self
-                .devices
-                .values()
-                .any(|d| d.netns == ns && d.name == name)
-            || self
-                .foreign
-                .values()
-                .any(|d| d.netns == ns && d.name == name)
+        name == "lo" || self.names.contains(&(ns, name.to_string()))
     }
 
     fn alloc_ifindex(&mut self) -> IfIndex {
@@ -393,7 +399,9 @@ impl UserBackend {
             primary: ifindex,
             peer: peer.as_ref().map(|p| p.ifindex),
         };
+        self.names.insert((ns, primary.name.clone()));
         if let Some(mut peer) = peer {
+            self.names.insert((peer.netns, peer.name.clone()));
             peer.set_peer(Some(ifindex));
             primary.set_peer(Some(peer.ifindex));
             self.devices.insert(peer.ifindex, peer);
@@ -541,6 +549,9 @@ impl UserBackend {
             );
         }
         self.link_set_up(ifindex, false)?;
+        let old = self.devices[&ifindex].netns;
+        self.names.remove(&(old, name.clone()));
+        self.names.insert((ns, name));
         self.dev_mut(ifindex).set_netns(ns);
         Ok(())
     }
@@ -549,7 +560,7 @@ impl UserBackend {
     pub fn link_del(&mut self, ifindex: IfIndex) -> Result<(), Error> {
         if self.is_other_kind(ifindex) {
             if let Some(f) = self.foreign.remove(&ifindex) {
-                drop(f);
+                self.names.remove(&(f.netns, f.name));
                 self.republish();
                 return Ok(());
             }
@@ -561,6 +572,7 @@ impl UserBackend {
         }
         for i in std::iter::once(ifindex).chain(peer) {
             let mut dev = self.devices.remove(&i).expect("pair member exists");
+            self.names.remove(&(dev.netns, dev.name.clone()));
             dev.bundle.take_all();
             dev.publish();
             for link in self.links.values_mut().filter(|l| l.dev == Some(i)) {
@@ -628,6 +640,17 @@ impl UserBackend {
         )?;
         if !dev.up {
             return fail(Errno::Other(100), format!("ENETDOWN: {} is down", dev.name));
+        }
+        // A packet socket refuses frames shorter than the link header; the transmit path's
+        // own runt drop is reachable through [`Datapath::xmit`] only.
+        if frame.len() < 14 {
+            return fail(
+                Errno::EINVAL,
+                format!(
+                    "a {}-byte frame is shorter than an Ethernet header",
+                    frame.len()
+                ),
+            );
         }
         Ok(
             match self.datapath().xmit(ifindex, Skb::from_frame(frame)) {

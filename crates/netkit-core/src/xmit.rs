@@ -2,6 +2,7 @@
 //! a [`Delivery`]. No I/O, no callbacks, no locks, no allocation per packet.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
@@ -101,14 +102,38 @@ impl DevPath {
     }
 }
 
+/// Hashes an ifindex by one multiplication: keys are small trusted integers, so the per-packet
+/// lookups need no DoS-resistant (and slower) SipHash.
+#[derive(Default)]
+pub struct IfIndexHasher(u64);
+
+impl Hasher for IfIndexHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 << 8 | u64::from(*b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+
+    fn write_u32(&mut self, v: u32) {
+        self.0 = u64::from(v).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+/// A map keyed by ifindex.
+pub type IfIndexMap<V> = HashMap<IfIndex, V, BuildHasherDefault<IfIndexHasher>>;
+
 /// Every device a redirect can name, as one immutable snapshot republished by the control
 /// path whenever devices appear, disappear or are re-paired.
 #[derive(Debug, Default, Clone)]
 pub struct DevTable {
-    pub netkit: HashMap<IfIndex, Arc<DevPath>>,
+    pub netkit: IfIndexMap<Arc<DevPath>>,
     /// Other devices (not netkit) and their namespace. Loopback (ifindex 1) exists in every
     /// namespace and is not listed.
-    pub foreign: HashMap<IfIndex, NetnsId>,
+    pub foreign: IfIndexMap<NetnsId>,
 }
 
 impl DevTable {

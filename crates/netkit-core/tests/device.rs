@@ -573,7 +573,7 @@ fn carrier_only_when_both_up() {
     assert_eq!(carrier(&fx), (true, true));
     // A namespace move closes the moved device.
     fx.b.link_set_netns(fx.peer, Some("foo")).unwrap();
-    assert_eq!(fx.b.link_get(fx.primary).unwrap().carrier, false);
+    assert!(!fx.b.link_get(fx.primary).unwrap().carrier);
     assert_eq!(
         fx.b.link_get(fx.peer).unwrap_err().errno,
         Errno::ENODEV,
@@ -778,6 +778,53 @@ fn kernel_6_12_ignores_newer_attributes() {
         ),
         Err(Errno::EACCES)
     );
+    let err = add(
+        &mut b,
+        NewLink {
+            mode: Some(2),
+            ..NewLink::default()
+        },
+    );
+    assert_eq!(
+        err,
+        Err(Errno::EINVAL),
+        "6.12 rejects a bad mode in the driver"
+    );
     let newest = UserBackend::default();
     assert!(newest.compat().room_attrs && newest.compat().pairing_attr);
+}
+
+#[test]
+fn names_are_per_namespace() {
+    let mut b = UserBackend::default();
+    let c = add(&mut b, NewLink::default()).unwrap();
+    let peer = c.peer.unwrap();
+    b.link_set_netns(peer, Some("foo")).unwrap();
+    // nk0 moved away: the next default pair reuses it in the initial namespace.
+    let c2 = add(&mut b, NewLink::default()).unwrap();
+    assert_eq!(b.link_get(c2.peer.unwrap()).unwrap().name, "nk0");
+    assert_eq!(b.link_get(c2.primary).unwrap().name, "nk2");
+    // Moving it back collides.
+    b.set_caller_netns(Some("foo"));
+    assert_eq!(
+        b.link_set_netns(peer, None).unwrap_err().errno,
+        Errno::EEXIST
+    );
+    // A peer created straight into another namespace is named there.
+    b.set_caller_netns(None);
+    let pi = PeerInfo {
+        netns: Some("bar".into()),
+        ..PeerInfo::default()
+    };
+    let c3 = add(
+        &mut b,
+        NewLink {
+            peer: Some(pi),
+            ..NewLink::default()
+        },
+    )
+    .unwrap();
+    b.set_caller_netns(Some("bar"));
+    assert_eq!(b.link_get(c3.peer.unwrap()).unwrap().name, "nk0");
+    assert_eq!(b.ifindex_by_name("nk0").unwrap(), c3.peer.unwrap());
 }

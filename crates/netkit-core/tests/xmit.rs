@@ -437,3 +437,11 @@ fn a_packet_never_sees_half_an_update() {
         );
     }
 }
+
+#[test]
+fn datapath_is_shareable_across_threads() {
+    fn assert_send_sync<T: Send + Sync + Clone + 'static>() {}
+    fn assert_send<T: Send>() {}
+    assert_send_sync::<Datapath>();
+    assert_send::<UserBackend>();
+}

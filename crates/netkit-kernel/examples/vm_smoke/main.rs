@@ -13,6 +13,7 @@ use netkit_core::*;
 use netkit_kernel::KernelBackend;
 
 mod checks;
+mod facts;
 mod progs;
 mod traffic;
 
@@ -38,6 +39,8 @@ fn main() {
     progs::links(&mut b, &mut r);
     traffic::transmit(&mut b, &mut r);
     traffic::namespaces(&mut b, &mut r);
+    facts::skb_fields(&mut b, &mut r);
+    facts::redirects(&mut b, &mut r);
     println!("SUMMARY {} checks, {} failed", r.checks, r.failed);
     if r.failed > 0 {
         std::process::exit(1);

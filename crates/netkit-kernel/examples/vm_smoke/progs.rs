@@ -154,8 +154,10 @@ pub fn mprog(b: &mut KernelBackend, r: &mut Report) {
     let mut both = attach(nk, Hook::Primary, progs[2].0);
     both.flags = flags::BEFORE | flags::AFTER;
     fact(
+        r,
         "attach BEFORE|AFTER without relative",
         &b.prog_attach(&both),
+        "ERANGE",
     );
     let q = b.prog_query(&query(nk, Hook::Primary, Some(1)));
     match q {
@@ -187,8 +189,10 @@ pub fn mprog(b: &mut KernelBackend, r: &mut Report) {
     let mut again = attach(nk, Hook::Primary, a);
     again.expected_revision = 1;
     fact(
+        r,
         "attach with expected_revision 1 after cycle",
         &b.prog_attach(&again),
+        "ESTALE",
     );
     let _ = b.prog_detach(&detach(nk, Hook::Primary, None));
     let _ = b.prog_detach(&detach(nk, Hook::Primary, None));
@@ -217,8 +221,10 @@ pub fn mprog(b: &mut KernelBackend, r: &mut Report) {
     let mut del_pos = detach(nk, Hook::Peer, None);
     del_pos.flags = flags::AFTER;
     fact(
+        r,
         "detach AFTER (no relative) with 63 attached",
         &b.prog_detach(&del_pos),
+        "ERANGE",
     );
     r.ok("delete pair with programs attached", b.link_del(nk));
     for (p, _) in progs {
