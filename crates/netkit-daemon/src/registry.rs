@@ -367,8 +367,25 @@ impl Registry {
 
     /// Forgets pairs whose interfaces were deleted from outside (`ip link del`): deleting
     /// either end deletes both, in the model too.
+    ///
+    /// A deleted pod namespace (`ip netns del`) deletes its pairs too: the daemon's own handles
+    /// keep the namespace alive, so its disappearance from /run/netns is the signal, where the
+    /// kernel would delete the pair when the namespace dies.
     pub fn reap_deleted(&mut self) {
-        let gone = self.plumbing.deleted();
+        let mut gone = self.plumbing.deleted();
+        if self.plumbing.is_real() {
+            for d in &self.devices {
+                let ns_gone = d
+                    .rec
+                    .create
+                    .peer_netns
+                    .as_ref()
+                    .is_some_and(|ns| !std::path::Path::new("/run/netns").join(ns).exists());
+                if ns_gone {
+                    gone.extend(d.rec.create.name.clone());
+                }
+            }
+        }
         if gone.is_empty() {
             return;
         }
