@@ -159,7 +159,11 @@ fn cli_errors_name_the_errno_and_change_nothing() {
         .output()
         .unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot reach netkitd"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("ENOENT") && stderr.contains("cannot reach netkitd"),
+        "{stderr}"
+    );
 }
 
 #[test]
