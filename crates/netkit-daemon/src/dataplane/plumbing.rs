@@ -185,6 +185,11 @@ impl Plumbing for TunPlumbing {
         }
     }
 
+    fn deleted(&mut self) -> Vec<String> {
+        // Outside deletions are reaped by the daemon's own Interfaces plumbing.
+        Vec::new()
+    }
+
     fn is_real(&self) -> bool {
         true
     }
