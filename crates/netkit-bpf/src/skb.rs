@@ -138,6 +138,8 @@ pub enum TestRunError {
     NoDevice(u32),
     #[error("ctx_in wire_len {0} out of range (EINVAL)")]
     WireLen(u32),
+    #[error("data_in shorter than its {0} network header (EINVAL)")]
+    TruncatedNetworkHeader(&'static str),
 }
 
 /// The size of `struct __sk_buff`.
@@ -198,6 +200,17 @@ impl Skb {
         let ifindex = ctx_u32(&ctx, 40);
         if ifindex > LOOPBACK_IFINDEX {
             return Err(TestRunError::NoDevice(ifindex));
+        }
+        // Recent kernels (observed on 6.18) refuse IPv4/IPv6 packets whose fixed network
+        // header is not all present.
+        match u16::from_be_bytes([data[12], data[13]]) {
+            0x0800 if data.len() < 14 + 20 => {
+                return Err(TestRunError::TruncatedNetworkHeader("IPv4"))
+            }
+            0x86dd if data.len() < 14 + 40 => {
+                return Err(TestRunError::TruncatedNetworkHeader("IPv6"))
+            }
+            _ => {}
         }
         let mut skb = Skb::from_frame(data);
         let h_proto = u16::from_be_bytes([data[12], data[13]]);
