@@ -546,17 +546,7 @@ impl UserBackend {
         if !dev.up {
             return fail(Errno::Other(100), format!("ENETDOWN: {} is down", dev.name));
         }
-        // A packet socket refuses frames shorter than the link header; the transmit path's
-        // own runt drop is reachable through [`Datapath::xmit`] only.
-        if frame.len() < 14 {
-            return fail(
-                Errno::EINVAL,
-                format!(
-                    "a {}-byte frame is shorter than an Ethernet header",
-                    frame.len()
-                ),
-            );
-        }
+        packet_socket_check(frame, dev.mtu)?;
         Ok(
             match self.datapath().xmit(ifindex, Skb::from_frame(frame)) {
                 Delivery::ToPeer { skb, .. } => TxOutcome::Delivered(skb.data().to_vec()),
@@ -568,4 +558,44 @@ impl UserBackend {
             },
         )
     }
+}
+
+/// The checks `packet_snd` makes before a frame reaches the device (spec/userspace.md; the
+/// kernel backend sends through an AF_PACKET socket): longer than MTU + header → EMSGSIZE
+/// (4 more bytes for an 802.1Q frame), shorter than the header → EINVAL. The transmit path's
+/// own runt drop stays reachable through [`Datapath::xmit`].
+fn packet_socket_check(frame: &[u8], mtu: u32) -> Result<(), Error> {
+    const ETH_HLEN: usize = 14;
+    const VLAN_HLEN: usize = 4;
+    let limit = mtu as usize + ETH_HLEN;
+    let too_long = |extra| frame.len() > limit + extra;
+    let vlan = frame.get(12..14) == Some(&[0x81, 0x00][..]);
+    if too_long(VLAN_HLEN) {
+        return fail(
+            Errno::EMSGSIZE,
+            format!(
+                "a {}-byte frame exceeds MTU {mtu} plus the header",
+                frame.len()
+            ),
+        );
+    }
+    if frame.len() < ETH_HLEN {
+        return fail(
+            Errno::EINVAL,
+            format!(
+                "a {}-byte frame is shorter than an Ethernet header",
+                frame.len()
+            ),
+        );
+    }
+    if too_long(0) && !vlan {
+        return fail(
+            Errno::EMSGSIZE,
+            format!(
+                "a {}-byte frame exceeds MTU {mtu} plus the header",
+                frame.len()
+            ),
+        );
+    }
+    Ok(())
 }

@@ -176,3 +176,50 @@ fn names_are_per_namespace() {
     assert_eq!(b.link_get(c3.peer.unwrap()).unwrap().name, "nk0");
     assert_eq!(b.ifindex_by_name("nk0").unwrap(), c3.peer.unwrap());
 }
+
+#[test]
+fn transmit_applies_the_packet_socket_checks() {
+    let mut fx = Fx::new(Hook::Primary);
+    let err = |fx: &mut Fx, f: &[u8]| {
+        fx.b.transmit(fx.primary, f)
+            .map(|_| ())
+            .map_err(|e| e.errno)
+    };
+    assert_eq!(
+        err(&mut fx, &frame([0; 6])),
+        Err(Errno::Other(100)),
+        "ENETDOWN while down"
+    );
+    fx.b.link_set_up(fx.primary, true).unwrap();
+    fx.b.link_set_up(fx.peer, true).unwrap();
+    fx.b.link_set_mtu(fx.primary, 68).unwrap();
+    assert_eq!(err(&mut fx, &[0u8; 13]), Err(Errno::EINVAL));
+    assert_eq!(
+        err(&mut fx, &[0u8; 14]),
+        Ok(()),
+        "a bare header is delivered"
+    );
+    let mut f = vec![0u8; 68 + 14];
+    f[12] = 0x08;
+    assert_eq!(err(&mut fx, &f), Ok(()));
+    f.push(0);
+    assert_eq!(err(&mut fx, &f), Err(Errno::EMSGSIZE));
+    f[12..14].copy_from_slice(&[0x81, 0x00]);
+    assert_eq!(
+        err(&mut fx, &f),
+        Ok(()),
+        "802.1Q frames may carry 4 more bytes"
+    );
+    f.extend([0; 4]);
+    assert_eq!(err(&mut fx, &f), Err(Errno::EMSGSIZE));
+    let st = fx.b.link_get(fx.primary).unwrap().stats;
+    assert_eq!(
+        (st.tx_packets, st.tx_dropped),
+        (3, 0),
+        "refused frames are not counted"
+    );
+    // The receiver's MTU does not matter: netkit does no MTU check.
+    fx.b.link_set_mtu(fx.primary, 1500).unwrap();
+    fx.b.link_set_mtu(fx.peer, 68).unwrap();
+    assert_eq!(err(&mut fx, &vec![0u8; 1514]), Ok(()));
+}
