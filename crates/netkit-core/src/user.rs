@@ -446,15 +446,20 @@ impl UserBackend {
     pub fn link_set_netns(&mut self, ifindex: IfIndex, netns: Option<&str>) -> Result<(), Error> {
         self.visible(ifindex, (Errno::EINVAL, "loopback cannot change namespace"))?;
         let ns = self.intern_ns(netns);
-        let name = self.devices[&ifindex].name.clone();
-        if self.devices[&ifindex].netns != ns && self.name_taken(&name, ns) {
+        let (name, old) = (
+            self.devices[&ifindex].name.clone(),
+            self.devices[&ifindex].netns,
+        );
+        if old == ns {
+            return Ok(()); // dev_change_net_namespace: same namespace, nothing happens
+        }
+        if self.name_taken(&name, ns) {
             return fail(
                 Errno::EEXIST,
                 format!("device {name} already exists in the target namespace"),
             );
         }
         self.link_set_up(ifindex, false)?;
-        let old = self.devices[&ifindex].netns;
         self.names.remove(&(old, name.clone()));
         self.names.insert((ns, name));
         self.dev_mut(ifindex).set_netns(ns);
