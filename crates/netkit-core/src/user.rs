@@ -466,6 +466,34 @@ impl UserBackend {
         Ok(())
     }
 
+    /// A namespace is destroyed: every pair with an end in it is deleted (netkit has a
+    /// dellink operation, so the core deletes rather than moves its devices), and so are the
+    /// other devices registered there. Returns the deleted netkit ifindexes.
+    pub fn netns_del(&mut self, netns: &str) -> Vec<IfIndex> {
+        let Some(pos) = self.netns_names.iter().position(|n| n == netns) else {
+            return Vec::new();
+        };
+        let ns = pos as NetnsId + 1;
+        let mut gone = Vec::new();
+        while let Some(i) = self
+            .devices
+            .values()
+            .find(|d| d.netns == ns)
+            .map(|d| d.ifindex)
+        {
+            gone.extend(std::iter::once(i).chain(self.devices[&i].peer));
+            self.delete_pair(i);
+        }
+        self.foreign.retain(|_, f| f.netns != ns);
+        self.names.retain(|(n, _)| *n != ns);
+        if self.caller_ns == ns {
+            self.caller_ns = 0;
+        }
+        self.republish();
+        gone.sort();
+        gone
+    }
+
     /// RTM_DELLINK: deleting either end deletes both; their links go defunct.
     pub fn link_del(&mut self, ifindex: IfIndex) -> Result<(), Error> {
         if self.is_other_kind(ifindex) {
@@ -476,7 +504,16 @@ impl UserBackend {
             }
             return fail(Errno::EOPNOTSUPP, "loopback cannot be deleted");
         }
-        let peer = self.visible(ifindex, (Errno::ENODEV, ""))?.peer;
+        self.visible(ifindex, (Errno::ENODEV, ""))?;
+        self.delete_pair(ifindex);
+        self.republish();
+        Ok(())
+    }
+
+    /// Unregisters `ifindex` and its other end: peer pointers cleared first, programs
+    /// released, links defunct. The caller republishes the device table.
+    fn delete_pair(&mut self, ifindex: IfIndex) {
+        let peer = self.devices[&ifindex].peer;
         for i in std::iter::once(ifindex).chain(peer) {
             self.dev_mut(i).set_peer(None);
         }
@@ -489,8 +526,6 @@ impl UserBackend {
                 link.dev = None;
             }
         }
-        self.republish();
-        Ok(())
     }
 
     /// The device as `ip -d -s link show` reports it. Attributes the selected kernel does not

@@ -223,3 +223,44 @@ fn transmit_applies_the_packet_socket_checks() {
     fx.b.link_set_mtu(fx.peer, 68).unwrap();
     assert_eq!(err(&mut fx, &vec![0u8; 1514]), Ok(()));
 }
+
+#[test]
+fn destroying_a_namespace_deletes_pairs_with_an_end_in_it() {
+    let mut b = UserBackend::default();
+    let pod = |ns: &str| NewLink {
+        peer: Some(PeerInfo {
+            netns: Some(ns.into()),
+            ..PeerInfo::default()
+        }),
+        ..NewLink::default()
+    };
+    let a = add(&mut b, pod("a")).unwrap();
+    let other = add(&mut b, pod("b")).unwrap();
+    let (h, _) = b.prog_load(&ProgSource::Constant(-1)).unwrap();
+    let req = LinkCreateReq {
+        ifindex: a.primary,
+        hook: Hook::Peer,
+        prog: h,
+        flags: 0,
+        relative: Relative(0),
+        expected_revision: 0,
+    };
+    let (link, _) = b.link_create(&req).unwrap();
+    let eth = b.add_foreign_device("eth0", Some("a")).unwrap();
+    let gone = b.netns_del("a");
+    assert_eq!(gone, vec![a.peer.unwrap(), a.primary]);
+    assert_eq!(b.link_get(a.primary).unwrap_err().errno, Errno::ENODEV);
+    assert_eq!(
+        b.link_info(link).unwrap().ifindex,
+        0,
+        "the link went defunct"
+    );
+    assert!(
+        b.link_get(other.primary).is_ok(),
+        "pairs of other namespaces stay"
+    );
+    b.set_caller_netns(Some("a"));
+    assert_eq!(b.ifindex_by_name("eth0").unwrap_err().errno, Errno::ENODEV);
+    assert_ne!(eth, IfIndex(0));
+    assert!(b.netns_del("never-existed").is_empty());
+}
