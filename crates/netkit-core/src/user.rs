@@ -555,6 +555,13 @@ impl UserBackend {
         })
     }
 
+    /// Every netkit device in the caller's namespace, by ifindex (`ip link show type netkit`).
+    pub fn link_list(&self) -> Vec<LinkInfo> {
+        let ns = self.caller_ns;
+        let here = self.devices.values().filter(|d| d.netns == ns);
+        here.filter_map(|d| self.link_get(d.ifindex).ok()).collect()
+    }
+
     pub fn ifindex_by_name(&self, name: &str) -> Result<IfIndex, Error> {
         let ns = self.caller_ns;
         if name == "lo" {
