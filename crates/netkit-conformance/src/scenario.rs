@@ -151,6 +151,7 @@ const VERBS: &[&str] = &[
     "link info",
     "xmit",
     "netns add",
+    "netns use",
 ];
 
 impl Scenario {

@@ -583,6 +583,16 @@ impl UserBackend {
 
     /// Sends `frame` through `ifindex`'s transmit path, as a packet socket on it would.
     pub fn transmit(&mut self, ifindex: IfIndex, frame: &[u8]) -> Result<TxOutcome, Error> {
+        self.transmit_meta(ifindex, frame, TxMeta::default())
+    }
+
+    /// [`UserBackend::transmit`] of a frame whose socket set a mark and a priority.
+    pub fn transmit_meta(
+        &mut self,
+        ifindex: IfIndex,
+        frame: &[u8],
+        meta: TxMeta,
+    ) -> Result<TxOutcome, Error> {
         let dev = self.visible(
             ifindex,
             (
@@ -594,16 +604,17 @@ impl UserBackend {
             return fail(Errno::Other(100), format!("ENETDOWN: {} is down", dev.name));
         }
         packet_socket_check(frame, dev.mtu)?;
-        Ok(
-            match self.datapath().xmit(ifindex, Skb::from_frame(frame)) {
-                Delivery::ToPeer { skb, .. } => TxOutcome::Delivered(skb.data().to_vec()),
-                Delivery::Redirect { target, kind, .. } => TxOutcome::Redirected {
-                    ifindex: target,
-                    ingress: kind == netkit_bpf::skb::RedirectKind::Ingress,
-                },
-                Delivery::Drop(_) => TxOutcome::Dropped,
+        let mut skb = Skb::from_frame(frame);
+        skb.meta.mark = meta.mark;
+        skb.meta.priority = meta.priority;
+        Ok(match self.datapath().xmit(ifindex, skb) {
+            Delivery::ToPeer { skb, .. } => TxOutcome::Delivered(skb.data().to_vec()),
+            Delivery::Redirect { target, kind, .. } => TxOutcome::Redirected {
+                ifindex: target,
+                ingress: kind == netkit_bpf::skb::RedirectKind::Ingress,
             },
-        )
+            Delivery::Drop(_) => TxOutcome::Dropped,
+        })
     }
 }
 

@@ -446,4 +446,18 @@ impl Backend for UserBackend {
     fn transmit(&mut self, ifindex: IfIndex, frame: &[u8]) -> Result<TxOutcome, Error> {
         UserBackend::transmit(self, ifindex, frame)
     }
+
+    fn transmit_meta(
+        &mut self,
+        ifindex: IfIndex,
+        frame: &[u8],
+        meta: TxMeta,
+    ) -> Result<TxOutcome, Error> {
+        UserBackend::transmit_meta(self, ifindex, frame, meta)
+    }
+
+    fn set_netns(&mut self, netns: Option<&str>) -> Result<(), Error> {
+        self.set_caller_netns(netns);
+        Ok(())
+    }
 }
