@@ -62,19 +62,21 @@ pub fn errno_name(errno: Errno) -> String {
     }
 }
 
-/// A device name bound by `dev add`: the namespace it was created in and its ifindex there.
+/// A device as a scenario names it: its namespace (`None` = the initial one) and its name
+/// there. Names, like ifindexes, are per namespace.
+type DevKey = (Option<String>, String);
+
+/// A device bound by `dev add`: its ifindex in its namespace, and its other end.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Dev {
-    netns: Option<String>,
     ifindex: IfIndex,
-    /// The name of the other end, if any.
-    other_end: Option<String>,
+    other_end: Option<DevKey>,
 }
 
 /// Names bound during a scenario, and what must be released when it ends.
 #[derive(Default)]
 pub struct Bindings {
-    devs: HashMap<String, Dev>,
+    devs: HashMap<DevKey, Dev>,
     /// The namespace steps act in (`netns use`); `None` = the initial one.
     netns: Option<String>,
     progs: HashMap<String, (Handle, ProgId)>,
@@ -112,24 +114,29 @@ impl Bindings {
     /// The name bound to `ifindex`, preferring a device of the current namespace (ifindexes
     /// are per namespace).
     fn dev_name(&self, ifindex: u32) -> String {
-        let mut named: Vec<(&String, &Dev)> = self
+        let mut named: Vec<&DevKey> = self
             .devs
             .iter()
             .filter(|(_, d)| d.ifindex.0 == ifindex)
+            .map(|(key, _)| key)
             .collect();
-        named.sort_by_key(|(name, d)| (d.netns != self.netns, name.as_str()));
+        named.sort_by_key(|(netns, name)| (*netns != self.netns, name.as_str()));
         named
             .first()
-            .map(|(name, _)| name.to_string())
+            .map(|(_, name)| name.to_string())
             .unwrap_or_else(|| format!("#{ifindex}"))
+    }
+
+    fn key(&self, name: &str) -> DevKey {
+        (self.netns.clone(), name.to_string())
     }
 
     /// The name of `dev`'s other end if it has `ifindex` (in whatever namespace it lives),
     /// else whatever is bound to `ifindex` here.
     fn peer_name(&self, dev: &str, ifindex: u32) -> String {
-        let other = self.devs.get(dev).and_then(|d| d.other_end.as_ref());
+        let other = self.devs.get(&self.key(dev)).and_then(|d| d.other_end.as_ref());
         match other.and_then(|o| self.devs.get(o).map(|d| (o, d))) {
-            Some((name, d)) if d.ifindex.0 == ifindex => name.clone(),
+            Some(((_, name), d)) if d.ifindex.0 == ifindex => name.clone(),
             _ => self.dev_name(ifindex),
         }
     }
@@ -173,14 +180,13 @@ impl Bindings {
         if let Some(raw) = word.strip_prefix('#') {
             return parse_num(raw).map(IfIndex);
         }
-        if let Some(dev) = self.devs.get(word) {
-            if dev.netns != self.netns {
-                return Err(format!(
-                    "device {word} lives in namespace {}; `netns use` it first",
-                    dev.netns.as_deref().unwrap_or("-")
-                ));
-            }
+        if let Some(dev) = self.devs.get(&self.key(word)) {
             return Ok(dev.ifindex);
+        }
+        if let Some(((Some(netns), _), _)) = self.devs.iter().find(|((_, n), _)| n == word) {
+            return Err(format!(
+                "device {word} lives in namespace {netns}; `netns use {netns}` first"
+            ));
         }
         backend
             .ifindex_by_name(word)
@@ -381,12 +387,12 @@ fn dev_add(backend: &mut dyn Backend, b: &mut Bindings, args: &[&str]) -> Result
                 match in_netns(backend, b, netns.as_deref(), |be| be.link_get(ifindex)) {
                     Ok(info) => {
                         let dev = Dev {
-                            netns,
                             ifindex,
                             other_end: None,
                         };
-                        b.devs.insert(info.name.clone(), dev);
-                        names.push(info.name.clone());
+                        let key = (netns, info.name.clone());
+                        b.devs.insert(key.clone(), dev);
+                        names.push(key);
                         info.name
                     }
                     Err(e) => format!("unreadable ({e})"),
@@ -574,9 +580,9 @@ fn xmit(
 
 /// The address of `dev`'s other end, read in the namespace it lives in.
 fn peer_address(backend: &mut dyn Backend, b: &Bindings, dev: &str, peer: IfIndex) -> [u8; 6] {
-    let other = b.devs.get(dev).and_then(|d| d.other_end.as_ref());
-    let netns = match other.and_then(|o| b.devs.get(o)) {
-        Some(d) if d.ifindex == peer => d.netns.clone(),
+    let other = b.devs.get(&b.key(dev)).and_then(|d| d.other_end.as_ref());
+    let netns = match other.and_then(|o| b.devs.get(o).map(|d| (o, d))) {
+        Some(((netns, _), d)) if d.ifindex == peer => netns.clone(),
         _ => b.netns.clone(),
     };
     in_netns(backend, b, netns.as_deref(), |be| be.link_get(peer))

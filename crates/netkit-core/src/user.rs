@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Weak};
 
 use arc_swap::ArcSwap;
-use netkit_bpf::skb::Skb;
+use netkit_bpf::skb::{RedirectKind, Skb};
 
 use crate::compat::{Compat, KernelVersion};
 use crate::device::*;
@@ -607,14 +607,56 @@ impl UserBackend {
         let mut skb = Skb::from_frame(frame);
         skb.meta.mark = meta.mark;
         skb.meta.priority = meta.priority;
-        Ok(match self.datapath().xmit(ifindex, skb) {
+        let delivery = self.datapath().xmit(ifindex, skb);
+        let mut outcome = match &delivery {
             Delivery::ToPeer { skb, .. } => TxOutcome::Delivered(skb.data().to_vec()),
             Delivery::Redirect { target, kind, .. } => TxOutcome::Redirected {
-                ifindex: target,
-                ingress: kind == netkit_bpf::skb::RedirectKind::Ingress,
+                ifindex: *target,
+                ingress: *kind == RedirectKind::Ingress,
             },
             Delivery::Drop(_) => TxOutcome::Dropped,
-        })
+        };
+        if !self.follow_egress(delivery) {
+            outcome = TxOutcome::Dropped;
+        }
+        Ok(outcome)
+    }
+
+    /// What `dev_queue_xmit` does with a frame a program redirected out of another netkit
+    /// device: that device's transmit path runs (its programs, its counters), and the
+    /// kernel's recursion limit bounds redirect loops. A target that is down or without
+    /// carrier (its peer down: the core then queues to a dropping qdisc) drops the frame
+    /// before anything sees it leave, counting a tx drop; `false` if the first target did so.
+    /// Other targets are outside the model: the frame is reported where it went first.
+    fn follow_egress(&self, mut delivery: Delivery) -> bool {
+        /// XMIT_RECURSION_LIMIT: deeper nesting is dropped uncounted.
+        const RECURSION_LIMIT: usize = 8;
+        let table = self.table.load();
+        let timed = self.timed.load(Relaxed);
+        for hop in 0..RECURSION_LIMIT {
+            let Delivery::Redirect {
+                target,
+                kind: RedirectKind::Egress,
+                skb,
+            } = delivery
+            else {
+                return true;
+            };
+            let Some(dev) = table.netkit.get(&target) else {
+                return true;
+            };
+            let carrier = dev.up.load(Relaxed)
+                && dev
+                    .peer()
+                    .and_then(|p| table.netkit.get(&p))
+                    .is_some_and(|p| p.up.load(Relaxed));
+            if !carrier {
+                dev.stats.drop_tx();
+                return hop > 0;
+            }
+            delivery = xmit(&table, dev, skb, timed);
+        }
+        true
     }
 }
 
