@@ -54,10 +54,11 @@ impl Observed {
     }
 }
 
-/// The symbolic errno name; ENETDOWN is not one `netkit_core::Errno` names.
+/// The symbolic errno name; ENETDOWN and EBADFD are not ones `netkit_core::Errno` names.
 pub fn errno_name(errno: Errno) -> String {
     match errno {
         Errno::Other(100) => "ENETDOWN".to_string(),
+        Errno::Other(77) => "EBADFD".to_string(),
         other => other.name(),
     }
 }

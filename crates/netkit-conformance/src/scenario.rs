@@ -111,6 +111,7 @@ const ERRNO_NAMES: &[&str] = &[
     "ENOENT",
     "ENXIO",
     "EBADF",
+    "EBADFD",
     "EAGAIN",
     "ENOMEM",
     "EACCES",
