@@ -135,7 +135,10 @@ impl Bindings {
     /// The name of `dev`'s other end if it has `ifindex` (in whatever namespace it lives),
     /// else whatever is bound to `ifindex` here.
     fn peer_name(&self, dev: &str, ifindex: u32) -> String {
-        let other = self.devs.get(&self.key(dev)).and_then(|d| d.other_end.as_ref());
+        let other = self
+            .devs
+            .get(&self.key(dev))
+            .and_then(|d| d.other_end.as_ref());
         match other.and_then(|o| self.devs.get(o).map(|d| (o, d))) {
             Some(((_, name), d)) if d.ifindex.0 == ifindex => name.clone(),
             _ => self.dev_name(ifindex),
