@@ -353,6 +353,10 @@ pub fn execute(
         ["xmit", dev, frame, args @ ..] => xmit(backend, b, dev, frame, args),
         ["netns", "use", name] => {
             let netns = (*name != "-").then(|| name.to_string());
+            // The user backend's namespaces are labels: only added ones are real on both.
+            if netns.is_some() && !b.namespaces.iter().any(|n| n == name) {
+                return Err(format!("netns use {name}: no `netns add {name}` before"));
+            }
             backend
                 .set_netns(netns.as_deref())
                 .map_err(|e| format!("netns use {name}: {e}"))?;
