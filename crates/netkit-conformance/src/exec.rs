@@ -187,7 +187,8 @@ impl Bindings {
         if let Some(dev) = self.devs.get(&self.key(word)) {
             return Ok(dev.ifindex);
         }
-        if let Some(((Some(netns), _), _)) = self.devs.iter().find(|((_, n), _)| n == word) {
+        if let Some(((netns, _), _)) = self.devs.iter().find(|((_, n), _)| n == word) {
+            let netns = netns.as_deref().unwrap_or("-");
             return Err(format!(
                 "device {word} lives in namespace {netns}; `netns use {netns}` first"
             ));
