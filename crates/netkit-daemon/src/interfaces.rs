@@ -9,19 +9,47 @@ use std::collections::HashMap;
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
 
-use netkit_core::{self as core, Errno, UserBackend};
+use netkit_bpf::skb::Skb;
+use netkit_core::{self as core, Datapath, Errno, IfIndex, UserBackend};
 use netkit_io::netns::NetNs;
 use netkit_io::tun::{TunConfig, TunDevice, TunKind};
 use netkit_proto::WireError;
 
 use crate::convert::errno;
-use crate::dataplane::{AdminChange, Dataplane, ModelPath, PairIo, PairRunning};
+use crate::dataplane::{self, Dataplane, PacketPath, PairIo, PairRunning};
 use crate::persist::DeviceRecord;
 use crate::plumbing::{PairSpec, Plumbing};
 
+/// A change of an interface's admin state, for the model (applied by the daemon under its
+/// registry lock, outside the dataplane's threads).
+pub type AdminEvent = (IfIndex, bool);
+
+/// The model's packet path as the dataplane consumes it.
+struct ModelPath {
+    datapath: Datapath,
+    admin: Sender<AdminEvent>,
+}
+
+impl PacketPath for ModelPath {
+    fn xmit(&self, dev: IfIndex, skb: Skb) -> dataplane::Delivery {
+        match self.datapath.xmit(dev, skb) {
+            core::Delivery::ToPeer { peer, skb } => dataplane::Delivery::ToPeer { peer, skb },
+            core::Delivery::Redirect { target, kind, skb } => {
+                dataplane::Delivery::Redirect { target, kind, skb }
+            }
+            core::Delivery::Drop(reason) => dataplane::Delivery::Drop(reason),
+        }
+    }
+
+    fn set_admin_up(&self, dev: IfIndex, up: bool) {
+        // The daemon may be gone already during shutdown; nothing to tell then.
+        let _ = self.admin.send((dev, up));
+    }
+}
+
 pub struct Interfaces {
     dataplane: Dataplane,
-    admin: Sender<AdminChange>,
+    admin: Sender<AdminEvent>,
     path: Option<Arc<ModelPath>>,
     running: HashMap<String, PairRunning>,
     queues: usize,
@@ -29,7 +57,7 @@ pub struct Interfaces {
 
 impl Interfaces {
     /// `admin` receives the admin-state changes the dataplane observes.
-    pub fn new(admin: Sender<AdminChange>, queues: usize) -> Interfaces {
+    pub fn new(admin: Sender<AdminEvent>, queues: usize) -> Interfaces {
         Interfaces {
             dataplane: Dataplane::new(),
             admin,
@@ -98,19 +126,7 @@ impl Plumbing for Interfaces {
         let peer_ns = pair.peer_netns.clone().map_or(NetNs::Current, NetNs::Named);
         let restore = pair.expect.is_some();
         // The peer first, as the kernel creates it first.
-        let (peer, peer_new) = match self.open(&pair.peer_name, kind, &peer_ns, restore) {
-            Ok(p) => p,
-            Err(e) => {
-                if restore {
-                    // The pod (namespace) is gone: so is the pair, its host end included.
-                    let cfg = TunConfig::new(&pair.name, kind).reattach();
-                    if let Ok(primary) = TunDevice::open(&cfg) {
-                        discard(primary);
-                    }
-                }
-                return Err(e);
-            }
-        };
+        let (peer, peer_new) = self.open(&pair.peer_name, kind, &peer_ns, restore)?;
         let (primary, primary_new) = match self.open(&pair.name, kind, &NetNs::Current, restore) {
             Ok(p) => p,
             Err(e) => {
@@ -143,21 +159,6 @@ impl Plumbing for Interfaces {
             return Err(err);
         }
         let ifindexes = (primary.ifindex(), peer.ifindex());
-        // L2: the model tells pkt_type by the receiving end's MAC, so it must be the real one.
-        if pair.mode == core::Mode::L2 {
-            let ends = [
-                (pair.model_primary, &primary, None),
-                (pair.model_peer, &peer, pair.peer_netns.as_deref()),
-            ];
-            for (dev, tun, ns) in ends {
-                let ifindex = tun.ifindex();
-                if let Ok(link) = tun.rtnl(move |r| r.link(ifindex)) {
-                    backend.set_caller_netns(ns);
-                    let _ = backend.link_set_address(dev, &link.address);
-                    backend.set_caller_netns(None);
-                }
-            }
-        }
         let path = self.path(backend);
         let io = PairIo {
             primary: (pair.model_primary, primary),

@@ -78,7 +78,7 @@ pub fn run(
     opts: &Options,
     backend: netkit_core::UserBackend,
     plumbing: Box<dyn plumbing::Plumbing>,
-    admin: Option<std::sync::mpsc::Receiver<dataplane::AdminChange>>,
+    admin: Option<std::sync::mpsc::Receiver<interfaces::AdminEvent>>,
 ) -> Result<(), String> {
     let group = opts.group.as_deref().map(server::group_id).transpose()?;
     let dir = persist::StateDir::open(&opts.state_dir)
@@ -109,14 +109,14 @@ pub fn run(
 /// away.
 fn follow_admin_state(
     registry: &Mutex<Registry>,
-    events: &std::sync::mpsc::Receiver<dataplane::AdminChange>,
+    events: &std::sync::mpsc::Receiver<interfaces::AdminEvent>,
 ) {
     use std::sync::mpsc::RecvTimeoutError;
     loop {
         let event = events.recv_timeout(std::time::Duration::from_millis(500));
         let mut reg = registry.lock().unwrap_or_else(|p| p.into_inner());
         match event {
-            Ok(change) => reg.set_admin_up(change.dev, change.up),
+            Ok((dev, up)) => reg.set_admin_up(dev, up),
             Err(RecvTimeoutError::Timeout) => {
                 reg.reap_deleted();
                 if let Err(e) = reg.save_if_changed() {
