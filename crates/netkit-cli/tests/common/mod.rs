@@ -46,6 +46,10 @@ pub fn have(tool: &str) -> bool {
 
 /// The examples' objects (built by `make -C examples`), if clang is there to build them.
 pub fn example(name: &str) -> Option<PathBuf> {
+    // Tests of one binary run in parallel: one `make` at a time, so no test reads an object
+    // another is still writing.
+    static MAKE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = MAKE.lock().unwrap_or_else(|p| p.into_inner());
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples");
     let obj = root.join(format!("{name}.bpf.o"));
     let src = root.join(format!("{name}.bpf.c"));
