@@ -126,7 +126,19 @@ impl Plumbing for Interfaces {
         let peer_ns = pair.peer_netns.clone().map_or(NetNs::Current, NetNs::Named);
         let restore = pair.expect.is_some();
         // The peer first, as the kernel creates it first.
-        let (peer, peer_new) = self.open(&pair.peer_name, kind, &peer_ns, restore)?;
+        let (peer, peer_new) = match self.open(&pair.peer_name, kind, &peer_ns, restore) {
+            Ok(p) => p,
+            Err(e) => {
+                if restore {
+                    // The pod (namespace) is gone: so is the pair, its host end included.
+                    let cfg = TunConfig::new(&pair.name, kind).reattach();
+                    if let Ok(primary) = TunDevice::open(&cfg) {
+                        discard(primary);
+                    }
+                }
+                return Err(e);
+            }
+        };
         let (primary, primary_new) = match self.open(&pair.name, kind, &NetNs::Current, restore) {
             Ok(p) => p,
             Err(e) => {
@@ -159,6 +171,21 @@ impl Plumbing for Interfaces {
             return Err(err);
         }
         let ifindexes = (primary.ifindex(), peer.ifindex());
+        // L2: the model tells pkt_type by the receiving end's MAC, so it must be the real one.
+        if pair.mode == core::Mode::L2 {
+            let ends = [
+                (pair.model_primary, &primary, None),
+                (pair.model_peer, &peer, pair.peer_netns.as_deref()),
+            ];
+            for (dev, tun, ns) in ends {
+                let ifindex = tun.ifindex();
+                if let Ok(link) = tun.rtnl(move |r| r.link(ifindex)) {
+                    backend.set_caller_netns(ns);
+                    let _ = backend.link_set_address(dev, &link.address);
+                    backend.set_caller_netns(None);
+                }
+            }
+        }
         let path = self.path(backend);
         let io = PairIo {
             primary: (pair.model_primary, primary),
@@ -181,6 +208,29 @@ impl Plumbing for Interfaces {
             return;
         };
         let Some(running) = self.running.remove(name) else {
+            // Never started (a restore that failed closed): remove the interfaces by name.
+            if delete {
+                let kind = match pair.create.mode {
+                    Some(netkit_proto::Mode::L2) => TunKind::Tap,
+                    _ => TunKind::Tun,
+                };
+                let peer_ns = pair
+                    .create
+                    .peer_netns
+                    .clone()
+                    .map_or(NetNs::Current, NetNs::Named);
+                let ends = [
+                    (pair.create.peer_name.as_deref(), peer_ns),
+                    (Some(name), NetNs::Current),
+                ];
+                for (end, ns) in ends {
+                    let Some(end) = end else { continue };
+                    let cfg = TunConfig::new(end, kind).netns(ns).reattach();
+                    if let Ok(dev) = TunDevice::open(&cfg) {
+                        discard(dev);
+                    }
+                }
+            }
             return;
         };
         let Ok(io) = running.stop() else {
@@ -203,5 +253,9 @@ impl Plumbing for Interfaces {
 
     fn is_real(&self) -> bool {
         true
+    }
+
+    fn is_forwarding(&self, name: &str) -> bool {
+        self.running.contains_key(name)
     }
 }

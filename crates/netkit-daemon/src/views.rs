@@ -54,7 +54,9 @@ pub(crate) fn link_view(
         up: info.up,
         carrier: info.carrier,
         stats: convert::stats(info.stats),
-        dataplane: reg.plumbing.is_real(),
+        dataplane: reg
+            .plumbing
+            .is_forwarding(d.rec.create.name.as_deref().unwrap_or_default()),
         model_ifindex: me.0,
     })
 }
