@@ -108,6 +108,33 @@ fn io_error(what: &str, e: &netkit_io::Error) -> WireError {
     errno(errno_value, format!("{what}: {e}"))
 }
 
+/// Deletes a pair's interfaces by name (reattaching to each, then deleting it).
+fn delete_by_name(pair: &DeviceRecord) {
+    let Some(name) = pair.create.name.as_deref() else {
+        return;
+    };
+    let kind = match pair.create.mode {
+        Some(netkit_proto::Mode::L2) => TunKind::Tap,
+        _ => TunKind::Tun,
+    };
+    let peer_ns = pair
+        .create
+        .peer_netns
+        .clone()
+        .map_or(NetNs::Current, NetNs::Named);
+    let ends = [
+        (pair.create.peer_name.as_deref(), peer_ns),
+        (Some(name), NetNs::Current),
+    ];
+    for (end, ns) in ends {
+        let Some(end) = end else { continue };
+        let cfg = TunConfig::new(end, kind).netns(ns).reattach();
+        if let Ok(dev) = TunDevice::open(&cfg) {
+            discard(dev);
+        }
+    }
+}
+
 fn discard(dev: TunDevice) {
     let _ = dev.set_persist(false);
     let _ = dev.delete();
@@ -207,40 +234,23 @@ impl Plumbing for Interfaces {
         let Some(name) = pair.create.name.as_deref() else {
             return;
         };
-        let Some(running) = self.running.remove(name) else {
-            // Never started (a restore that failed closed): remove the interfaces by name.
-            if delete {
-                let kind = match pair.create.mode {
-                    Some(netkit_proto::Mode::L2) => TunKind::Tap,
-                    _ => TunKind::Tun,
-                };
-                let peer_ns = pair
-                    .create
-                    .peer_netns
-                    .clone()
-                    .map_or(NetNs::Current, NetNs::Named);
-                let ends = [
-                    (pair.create.peer_name.as_deref(), peer_ns),
-                    (Some(name), NetNs::Current),
-                ];
-                for (end, ns) in ends {
-                    let Some(end) = end else { continue };
-                    let cfg = TunConfig::new(end, kind).netns(ns).reattach();
-                    if let Ok(dev) = TunDevice::open(&cfg) {
-                        discard(dev);
-                    }
-                }
-            }
-            return;
-        };
-        let Ok(io) = running.stop() else {
-            return;
-        };
-        if delete {
-            discard(io.peer.1);
-            discard(io.primary.1);
-        }
+        let stopped = self.running.remove(name).map(PairRunning::stop);
         self.dataplane.refresh_kernel_targets();
+        if !delete {
+            return;
+        }
+        match stopped {
+            Some(Ok(io)) => {
+                discard(io.peer.1);
+                discard(io.primary.1);
+            }
+            Some(Err(e)) => {
+                eprintln!("netkitd: stopping {name}: {e}; deleting its interfaces by name");
+                delete_by_name(pair);
+            }
+            // Never started (a restore that failed closed): remove the interfaces by name.
+            None => delete_by_name(pair),
+        }
     }
 
     fn deleted(&mut self) -> Vec<String> {

@@ -245,6 +245,11 @@ impl Env {
         (primary, peer)
     }
 
+    /// Makes `primary` (a pair created by hand) removed with the rest.
+    pub fn adopt(&mut self, primary: &str) {
+        self.links.push(primary.to_string());
+    }
+
     /// Loads an example object; returns its program id.
     pub fn load(&self, obj: &std::path::Path) -> u64 {
         let v = self.nk_json(&["prog", "load", obj.to_str().unwrap()]);
