@@ -245,9 +245,10 @@ impl Env {
         (primary, peer)
     }
 
-    /// Makes `primary` (a pair created by hand) removed with the rest.
-    pub fn adopt(&mut self, primary: &str) {
-        self.links.push(primary.to_string());
+    /// Makes `name` (an end of a pair created by hand, in this namespace) removed with the
+    /// rest.
+    pub fn adopt(&mut self, name: &str) {
+        self.links.push(name.to_string());
     }
 
     /// Loads an example object; returns its program id.
@@ -260,7 +261,13 @@ impl Env {
 impl Drop for Env {
     fn drop(&mut self) {
         for l in &self.links {
-            let _ = self.nk(&["link", "del", l]);
+            let out = self.nk(&["link", "del", l]);
+            if !out.status.success() {
+                eprintln!(
+                    "cleanup: netkit link del {l}: {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                );
+            }
         }
         self.kill_daemon();
         for l in &self.links {
@@ -270,6 +277,9 @@ impl Drop for Env {
         for ns in &self.namespaces {
             let _ = sh(&format!("ip netns del {ns}"));
         }
-        let _ = std::fs::remove_dir_all(&self.dir);
+        // NETKIT_E2E_KEEP=1 keeps the daemon's log and state for a look afterwards.
+        if std::env::var("NETKIT_E2E_KEEP").as_deref() != Ok("1") {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }
