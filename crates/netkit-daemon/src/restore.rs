@@ -36,7 +36,7 @@ pub(crate) fn restore(reg: &mut Registry, state: &State) {
                 let result = match entry.link_id {
                     Some(link) => {
                         let req = BpflinkCreateReq {
-                            prog_id: entry.prog_id,
+                            prog_id: entry.prog_id.0,
                             dev: hook.dev.clone(),
                             hook: hook.hook,
                             anchor: Some(Anchor::Last),
@@ -46,7 +46,7 @@ pub(crate) fn restore(reg: &mut Registry, state: &State) {
                     }
                     None => {
                         let req = ProgAttachReq {
-                            prog_id: entry.prog_id,
+                            prog_id: entry.prog_id.0,
                             dev: hook.dev.clone(),
                             hook: hook.hook,
                             anchor: Some(Anchor::Last),
