@@ -37,7 +37,7 @@ impl PacketPath for ModelPath {
             core::Delivery::Redirect { target, kind, skb } => {
                 dataplane::Delivery::Redirect { target, kind, skb }
             }
-            core::Delivery::Drop(_) => dataplane::Delivery::Drop,
+            core::Delivery::Drop(reason) => dataplane::Delivery::Drop(reason),
         }
     }
 
