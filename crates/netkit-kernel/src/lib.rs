@@ -185,8 +185,13 @@ impl Backend for KernelBackend {
             peer,
         };
         if !self.ipv6 {
-            for dev in std::iter::once(created.primary).chain(created.peer) {
-                self.quiet(dev)?;
+            let quieted = std::iter::once(created.primary)
+                .chain(created.peer)
+                .try_for_each(|dev| self.quiet(dev));
+            if let Err(e) = quieted {
+                // All or nothing, as the kernel's own creation: no half-configured pair.
+                let _ = self.link_del(created.primary);
+                return Err(e);
             }
         }
         Ok(created)
