@@ -319,3 +319,35 @@ fn multi_queue_spreads_flows_over_workers() {
     let per = pair.running.worker_stats();
     assert!(per[0].rx_frames > 0 && per[1].rx_frames > 0, "{per:?}");
 }
+
+#[test]
+fn moving_an_end_away_is_not_a_deletion() {
+    if !requirements("moving_an_end_away_is_not_a_deletion", &["ip"]) {
+        return;
+    }
+    let (host, pod, other) = (netns("nkh"), netns("nkp"), netns("nko"));
+    let path = test_path();
+    let dp = Dataplane::new();
+    let pair = start(&dp, &path, &spec(TunKind::Tun, &host, &pod));
+    assert!(eventually(2000, || path.devs[&IfIndex(100)]
+        .up
+        .load(std::sync::atomic::Ordering::Relaxed)));
+    sh(&[
+        "ip",
+        "-n",
+        pod.name(),
+        "link",
+        "set",
+        &pair.peer,
+        "netns",
+        other.name(),
+    ]);
+    // The move closes the device: the model hears it is down, and nothing is deleted.
+    assert!(eventually(2000, || !path.devs[&IfIndex(100)]
+        .up
+        .load(std::sync::atomic::Ordering::Relaxed)));
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert!(!pair.running.is_deleted());
+    sh(&["ip", "-n", host.name(), "link", "show", &pair.primary]);
+    sh(&["ip", "-n", other.name(), "link", "show", &pair.peer]);
+}

@@ -120,6 +120,14 @@ impl TunQueue {
         sys::read_append(self.fd.as_fd(), buf)
     }
 
+    /// The name of the device this queue is attached to (`TUNGETIFF`). Fails with EBADFD once
+    /// the device was deleted; keeps working when the device moved to another namespace.
+    pub fn attached_name(&self) -> std::io::Result<String> {
+        let mut req = sys::ifreq("");
+        sys::ioctl_ifreq(self.fd.as_fd(), libc::TUNGETIFF, &mut req)?;
+        Ok(sys::ifreq_name(&req))
+    }
+
     /// Writes one frame (with its virtio-net header when enabled).
     pub fn send(&self, frame: &[u8]) -> std::io::Result<usize> {
         sys::write(self.fd.as_fd(), frame)
