@@ -11,6 +11,7 @@
 #[macro_use]
 mod asm;
 #[path = "hostile/cases.rs"]
+#[allow(dead_code)]
 mod cases;
 #[path = "fuzz/gen.rs"]
 mod gen;
@@ -103,7 +104,13 @@ fn fuzz_verifier() {
         .unwrap_or(0x6e6b_0001);
     let deadline = secs.map(|s| Instant::now() + Duration::from_secs(s));
     let maps = cases::maps();
-    let mut pool: Vec<Vec<Insn>> = cases::valid().into_iter().map(|c| c.insns).collect();
+    // Mutation parents: the hand-written programs, hostile and valid, then whatever loads.
+    let mut pool: Vec<Vec<Insn>> = cases::valid()
+        .into_iter()
+        .chain(cases::hostile())
+        .map(|c| c.insns)
+        .filter(|p| !p.is_empty())
+        .collect();
     let mut stats = Stats::default();
     let start = Instant::now();
     // Quiet the default panic hook; panics are caught and reported with their seed.

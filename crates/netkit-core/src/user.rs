@@ -155,6 +155,7 @@ impl UserBackend {
         self.timed.store(on, Relaxed);
     }
 
+    /// Replaces the default loader ([`crate::engine::EngineLoader`]).
     pub fn set_loader(&mut self, loader: Box<dyn ProgLoader>) {
         self.loader = Some(loader);
     }
@@ -253,162 +254,66 @@ impl UserBackend {
             .expect("device resolved before")
     }
 
-    /// RTM_NEWLINK kind netkit (spec/netkit.md §1.3), checks in the kernel's order.
+    /// RTM_NEWLINK kind netkit (spec/netkit.md §1.3): attribute checks ([`plan_pair`]), then
+    /// the peer is registered first (lower ifindex, first free `nkN`), then the primary.
     pub fn link_add(&mut self, req: &NewLink) -> Result<Created, Error> {
-        let c = self.compat;
-        if let Some(name) = &req.name {
-            check_name_len(name)?;
-        }
-        if req.primary.is_some() {
-            return fail(Errno::EINVAL, "Primary attribute is read-only");
-        }
-        if c.mode_policy_range {
-            check_max1(req.mode, "IFLA_NETKIT_MODE")?;
-        }
-        let scrub_in = |v: Option<u32>| if c.scrub_attrs { v } else { None };
-        let (scrub, peer_scrub) = (scrub_in(req.scrub), scrub_in(req.peer_scrub));
-        check_max1(scrub, "IFLA_NETKIT_SCRUB")?;
-        check_max1(peer_scrub, "IFLA_NETKIT_PEER_SCRUB")?;
-        let pairing = if c.pairing_attr { req.pairing } else { None };
-        check_max1(pairing, "IFLA_NETKIT_PAIRING")?;
-        let address = req.address.as_deref().map(check_mac).transpose()?;
-        let (peer_mtu, peer_address) = match &req.peer {
-            Some(pi) => {
-                if let Some(name) = &pi.name {
-                    check_name_len(name)?;
-                }
-                (pi.mtu, pi.address.as_deref().map(check_mac).transpose()?)
-            }
-            None => (req.mtu, None),
+        let plan = plan_pair(req, self.compat)?;
+        let peer = match plan.peer {
+            Some(end) => Some(self.new_device(end, plan.shape, false, None)?),
+            None => None,
         };
-        let mtu = req.mtu.unwrap_or(DEFAULT_MTU);
-        check_mtu(mtu)?;
-        if req.mode.is_some_and(|m| m > 1) {
-            return fail(Errno::EINVAL, "Provided device mode can only be L2 or L3");
-        }
-        let mode = parse_mode(req.mode.unwrap_or(Mode::L3 as u32));
-        let policy = parse_policy(req.policy.unwrap_or(0))?;
-        let peer_policy = parse_policy(req.peer_policy.unwrap_or(0))?;
-        if mode != Mode::L2 && (address.is_some() || peer_address.is_some()) {
-            return fail(
-                Errno::EOPNOTSUPP,
-                "Setting Ethernet address is not supported in L3 mode",
-            );
-        }
-        let pairing = if pairing == Some(1) {
-            Pairing::Single
-        } else {
-            Pairing::Pair
-        };
-        let room = |v: Option<u16>| if c.room_attrs { v.unwrap_or(0) } else { 0 };
-        let shape = Shape {
-            mode,
-            pairing,
-            headroom: room(req.headroom),
-            tailroom: room(req.tailroom),
-        };
-        let scrub_of = |v: Option<u32>| {
-            if v == Some(0) {
-                Scrub::None
-            } else {
-                Scrub::Default
-            }
-        };
-        if pairing == Pairing::Single {
-            if req.peer.is_some()
-                || req.peer_policy.is_some()
-                || peer_scrub.is_some()
-                || scrub.is_some()
-            {
-                return fail(
-                    Errno::EOPNOTSUPP,
-                    "netkit single device mode takes no peer attributes or scrub",
-                );
-            }
-            if policy != Policy::Pass {
-                return fail(
-                    Errno::EOPNOTSUPP,
-                    "netkit single device policy must be PASS",
-                );
-            }
-        }
-        let base = |s: &Self, ifindex, name, netns, primary, policy, scrub, mtu, mac| DevSpec {
-            ifindex,
-            name,
-            netns,
-            primary,
-            shape,
-            policy,
-            scrub,
-            mtu,
-            mac,
-            legacy_scrub: !s.compat.scrub_attrs,
-        };
-        let peer = if pairing == Pairing::Pair {
-            let pi = req.peer.clone().unwrap_or_default();
-            let ns = self.intern_ns(pi.netns.as_deref());
-            let mtu = peer_mtu.unwrap_or(DEFAULT_MTU);
-            check_mtu(mtu)?;
-            let name = assign_name(pi.name.as_deref().unwrap_or(NAME_TEMPLATE), |n| {
-                self.name_taken(n, ns)
-            })?;
-            let mac = match (mode, peer_address) {
-                (Mode::L3, _) => [0; 6],
-                (Mode::L2, Some(m)) => m,
-                (Mode::L2, None) => self.random_mac(),
-            };
-            let ifindex = self.alloc_ifindex();
-            let spec = base(
-                self,
-                ifindex,
-                name,
-                ns,
-                false,
-                peer_policy,
-                scrub_of(peer_scrub),
-                mtu,
-                mac,
-            );
-            Some(Device::new(spec))
-        } else {
-            None
-        };
-        let ns = self.caller_ns;
-        let taken = |n: &str| {
-            self.name_taken(n, ns) || peer.as_ref().is_some_and(|p| p.netns == ns && p.name == n)
-        };
-        let name = assign_name(req.name.as_deref().unwrap_or(NAME_TEMPLATE), taken)?;
-        let mac = match (mode, address) {
-            (Mode::L3, _) => [0; 6],
-            (Mode::L2, Some(m)) => m,
-            (Mode::L2, None) => self.random_mac(),
-        };
-        let ifindex = self.alloc_ifindex();
-        let mut primary = Device::new(base(
-            self,
-            ifindex,
-            name,
-            ns,
-            true,
-            policy,
-            scrub_of(scrub),
-            mtu,
-            mac,
-        ));
+        let mut primary = self.new_device(plan.primary, plan.shape, true, peer.as_ref())?;
         let created = Created {
-            primary: ifindex,
+            primary: primary.ifindex,
             peer: peer.as_ref().map(|p| p.ifindex),
         };
-        self.names.insert((ns, primary.name.clone()));
+        for dev in std::iter::once(&primary).chain(peer.as_ref()) {
+            self.names.insert((dev.netns, dev.name.clone()));
+        }
         if let Some(mut peer) = peer {
-            self.names.insert((peer.netns, peer.name.clone()));
-            peer.set_peer(Some(ifindex));
+            peer.set_peer(Some(primary.ifindex));
             primary.set_peer(Some(peer.ifindex));
             self.devices.insert(peer.ifindex, peer);
         }
-        self.devices.insert(ifindex, primary);
+        self.devices.insert(primary.ifindex, primary);
         self.republish();
         Ok(created)
+    }
+
+    /// Names, addresses and numbers one end of a new pair (`pending`: the peer not yet
+    /// registered, whose name is taken too). A failure leaves nothing behind.
+    fn new_device(
+        &mut self,
+        end: EndPlan,
+        shape: Shape,
+        primary: bool,
+        pending: Option<&Device>,
+    ) -> Result<Device, Error> {
+        let ns = match end.netns.as_deref() {
+            Some(label) => self.intern_ns(Some(label)),
+            None => self.caller_ns,
+        };
+        let taken = |n: &str| {
+            self.name_taken(n, ns) || pending.is_some_and(|p| p.netns == ns && p.name == n)
+        };
+        let name = assign_name(&end.name, taken)?;
+        let mac = match (shape.mode, end.mac) {
+            (Mode::L3, _) => [0; 6],
+            (Mode::L2, Some(mac)) => mac,
+            (Mode::L2, None) => self.random_mac(),
+        };
+        Ok(Device::new(DevSpec {
+            ifindex: self.alloc_ifindex(),
+            name,
+            netns: ns,
+            primary,
+            shape,
+            policy: end.policy,
+            scrub: end.scrub,
+            mtu: end.mtu,
+            mac,
+            legacy_scrub: !self.compat.scrub_attrs,
+        }))
     }
 
     /// changelink (spec/netkit.md §1.8), including the POLICY-committed-first quirk.
@@ -663,14 +568,4 @@ impl UserBackend {
             },
         )
     }
-}
-
-fn check_mtu(mtu: u32) -> Result<(), Error> {
-    if !(MIN_MTU..=MAX_MTU).contains(&mtu) {
-        return fail(
-            Errno::EINVAL,
-            format!("MTU {mtu} outside {MIN_MTU}..={MAX_MTU}"),
-        );
-    }
-    Ok(())
 }

@@ -20,6 +20,7 @@
 pub mod bpf;
 pub mod netlink;
 pub mod netns;
+pub mod object;
 pub mod progs;
 pub mod rtnl;
 mod sys;
@@ -237,16 +238,7 @@ impl Backend for KernelBackend {
     fn prog_load(&mut self, src: &ProgSource) -> Result<(Handle, ProgId), Error> {
         let fd = match src {
             ProgSource::Constant(v) => progs::load_constant(*v)?,
-            ProgSource::Object { path, .. } => {
-                return Err(Error::new(
-                    Errno::EOPNOTSUPP,
-                    format!(
-                        "loading object {} needs the object loader (netkit_kernel::bpf), \
-                         not available in this build",
-                        path.display()
-                    ),
-                ))
-            }
+            ProgSource::Object { path, program } => object::load(path, program.as_deref())?,
         };
         let fd = self.own(fd);
         match progs::prog_id(fd) {

@@ -275,9 +275,16 @@ impl Explorer<'_> {
     ) -> Res<()> {
         match reg {
             Reg::Stack { frame, off, var } => {
+                let bound = MAX_VAR_SIZE as i64;
+                if var.smin < -bound || var.smax > bound {
+                    return Err(fail(
+                        pc,
+                        format!("R{r} unbounded indirect variable offset stack access"),
+                    ));
+                }
                 let lo = off + var.smin;
                 let hi = off + var.smax + size;
-                if var.smin < -(MAX_VAR_SIZE as i64) || lo < -super::state::STACK_SIZE || hi > 0 {
+                if lo < -super::state::STACK_SIZE || hi > 0 {
                     return Err(fail(
                         pc,
                         format!("invalid indirect access to stack R{r} off={lo} size={size}"),

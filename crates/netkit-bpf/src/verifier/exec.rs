@@ -654,14 +654,14 @@ impl<'a> Explorer<'a> {
                 off: fixed,
                 var,
             } => {
-                let lo = fixed + off + var.smin;
-                let hi = fixed + off + var.smax;
                 if var.smin < -MAX_VAR_OFF || var.smax > MAX_VAR_OFF {
                     return Err(fail(
                         pc,
                         format!("R{r} unbounded indirect variable offset stack access"),
                     ));
                 }
+                let lo = fixed + off + var.smin;
+                let hi = fixed + off + var.smax;
                 if lo < -STACK_SIZE || hi + i64::from(size) > 0 {
                     return Err(fail(
                         pc,
