@@ -114,8 +114,16 @@ pub struct PairRunning {
 }
 
 impl Dataplane {
+    /// A dataplane with no pairs. Workers run at SCHED_FIFO priority N when the environment
+    /// sets `NETKIT_DATAPLANE_RT_PRIO=N` (see [`Dataplane::with_realtime`]).
     pub fn new() -> Dataplane {
-        Dataplane::default()
+        let rt = std::env::var("NETKIT_DATAPLANE_RT_PRIO")
+            .ok()
+            .and_then(|v| v.parse().ok());
+        Dataplane {
+            realtime: rt,
+            ..Dataplane::default()
+        }
     }
 
     /// Runs workers started from now on at SCHED_FIFO `priority`: a woken worker preempts
