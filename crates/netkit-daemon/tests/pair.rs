@@ -351,3 +351,44 @@ fn moving_an_end_away_is_not_a_deletion() {
     sh(&["ip", "-n", host.name(), "link", "show", &pair.primary]);
     sh(&["ip", "-n", other.name(), "link", "show", &pair.peer]);
 }
+
+/// Scheduling policy (field 41 of /proc/self/task/TID/stat) of our threads whose name starts
+/// with `prefix`.
+fn thread_policies(prefix: &str) -> Vec<u32> {
+    let mut out = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if !comm.trim().starts_with(prefix) {
+            continue;
+        }
+        let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+        // Fields after the parenthesised name start at field 3.
+        let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+        if let Some(p) = rest.split_whitespace().nth(41 - 3) {
+            out.push(p.parse().unwrap());
+        }
+    }
+    out
+}
+
+#[test]
+fn realtime_workers_run_at_sched_fifo() {
+    if !requirements("realtime_workers_run_at_sched_fifo", &["ip"]) {
+        return;
+    }
+    let (host, pod) = (netns("nkh"), netns("nkp"));
+    let path = test_path();
+    let dp = Dataplane::new().with_realtime(5);
+    let pair = start(&dp, &path, &spec(TunKind::Tun, &host, &pod));
+    // Thread names are cut to 15 bytes: "nk-" + the primary's name prefix.
+    let prefix: String = format!("nk-{}", pair.primary).chars().take(15).collect();
+    assert!(
+        eventually(2000, || {
+            let p = thread_policies(&prefix);
+            !p.is_empty() && p.iter().all(|p| *p == 1)
+        }),
+        "policies {:?}",
+        thread_policies(&prefix)
+    );
+    assert!(ping(&host, "10.220.0.2", 1));
+}
