@@ -108,6 +108,13 @@ fn watch<P: PacketPath>(
                         LinkEvent::Deleted { ifindex, .. } if *ifindex == end.tun.ifindex() => {
                             gone = Some(i)
                         }
+                        LinkEvent::Overrun => {
+                            let ifindex = end.tun.ifindex();
+                            match end.tun.rtnl(move |r| r.link(ifindex)) {
+                                Ok(st) => state.up[i] = st.is_up(),
+                                Err(_) => gone = Some(i),
+                            }
+                        }
                         _ => {}
                     }
                 }
