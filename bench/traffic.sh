@@ -117,6 +117,7 @@ PY
     echo "  $l done" >&2
 }
 
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "(a) veth" >&2
 fresh_ns; veth; measure veth
 echo "(b) veth + tc program on the host end" >&2
@@ -128,6 +129,8 @@ nk prog show >&2
 nk link del nkbprim
 kill "$daemon_pid" 2>/dev/null; wait "$daemon_pid" 2>/dev/null || true; daemon_pid=
 
+echo "TCP ${DUR}s single stream, UDP 64-byte ${UDP_DUR}s, RTT from 1000 pings 1 ms apart;" \
+    "$(nproc) CPUs, load average $load_before before, $(cut -d' ' -f1-3 /proc/loadavg) after"
 python3 - "$tmp" <<'PY'
 import sys
 t = sys.argv[1]

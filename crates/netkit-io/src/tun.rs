@@ -48,7 +48,7 @@ pub struct TunConfig {
     pub queues: usize,
     /// Prefix every frame with a virtio-net header and ask for GSO/checksum offloads.
     pub vnet_hdr: bool,
-    /// Fail if the device exists (`true`) or reattach to it (`false`).
+    /// Fail with EBUSY if the device exists (`true`) or attach to it (`false`).
     pub exclusive: bool,
 }
 
@@ -79,7 +79,8 @@ impl TunConfig {
         self
     }
 
-    /// Attach to an existing (persistent) device of this name instead of creating one.
+    /// Attach to the (persistent) device of this name if it exists, creating it otherwise,
+    /// instead of failing with EBUSY.
     pub fn reattach(mut self) -> Self {
         self.exclusive = false;
         self
