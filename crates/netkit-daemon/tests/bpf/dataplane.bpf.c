@@ -58,4 +58,30 @@ int count_b(struct __sk_buff *skb)
 	return count(1);
 }
 
+
+
+// targets[last byte of the IPv4 destination] = ifindex to redirect to (egress); 0 = pass.
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 256);
+	__type(key, __u32);
+	__type(value, __u32);
+} targets SEC(".maps");
+
+SEC("tc")
+int to_pod(struct __sk_buff *skb)
+{
+	void *data = (void *)(long)skb->data;
+	void *end = (void *)(long)skb->data_end;
+	__u32 key, *ifindex;
+
+	if (data + 34 > end)
+		return NETKIT_NEXT;
+	key = *((__u8 *)data + 33);
+	ifindex = bpf_map_lookup_elem(&targets, &key);
+	if (!ifindex || !*ifindex)
+		return NETKIT_NEXT;
+	return bpf_redirect(*ifindex, 0);
+}
+
 char _license[] SEC("license") = "GPL";
