@@ -20,7 +20,8 @@ fn main() -> Result<(), String> {
         .and_then(|r| r.link_by_name(ifname))
         .map_err(|e| e.to_string())?
         .ifindex;
-    let handle = netkit_kernel::object::load(Path::new(obj), Some(prog)).map_err(|e| e.to_string())?;
+    let handle =
+        netkit_kernel::object::load(Path::new(obj), Some(prog)).map_err(|e| e.to_string())?;
     for attach_type in [BPF_TCX_INGRESS, BPF_TCX_EGRESS] {
         netkit_kernel::progs::attach_raw(ifindex, handle, attach_type)
             .map_err(|e| format!("attach type {attach_type} on {ifname}: {e}"))?;

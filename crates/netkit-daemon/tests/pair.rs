@@ -392,3 +392,26 @@ fn realtime_workers_run_at_sched_fifo() {
     );
     assert!(ping(&host, "10.220.0.2", 1));
 }
+
+#[test]
+fn a_device_runs_in_one_pair_only() {
+    if !requirements("a_device_runs_in_one_pair_only", &["ip", "ping"]) {
+        return;
+    }
+    let (host, pod, pod2) = (netns("nkh"), netns("nkp"), netns("nkp"));
+    let path = test_path();
+    let dp = Dataplane::new();
+    let _pair = start(&dp, &path, &spec(TunKind::Tun, &host, &pod));
+    let (_, _, io) = make_devices(&PairSpec {
+        host_addr: "10.220.1.1/24",
+        pod_addr: "10.220.1.2/24",
+        ..spec(TunKind::Tun, &host, &pod2)
+    });
+    let err = dp.start_pair(path.clone(), io).unwrap_err();
+    assert!(
+        matches!(err, netkit_daemon::dataplane::Error::Busy(IfIndex(101))),
+        "{err}"
+    );
+    // The refused start left the running pair alone.
+    assert!(ping(&host, "10.220.0.2", 1));
+}
