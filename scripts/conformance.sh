@@ -41,7 +41,7 @@ if [[ $user == 1 ]]; then
 fi
 
 if [[ $kernel == 1 ]]; then
-  vm=${NETKIT_VM:-/work/shared/oracle/netkit-vm}
+  vm=${NETKIT_VM:-$(realpath -m "$(dirname "$0")/../../shared/oracle/netkit-vm")}
   echo "== kernel backend in the reference VM (6.12)"
   if [[ ! -x $vm ]]; then
     if [[ ${NETKIT_REQUIRE_PRIVILEGED:-0} == 1 ]]; then

@@ -446,19 +446,52 @@ impl UserBackend {
     pub fn link_set_netns(&mut self, ifindex: IfIndex, netns: Option<&str>) -> Result<(), Error> {
         self.visible(ifindex, (Errno::EINVAL, "loopback cannot change namespace"))?;
         let ns = self.intern_ns(netns);
-        let name = self.devices[&ifindex].name.clone();
-        if self.devices[&ifindex].netns != ns && self.name_taken(&name, ns) {
+        let (name, old) = (
+            self.devices[&ifindex].name.clone(),
+            self.devices[&ifindex].netns,
+        );
+        if old == ns {
+            return Ok(()); // dev_change_net_namespace: same namespace, nothing happens
+        }
+        if self.name_taken(&name, ns) {
             return fail(
                 Errno::EEXIST,
                 format!("device {name} already exists in the target namespace"),
             );
         }
         self.link_set_up(ifindex, false)?;
-        let old = self.devices[&ifindex].netns;
         self.names.remove(&(old, name.clone()));
         self.names.insert((ns, name));
         self.dev_mut(ifindex).set_netns(ns);
         Ok(())
+    }
+
+    /// A namespace is destroyed: every pair with an end in it is deleted (netkit has a
+    /// dellink operation, so the core deletes rather than moves its devices), and so are the
+    /// other devices registered there. Returns the deleted netkit ifindexes.
+    pub fn netns_del(&mut self, netns: &str) -> Vec<IfIndex> {
+        let Some(pos) = self.netns_names.iter().position(|n| n == netns) else {
+            return Vec::new();
+        };
+        let ns = pos as NetnsId + 1;
+        let mut gone = Vec::new();
+        while let Some(i) = self
+            .devices
+            .values()
+            .find(|d| d.netns == ns)
+            .map(|d| d.ifindex)
+        {
+            gone.extend(std::iter::once(i).chain(self.devices[&i].peer));
+            self.delete_pair(i);
+        }
+        self.foreign.retain(|_, f| f.netns != ns);
+        self.names.retain(|(n, _)| *n != ns);
+        if self.caller_ns == ns {
+            self.caller_ns = 0;
+        }
+        self.republish();
+        gone.sort();
+        gone
     }
 
     /// RTM_DELLINK: deleting either end deletes both; their links go defunct.
@@ -471,7 +504,16 @@ impl UserBackend {
             }
             return fail(Errno::EOPNOTSUPP, "loopback cannot be deleted");
         }
-        let peer = self.visible(ifindex, (Errno::ENODEV, ""))?.peer;
+        self.visible(ifindex, (Errno::ENODEV, ""))?;
+        self.delete_pair(ifindex);
+        self.republish();
+        Ok(())
+    }
+
+    /// Unregisters `ifindex` and its other end: peer pointers cleared first, programs
+    /// released, links defunct. The caller republishes the device table.
+    fn delete_pair(&mut self, ifindex: IfIndex) {
+        let peer = self.devices[&ifindex].peer;
         for i in std::iter::once(ifindex).chain(peer) {
             self.dev_mut(i).set_peer(None);
         }
@@ -484,8 +526,6 @@ impl UserBackend {
                 link.dev = None;
             }
         }
-        self.republish();
-        Ok(())
     }
 
     /// The device as `ip -d -s link show` reports it. Attributes the selected kernel does not
@@ -513,6 +553,13 @@ impl UserBackend {
             carrier: d.carrier,
             stats: d.path.stats(),
         })
+    }
+
+    /// Every netkit device in the caller's namespace, by ifindex (`ip link show type netkit`).
+    pub fn link_list(&self) -> Vec<LinkInfo> {
+        let ns = self.caller_ns;
+        let here = self.devices.values().filter(|d| d.netns == ns);
+        here.filter_map(|d| self.link_get(d.ifindex).ok()).collect()
     }
 
     pub fn ifindex_by_name(&self, name: &str) -> Result<IfIndex, Error> {
@@ -546,17 +593,7 @@ impl UserBackend {
         if !dev.up {
             return fail(Errno::Other(100), format!("ENETDOWN: {} is down", dev.name));
         }
-        // A packet socket refuses frames shorter than the link header; the transmit path's
-        // own runt drop is reachable through [`Datapath::xmit`] only.
-        if frame.len() < 14 {
-            return fail(
-                Errno::EINVAL,
-                format!(
-                    "a {}-byte frame is shorter than an Ethernet header",
-                    frame.len()
-                ),
-            );
-        }
+        packet_socket_check(frame, dev.mtu)?;
         Ok(
             match self.datapath().xmit(ifindex, Skb::from_frame(frame)) {
                 Delivery::ToPeer { skb, .. } => TxOutcome::Delivered(skb.data().to_vec()),
@@ -568,4 +605,44 @@ impl UserBackend {
             },
         )
     }
+}
+
+/// The checks `packet_snd` makes before a frame reaches the device (spec/userspace.md; the
+/// kernel backend sends through an AF_PACKET socket): longer than MTU + header → EMSGSIZE
+/// (4 more bytes for an 802.1Q frame), shorter than the header → EINVAL. The transmit path's
+/// own runt drop stays reachable through [`Datapath::xmit`].
+fn packet_socket_check(frame: &[u8], mtu: u32) -> Result<(), Error> {
+    const ETH_HLEN: usize = 14;
+    const VLAN_HLEN: usize = 4;
+    let limit = mtu as usize + ETH_HLEN;
+    let too_long = |extra| frame.len() > limit + extra;
+    let vlan = frame.get(12..14) == Some(&[0x81, 0x00][..]);
+    if too_long(VLAN_HLEN) {
+        return fail(
+            Errno::EMSGSIZE,
+            format!(
+                "a {}-byte frame exceeds MTU {mtu} plus the header",
+                frame.len()
+            ),
+        );
+    }
+    if frame.len() < ETH_HLEN {
+        return fail(
+            Errno::EINVAL,
+            format!(
+                "a {}-byte frame is shorter than an Ethernet header",
+                frame.len()
+            ),
+        );
+    }
+    if too_long(0) && !vlan {
+        return fail(
+            Errno::EMSGSIZE,
+            format!(
+                "a {}-byte frame exceeds MTU {mtu} plus the header",
+                frame.len()
+            ),
+        );
+    }
+    Ok(())
 }

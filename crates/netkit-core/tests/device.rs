@@ -571,6 +571,9 @@ fn carrier_only_when_both_up() {
     assert!(fx.b.link_get(fx.peer).unwrap().up);
     fx.b.link_set_up(fx.primary, true).unwrap();
     assert_eq!(carrier(&fx), (true, true));
+    // A "move" into the namespace it is in changes nothing.
+    fx.b.link_set_netns(fx.peer, None).unwrap();
+    assert_eq!(carrier(&fx), (true, true));
     // A namespace move closes the moved device.
     fx.b.link_set_netns(fx.peer, Some("foo")).unwrap();
     assert!(!fx.b.link_get(fx.primary).unwrap().carrier);

@@ -176,3 +176,91 @@ fn names_are_per_namespace() {
     assert_eq!(b.link_get(c3.peer.unwrap()).unwrap().name, "nk0");
     assert_eq!(b.ifindex_by_name("nk0").unwrap(), c3.peer.unwrap());
 }
+
+#[test]
+fn transmit_applies_the_packet_socket_checks() {
+    let mut fx = Fx::new(Hook::Primary);
+    let err = |fx: &mut Fx, f: &[u8]| {
+        fx.b.transmit(fx.primary, f)
+            .map(|_| ())
+            .map_err(|e| e.errno)
+    };
+    assert_eq!(
+        err(&mut fx, &frame([0; 6])),
+        Err(Errno::Other(100)),
+        "ENETDOWN while down"
+    );
+    fx.b.link_set_up(fx.primary, true).unwrap();
+    fx.b.link_set_up(fx.peer, true).unwrap();
+    fx.b.link_set_mtu(fx.primary, 68).unwrap();
+    assert_eq!(err(&mut fx, &[0u8; 13]), Err(Errno::EINVAL));
+    assert_eq!(
+        err(&mut fx, &[0u8; 14]),
+        Ok(()),
+        "a bare header is delivered"
+    );
+    let mut f = vec![0u8; 68 + 14];
+    f[12] = 0x08;
+    assert_eq!(err(&mut fx, &f), Ok(()));
+    f.push(0);
+    assert_eq!(err(&mut fx, &f), Err(Errno::EMSGSIZE));
+    f[12..14].copy_from_slice(&[0x81, 0x00]);
+    assert_eq!(
+        err(&mut fx, &f),
+        Ok(()),
+        "802.1Q frames may carry 4 more bytes"
+    );
+    f.extend([0; 4]);
+    assert_eq!(err(&mut fx, &f), Err(Errno::EMSGSIZE));
+    let st = fx.b.link_get(fx.primary).unwrap().stats;
+    assert_eq!(
+        (st.tx_packets, st.tx_dropped),
+        (3, 0),
+        "refused frames are not counted"
+    );
+    // The receiver's MTU does not matter: netkit does no MTU check.
+    fx.b.link_set_mtu(fx.primary, 1500).unwrap();
+    fx.b.link_set_mtu(fx.peer, 68).unwrap();
+    assert_eq!(err(&mut fx, &vec![0u8; 1514]), Ok(()));
+}
+
+#[test]
+fn destroying_a_namespace_deletes_pairs_with_an_end_in_it() {
+    let mut b = UserBackend::default();
+    let pod = |ns: &str| NewLink {
+        peer: Some(PeerInfo {
+            netns: Some(ns.into()),
+            ..PeerInfo::default()
+        }),
+        ..NewLink::default()
+    };
+    let a = add(&mut b, pod("a")).unwrap();
+    let other = add(&mut b, pod("b")).unwrap();
+    let (h, _) = b.prog_load(&ProgSource::Constant(-1)).unwrap();
+    let req = LinkCreateReq {
+        ifindex: a.primary,
+        hook: Hook::Peer,
+        prog: h,
+        flags: 0,
+        relative: Relative(0),
+        expected_revision: 0,
+    };
+    let (link, _) = b.link_create(&req).unwrap();
+    let eth = b.add_foreign_device("eth0", Some("a")).unwrap();
+    let gone = b.netns_del("a");
+    assert_eq!(gone, vec![a.peer.unwrap(), a.primary]);
+    assert_eq!(b.link_get(a.primary).unwrap_err().errno, Errno::ENODEV);
+    assert_eq!(
+        b.link_info(link).unwrap().ifindex,
+        0,
+        "the link went defunct"
+    );
+    assert!(
+        b.link_get(other.primary).is_ok(),
+        "pairs of other namespaces stay"
+    );
+    b.set_caller_netns(Some("a"));
+    assert_eq!(b.ifindex_by_name("eth0").unwrap_err().errno, Errno::ENODEV);
+    assert_ne!(eth, IfIndex(0));
+    assert!(b.netns_del("never-existed").is_empty());
+}
