@@ -126,7 +126,19 @@ impl Plumbing for Interfaces {
         let peer_ns = pair.peer_netns.clone().map_or(NetNs::Current, NetNs::Named);
         let restore = pair.expect.is_some();
         // The peer first, as the kernel creates it first.
-        let (peer, peer_new) = self.open(&pair.peer_name, kind, &peer_ns, restore)?;
+        let (peer, peer_new) = match self.open(&pair.peer_name, kind, &peer_ns, restore) {
+            Ok(p) => p,
+            Err(e) => {
+                if restore {
+                    // The pod (namespace) is gone: so is the pair, its host end included.
+                    let cfg = TunConfig::new(&pair.name, kind).reattach();
+                    if let Ok(primary) = TunDevice::open(&cfg) {
+                        discard(primary);
+                    }
+                }
+                return Err(e);
+            }
+        };
         let (primary, primary_new) = match self.open(&pair.name, kind, &NetNs::Current, restore) {
             Ok(p) => p,
             Err(e) => {
