@@ -171,6 +171,22 @@ impl Plumbing for Interfaces {
             return Err(err);
         }
         let ifindexes = (primary.ifindex(), peer.ifindex());
+        if pair.mode == core::Mode::L2 {
+            // The transmit path classifies pkt_type against the receiving end's address: the
+            // model must hold the TAPs' real MACs, which the stacks resolve with ARP.
+            let ends = [
+                (pair.model_primary, &primary, None),
+                (pair.model_peer, &peer, pair.peer_netns.as_deref()),
+            ];
+            for (dev, tun, ns) in ends {
+                let ifindex = tun.ifindex();
+                if let Ok(link) = tun.rtnl(move |r| r.link(ifindex)) {
+                    backend.set_caller_netns(ns);
+                    let _ = backend.link_set_address(dev, &link.address);
+                    backend.set_caller_netns(None);
+                }
+            }
+        }
         let path = self.path(backend);
         let io = PairIo {
             primary: (pair.model_primary, primary),

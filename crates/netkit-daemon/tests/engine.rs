@@ -122,13 +122,13 @@ fn bpf_program_sees_tcp_super_packets() {
         return;
     }
     let pod = netns("nkp");
-    let mut fx = fixture(&pod, 227, 0);
+    let mut fx = fixture(&pod, 193, 0);
     assert!(eventually(3000, || fx.sync()));
     let obj = load_object();
     let watch = classifier(&mut fx.backend, &obj, "watch_gso");
     // The primary's hook sees host -> pod traffic, the direction iperf3 sends in.
     attach(&mut fx.backend, fx.primary, Hook::Primary, watch, None);
-    iperf3(&pod, "10.227.0.2", 2, |_| {});
+    iperf3(&pod, "10.193.0.2", 2, |_| {});
     let (segs, size, pkts) = (
         map_u64(&obj, "seen", 0),
         map_u64(&obj, "seen", 1),
@@ -154,7 +154,7 @@ fn bpf_program_replacement_under_iperf3() {
         return;
     }
     let pod = netns("nkp");
-    let mut fx = fixture(&pod, 228, 0);
+    let mut fx = fixture(&pod, 194, 0);
     assert!(eventually(3000, || fx.sync()));
     let obj = load_object();
     let a = classifier(&mut fx.backend, &obj, "count_a");
@@ -166,7 +166,7 @@ fn bpf_program_replacement_under_iperf3() {
     let mut swaps = 0u32;
     let primary = fx.primary;
     let backend = &mut fx.backend;
-    iperf3(&pod, "10.228.0.2", 3, |done| {
+    iperf3(&pod, "10.194.0.2", 3, |done| {
         let mut current = a;
         while !done.load(Relaxed) {
             let new = if current == a { b } else { a };
@@ -293,4 +293,32 @@ fn bpf_redirect_carries_pod_to_pod_traffic() {
     for (_, name) in &pairs {
         let _ = run(&["ip", "link", "del", name]);
     }
+}
+
+#[test]
+fn l2_programs_see_unicast_to_the_peer_as_host() {
+    if !requirements(
+        "l2_programs_see_unicast_to_the_peer_as_host",
+        &["ip", "ping", "clang-19"],
+    ) {
+        return;
+    }
+    let pod = netns("nkp");
+    let mut fx = common::model_fixture::fixture_mode(&pod, 195, 0, netkit_core::Mode::L2);
+    assert!(eventually(3000, || fx.sync()));
+    let obj = load_object();
+    let watch = classifier(&mut fx.backend, &obj, "watch_pkt_type");
+    attach(&mut fx.backend, fx.primary, Hook::Primary, watch, None);
+    assert!(common::model_fixture::ping_here("10.195.0.2", 2));
+    // ARP requests are broadcast; the echo requests go to the peer's own MAC, which the
+    // model must know as the peer's address (pkt_type HOST, spec/netkit.md §2.1 step 4).
+    let (host, bcast, other) = (
+        map_u64(&obj, "pkt_types", 0),
+        map_u64(&obj, "pkt_types", 1),
+        map_u64(&obj, "pkt_types", 3),
+    );
+    let all: Vec<u64> = (0..4).map(|t| map_u64(&obj, "pkt_types", t)).collect();
+    assert!(host >= 2, "unicast to the peer seen as host: {all:?}");
+    assert!(bcast >= 1, "ARP broadcast seen: {bcast}");
+    assert_eq!(other, 0, "nothing addressed elsewhere");
 }
