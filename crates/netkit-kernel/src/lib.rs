@@ -44,9 +44,14 @@ pub use sys::is_root;
 
 /// The real-kernel backend.
 pub struct KernelBackend {
-    /// One rtnetlink socket per namespace (`None` = the caller's); `RefCell` because queries
-    /// (`link_get`) take `&self` but a socket's sequence number advances.
-    rtnl: RefCell<HashMap<Option<String>, Rtnl>>,
+    /// The rtnetlink socket of the caller's namespace; `RefCell` because queries
+    /// (`link_get`) take `&self` but a socket's sequence number advances. Sockets for other
+    /// namespaces are opened per request and closed at once: a socket pins its namespace,
+    /// and a namespace deleted by its owner must really go away (taking its devices along).
+    rtnl: RefCell<Rtnl>,
+    /// Packet sockets of the caller's namespace for [`Backend::transmit`], kept open because
+    /// closing one waits for an RCU grace period (tens of milliseconds in a VM).
+    taps: RefCell<Option<xmit::Tap>>,
     /// The namespace requests act in (`None` = the process's own), see [`Backend::set_netns`].
     caller: Option<String>,
     /// Both ends of every pair this backend created, each mapped to the other end: a peer
@@ -61,10 +66,9 @@ pub struct KernelBackend {
 impl KernelBackend {
     /// Opens an rtnetlink socket in the caller's namespace.
     pub fn new() -> Result<KernelBackend, Error> {
-        let mut rtnl = HashMap::new();
-        rtnl.insert(None, Rtnl::open(None)?);
         Ok(KernelBackend {
-            rtnl: RefCell::new(rtnl),
+            rtnl: RefCell::new(Rtnl::open(None)?),
+            taps: RefCell::new(None),
             caller: None,
             other_end: HashMap::new(),
             ipv6: false,
@@ -107,7 +111,7 @@ impl KernelBackend {
         }
     }
 
-    /// Runs `f` with the rtnetlink socket of the caller's namespace.
+    /// Runs `f` with an rtnetlink socket of the caller's namespace.
     fn with_rtnl<T>(&self, f: impl FnOnce(&mut Rtnl) -> Result<T, Error>) -> Result<T, Error> {
         self.with_rtnl_in(self.caller.clone(), f)
     }
@@ -128,12 +132,10 @@ impl KernelBackend {
         netns: Option<String>,
         f: impl FnOnce(&mut Rtnl) -> Result<T, Error>,
     ) -> Result<T, Error> {
-        let mut map = self.rtnl.borrow_mut();
-        if !map.contains_key(&netns) {
-            let sock = Rtnl::open(netns.as_deref())?;
-            map.insert(netns.clone(), sock);
+        match netns {
+            None => f(&mut self.rtnl.borrow_mut()),
+            Some(name) => f(&mut Rtnl::open(Some(&name))?),
         }
-        f(map.get_mut(&netns).expect("inserted above"))
     }
 
     /// The raw dump of one device: every netkit attribute the kernel emitted, or `None`
@@ -214,8 +216,13 @@ impl Backend for KernelBackend {
                 .insert(peer_place.clone(), primary_place.clone());
         }
         if !self.ipv6 {
-            for place in std::iter::once(&primary_place).chain(peer_place.as_ref()) {
-                self.quiet(place)?;
+            let quieted = std::iter::once(&primary_place)
+                .chain(peer_place.as_ref())
+                .try_for_each(|place| self.quiet(place));
+            if let Err(e) = quieted {
+                // All or nothing, as the kernel's own creation: no half-configured pair.
+                let _ = self.link_del(created.primary);
+                return Err(e);
             }
         }
         Ok(created)
@@ -385,7 +392,12 @@ impl KernelBackend {
                 _ => self.here(IfIndex(l)),
             }
         });
-        xmit::transmit(&sender, peer.as_ref(), frame, meta, |place| {
+        let mut taps = self.taps.borrow_mut();
+        if taps.is_none() {
+            *taps = Some(xmit::Tap::open(None)?);
+        }
+        let local = taps.as_ref().expect("opened above");
+        xmit::transmit(local, &sender, peer.as_ref(), frame, meta, |place| {
             self.with_rtnl_in(place.netns.clone(), |r| r.get(place.ifindex))
                 .map(|d| d.stats)
         })
