@@ -629,11 +629,15 @@ impl UserBackend {
     /// before anything sees it leave, counting a tx drop; `false` if the first target did so.
     /// Other targets are outside the model: the frame is reported where it went first.
     fn follow_egress(&self, mut delivery: Delivery) -> bool {
-        /// XMIT_RECURSION_LIMIT: deeper nesting is dropped uncounted.
-        const RECURSION_LIMIT: usize = 8;
+        /// XMIT_RECURSION_LIMIT. The packet socket's send is one transmit level, and every
+        /// egress redirect nests two more (`__bpf_tx_skb`, then `__dev_queue_xmit`); a
+        /// redirect is refused, uncounted, once the level exceeds the limit. That allows
+        /// four nested redirects (bpf-13 in the VM: five transmits in a redirect loop).
+        const XMIT_RECURSION_LIMIT: usize = 8;
+        const MAX_HOPS: usize = (XMIT_RECURSION_LIMIT - 1) / 2 + 1;
         let table = self.table.load();
         let timed = self.timed.load(Relaxed);
-        for hop in 0..RECURSION_LIMIT {
+        for hop in 0..MAX_HOPS {
             let Delivery::Redirect {
                 target,
                 kind: RedirectKind::Egress,
