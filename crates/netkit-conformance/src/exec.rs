@@ -215,6 +215,7 @@ pub fn execute(
             let req = change_link(args)?;
             Ok(Observed::from(backend.link_change(ifindex, &req)))
         }
+        ["dev", "set", dev, "netns", netns] => dev_set_netns(backend, b, dev, netns),
         ["dev", "set", dev, args @ ..] => {
             let ifindex = b.dev(backend, dev)?;
             let result = match args {
@@ -224,7 +225,7 @@ pub fn execute(
                 ["address", mac] => backend.link_set_address(ifindex, &parse_mac_bytes(mac)?),
                 _ => {
                     return Err(format!(
-                        "dev set takes up, down, mtu N or address MAC; got {args:?}"
+                        "dev set takes up, down, mtu N, address MAC or netns NS; got {args:?}"
                     ))
                 }
             };
@@ -418,6 +419,47 @@ fn dev_add(backend: &mut dyn Backend, b: &mut Bindings, args: &[&str]) -> Result
         }
     }
     Ok(o)
+}
+
+/// `dev set DEV netns NS|-`: moves the device, whose name is then bound in the namespace it
+/// went to, under the ifindex it has there.
+fn dev_set_netns(
+    backend: &mut dyn Backend,
+    b: &mut Bindings,
+    dev: &str,
+    netns: &str,
+) -> Result<Observed, String> {
+    let target = (netns != "-").then(|| netns.to_string());
+    if target.is_some() && !b.namespaces.iter().any(|n| n == netns) {
+        return Err(format!(
+            "dev set {dev} netns {netns}: no `netns add {netns}` before"
+        ));
+    }
+    let ifindex = b.dev(backend, dev)?;
+    if let Err(e) = backend.link_set_netns(ifindex, target.as_deref()) {
+        return Ok(Observed::failed(&e));
+    }
+    let moved = in_netns(backend, b, target.as_deref(), |be| be.ifindex_by_name(dev))
+        .map_err(|e| format!("{dev} is not in namespace {netns} after the move: {e}"))?;
+    let old_key = b.key(dev);
+    let new_key = (target, dev.to_string());
+    let mut bound = b.devs.remove(&old_key).unwrap_or(Dev {
+        ifindex: moved,
+        other_end: None,
+    });
+    bound.ifindex = moved;
+    if let Some(other) = bound.other_end.as_ref().and_then(|o| b.devs.get_mut(o)) {
+        other.other_end = Some(new_key.clone());
+    }
+    if let Some(created) = b
+        .created
+        .iter_mut()
+        .find(|c| (&c.0, c.1) == (&old_key.0, ifindex))
+    {
+        *created = (new_key.0.clone(), moved);
+    }
+    b.devs.insert(new_key, bound);
+    Ok(Observed::ok())
 }
 
 /// Runs `f` with the backend acting in `netns`, then back in the scenario's namespace.

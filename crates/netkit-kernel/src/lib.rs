@@ -244,6 +244,28 @@ impl Backend for KernelBackend {
         self.with_rtnl(|r| r.set_mtu(ifindex, mtu))
     }
 
+    fn link_set_netns(&mut self, ifindex: IfIndex, netns: Option<&str>) -> Result<(), Error> {
+        let fd = match netns {
+            Some(name) => netns::open(name).map_err(|e| netns_error(name, e))?,
+            // The initial namespace is the one this thread (never moved by setns) is in.
+            None => netns::own().map_err(|e| netns_error("(initial)", e))?,
+        };
+        let name = self.link_dump(ifindex)?.name;
+        self.with_rtnl(|r| r.set_netns(ifindex, &fd))?;
+        // The device keeps its name; its ifindex is kept only if free in the new namespace.
+        let target = netns.map(str::to_string);
+        let moved = self.with_rtnl_in(target.clone(), |r| r.get_by_name(&name))?;
+        let new_place = Place {
+            ifindex: moved.ifindex,
+            netns: target,
+        };
+        if let Some(other) = self.other_end.remove(&self.here(ifindex)) {
+            self.other_end.insert(other.clone(), new_place.clone());
+            self.other_end.insert(new_place, other);
+        }
+        Ok(())
+    }
+
     fn link_del(&mut self, ifindex: IfIndex) -> Result<(), Error> {
         self.with_rtnl(|r| r.delete(ifindex))?;
         if let Some(other) = self.other_end.remove(&self.here(ifindex)) {
