@@ -253,6 +253,10 @@ pub(super) fn call(m: &mut Machine, helper: u32, a: [u64; 5]) -> Result<u64, Abo
         },
         id::CHECK_MTU => check_mtu(m, a)?,
         id::SKB_SET_TSTAMP => {
+            // Only IP packets carry a delivery time (observed: -EOPNOTSUPP otherwise).
+            if !matches!(m.skb.meta.protocol, ETH_P_IP | ETH_P_IPV6) {
+                return Ok((-95i64) as u64);
+            }
             let (ts, ty) = (a[1], a[2]);
             match ty {
                 0 => {}
@@ -281,7 +285,7 @@ fn zero_out(m: &mut Machine, addr: u64, len: usize) -> Result<(), AbortReason> {
 /// `bpf_csum_diff(from, from_size, to, to_size, seed)`.
 fn csum_diff(m: &mut Machine, a: [u64; 5]) -> Result<u64, AbortReason> {
     let (from_size, to_size) = (a[1] & 0xffff_ffff, a[3] & 0xffff_ffff);
-    if (from_size | to_size) & 3 != 0 || from_size + to_size > 512 {
+    if from_size + to_size > 1 << 16 {
         return Ok(EINVAL);
     }
     let mut from = vec![0; from_size as usize];
