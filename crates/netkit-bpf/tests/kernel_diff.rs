@@ -115,7 +115,9 @@ fn diff_object(test: &str, src: &str, mcpu: &str) {
     }
     let dir = std::env::temp_dir().join(format!("netkit-kdiff-{}-{test}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/progs").join(src);
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/progs")
+        .join(src);
     let obj_path = dir.join("prog.o");
     compile(&src, &obj_path, mcpu);
     let pin = Pinned(PathBuf::from(format!(
@@ -128,7 +130,11 @@ fn diff_object(test: &str, src: &str, mcpu: &str) {
         .arg(&pin.0)
         .output()
         .expect("bpftool runs");
-    assert!(st.status.success(), "kernel refused the object: {}", String::from_utf8_lossy(&st.stderr));
+    assert!(
+        st.status.success(),
+        "kernel refused the object: {}",
+        String::from_utf8_lossy(&st.stderr)
+    );
     let parsed = ObjectFile::parse(&std::fs::read(&obj_path).unwrap()).expect("object parses");
     let obj = LoadedObject::load(&parsed).expect("engine loads the object");
     let opts = RunOptions {
@@ -150,7 +156,10 @@ fn diff_object(test: &str, src: &str, mcpu: &str) {
                 );
                 continue;
             };
-            let r = prog.run_with(&mut skb, &opts).result.expect("engine run completes");
+            let r = prog
+                .run_with(&mut skb, &opts)
+                .result
+                .expect("engine run completes");
             assert_eq!(r as u32, kret, "{what}: return value");
             assert_eq!(skb.data(), &k.data[..], "{what}: output packet");
             assert_eq!(
@@ -161,7 +170,10 @@ fn diff_object(test: &str, src: &str, mcpu: &str) {
             compared += 1;
         }
     }
-    assert!(compared >= obj.programs().len() * 9, "too few comparisons: {compared}");
+    assert!(
+        compared >= obj.programs().len() * 9,
+        "too few comparisons: {compared}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -73,7 +73,7 @@ fn word(skb: &Skb, field: u32) -> Option<u32> {
 
 /// Loads `size` bytes at `at` of the context. `gen` is the current packet generation.
 pub(crate) fn load(skb: &Skb, gen: u32, at: u32, size: usize) -> Option<u64> {
-    if at % size as u32 != 0 || at >= SKB_CTX_SIZE {
+    if !at.is_multiple_of(size as u32) || at >= SKB_CTX_SIZE {
         return None;
     }
     match (at, size) {
@@ -84,9 +84,7 @@ pub(crate) fn load(skb: &Skb, gen: u32, at: u32, size: usize) -> Option<u64> {
         (off::HWTSTAMP, 8) => return Some(skb.meta.hwtstamp),
         (off::SK, 8) => return Some(0),
         (off::TSTAMP_TYPE, 1) => return Some(u64::from(skb.meta.tstamp_type)),
-        (off::TSTAMP | off::HWTSTAMP | off::SK, _) | (off::TSTAMP_TYPE..=183, _) => {
-            return None
-        }
+        (off::TSTAMP | off::HWTSTAMP | off::SK, _) | (off::TSTAMP_TYPE..=183, _) => return None,
         _ => {}
     }
     if (off::CB..off::CB_END).contains(&at) && size == 8 {
@@ -113,7 +111,7 @@ pub(crate) fn load(skb: &Skb, gen: u32, at: u32, size: usize) -> Option<u64> {
 
 /// Stores `size` bytes of `val` at `at` of the context; only the fields SCHED_CLS may write.
 pub(crate) fn store(skb: &mut Skb, at: u32, size: usize, val: u64) -> Option<()> {
-    if at % size as u32 != 0 {
+    if !at.is_multiple_of(size as u32) {
         return None;
     }
     let m = &mut skb.meta;
