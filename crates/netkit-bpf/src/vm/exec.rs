@@ -168,6 +168,42 @@ pub(crate) fn exec(
         let here = pc;
         pc += 1;
         match op {
+            Op::Mov64K { dst, imm } => r[(dst & 15) as usize] = imm as i64 as u64,
+            Op::Mov64X { dst, src } => r[(dst & 15) as usize] = r[(src & 15) as usize],
+            Op::Add64K { dst, imm } => {
+                let d = (dst & 15) as usize;
+                r[d] = r[d].wrapping_add(imm as i64 as u64);
+            }
+            Op::Add64X { dst, src } => {
+                let d = (dst & 15) as usize;
+                r[d] = r[d].wrapping_add(r[(src & 15) as usize]);
+            }
+            Op::And64K { dst, imm } => r[(dst & 15) as usize] &= imm as i64 as u64,
+            Op::Lsh64K { dst, imm } => r[(dst & 15) as usize] <<= imm as u32 & 63,
+            Op::Rsh64K { dst, imm } => r[(dst & 15) as usize] >>= imm as u32 & 63,
+            Op::Mov32K { dst, imm } => r[(dst & 15) as usize] = u64::from(imm as u32),
+            Op::Mov32X { dst, src } => {
+                r[(dst & 15) as usize] = u64::from(r[(src & 15) as usize] as u32)
+            }
+            Op::Add32X { dst, src } => {
+                let d = (dst & 15) as usize;
+                r[d] = u64::from((r[d] as u32).wrapping_add(r[(src & 15) as usize] as u32));
+            }
+            Op::JeqK { dst, imm, target } => {
+                if r[(dst & 15) as usize] == imm as i64 as u64 {
+                    pc = target as usize;
+                }
+            }
+            Op::JneK { dst, imm, target } => {
+                if r[(dst & 15) as usize] != imm as i64 as u64 {
+                    pc = target as usize;
+                }
+            }
+            Op::JgtX { dst, src, target } => {
+                if r[(dst & 15) as usize] > r[(src & 15) as usize] {
+                    pc = target as usize;
+                }
+            }
             Op::Alu64K { op, dst, imm } => {
                 let d = (dst & 15) as usize;
                 r[d] = alu64(op, r[d], imm as i64 as u64);

@@ -212,8 +212,27 @@ impl<'s> Machine<'s> {
         .then_some(off)
     }
 
-    #[inline]
+    /// Loads through a pointer: stack and packet inline, other regions out of line.
+    #[inline(always)]
     pub fn load(&self, addr: u64, size: usize) -> Result<u64, AbortReason> {
+        let off = ptr_off(addr) as usize;
+        match ptr_kind(addr) {
+            kind::STACK if ptr_index(addr) == 0 && off + size <= STACK_SIZE => {
+                Ok(le(&self.stack[off..off + size]))
+            }
+            kind::PACKET
+                if ptr_index(addr) == self.pkt_gen
+                    && off >= self.skb.head
+                    && off + size <= self.skb.buf.len() =>
+            {
+                Ok(le(&self.skb.buf[off..off + size]))
+            }
+            _ => self.load_slow(addr, size),
+        }
+    }
+
+    #[inline(never)]
+    fn load_slow(&self, addr: u64, size: usize) -> Result<u64, AbortReason> {
         match ptr_kind(addr) {
             kind::STACK => {
                 let off = ptr_off(addr) as usize;
@@ -443,7 +462,7 @@ impl<'s> Machine<'s> {
     }
 }
 
-#[inline]
+#[inline(always)]
 fn le(b: &[u8]) -> u64 {
     match b.len() {
         1 => u64::from(b[0]),
