@@ -260,16 +260,16 @@ pub(crate) fn call(
             }
         }
         id::RINGBUF_SUBMIT | id::RINGBUF_DISCARD => {
-            let r = m
-                .regions
-                .get_mut(ptr_index(a[0]) as usize)
-                .filter(|r| {
-                    ptr_kind(a[0]) == kind::REGION
-                        && ptr_off(a[0]) == 0
-                        && r.live
-                        && r.record.is_some()
-                })
-                .ok_or(bad(helper, "not a reserved ringbuf record"))?;
+            let r =
+                m.s.regions
+                    .get_mut(ptr_index(a[0]) as usize)
+                    .filter(|r| {
+                        ptr_kind(a[0]) == kind::REGION
+                            && ptr_off(a[0]) == 0
+                            && r.live
+                            && r.record.is_some()
+                    })
+                    .ok_or(bad(helper, "not a reserved ringbuf record"))?;
             r.live = false;
             if let Some(rec) = &r.record {
                 rec.finish(&r.words, r.len as usize, helper == id::RINGBUF_SUBMIT);

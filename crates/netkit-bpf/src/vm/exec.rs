@@ -133,7 +133,7 @@ fn sign_extend(v: u64, size: u8) -> u64 {
 
 /// A caller's registers saved across a BPF-to-BPF call.
 #[derive(Clone, Copy, Default)]
-struct Saved {
+pub(crate) struct Saved {
     ret: u32,
     callee_saved: [u64; 4],
     fp: u64,
@@ -154,7 +154,8 @@ pub(crate) fn exec(
     let mut r = [0u64; 16];
     r[1..6].copy_from_slice(&args);
     r[10] = m.enter_frame(frame).map_err(|e| abort(e, entry))?;
-    let mut saved = [Saved::default(); MAX_FRAMES];
+    // Callers' registers are pushed on the run's scratch stack (no per-call initialisation);
+    // `depth` counts this exec's entries on it.
     let mut depth = 0usize;
     let mut pc = entry;
     loop {
@@ -376,7 +377,7 @@ pub(crate) fn exec(
                             return Ok(ret);
                         }
                         depth -= 1;
-                        let s = saved[depth];
+                        let s = m.s.saved.pop().unwrap_or_default();
                         r[6..10].copy_from_slice(&s.callee_saved);
                         r[10] = s.fp;
                         pc = s.ret as usize;
@@ -393,11 +394,11 @@ pub(crate) fn exec(
                 if depth + 1 >= MAX_FRAMES || frame + depth + 1 >= MAX_FRAMES {
                     return Err(abort(AbortReason::CallDepth, here));
                 }
-                saved[depth] = Saved {
+                m.s.saved.push(Saved {
                     ret: pc as u32,
                     callee_saved: [r[6], r[7], r[8], r[9]],
                     fp: r[10],
-                };
+                });
                 depth += 1;
                 r[10] = m.enter_frame(frame + depth).map_err(|e| abort(e, here))?;
                 pc = target as usize;
@@ -407,7 +408,7 @@ pub(crate) fn exec(
                     return Ok(r[0]);
                 }
                 depth -= 1;
-                let s = saved[depth];
+                let s = m.s.saved.pop().unwrap_or_default();
                 r[6..10].copy_from_slice(&s.callee_saved);
                 r[10] = s.fp;
                 pc = s.ret as usize;

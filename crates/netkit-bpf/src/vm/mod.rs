@@ -5,7 +5,7 @@
 
 pub(crate) mod ctx;
 pub(crate) mod decode;
-mod exec;
+pub(crate) mod exec;
 mod machine;
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
