@@ -222,7 +222,9 @@ impl Skb {
             0x0004
         };
         skb.meta.pkt_type = if data[0] & 1 != 0 {
-            if data[..6] == [0xff; 6] {
+            // eth_type_trans compares with the device's broadcast address, which is all
+            // zeroes on loopback: ff:ff:ff:ff:ff:ff is MULTICAST there (seen on 6.18).
+            if data[..6] == [0; 6] {
                 pkt_type::BROADCAST
             } else {
                 pkt_type::MULTICAST

@@ -73,7 +73,7 @@ fn run(args: Vec<String>) -> i32 {
             }
             prog_run::cmd_prog_run(&args)
         }
-        Command::Conformance(args) => conformance(&args),
+        Command::Conformance(args) => netkit_conformance::cli_main(&args),
         Command::ProgLoad {
             path,
             section,
@@ -145,9 +145,4 @@ fn daemon(args: &[String]) -> i32 {
             1
         }
     }
-}
-
-fn conformance(_args: &[String]) -> i32 {
-    eprintln!("Error: EOPNOTSUPP: `netkit conformance` is not built into this netkit yet");
-    1
 }

@@ -12,7 +12,10 @@ pub fn open(name: &str, version: KernelVersion) -> Result<Box<dyn Backend>, Stri
     match name {
         "user" => open_user(version),
         "kernel" => open_kernel(version),
-        other => Err(format!("unknown backend {other:?}; use {}", NAMES.join(" or "))),
+        other => Err(format!(
+            "unknown backend {other:?}; use {}",
+            NAMES.join(" or ")
+        )),
     }
 }
 
@@ -36,7 +39,9 @@ fn open_user(_version: KernelVersion) -> Result<Box<dyn Backend>, String> {
 #[cfg(feature = "kernel-backend")]
 fn open_kernel(version: KernelVersion) -> Result<Box<dyn Backend>, String> {
     if version != KernelVersion::V6_12 {
-        return Err(format!("the kernel backend runs the reference kernel 6.12, not {version}"));
+        return Err(format!(
+            "the kernel backend runs the reference kernel 6.12, not {version}"
+        ));
     }
     netkit_kernel::KernelBackend::new()
         .map(|b| Box::new(b) as Box<dyn Backend>)
@@ -46,4 +51,43 @@ fn open_kernel(version: KernelVersion) -> Result<Box<dyn Backend>, String> {
 #[cfg(not(feature = "kernel-backend"))]
 fn open_kernel(_version: KernelVersion) -> Result<Box<dyn Backend>, String> {
     Err("this binary was built without the kernel backend (feature kernel-backend)".into())
+}
+
+/// Creates a named network namespace (`ip netns add`) for a scenario. The user backend's
+/// namespaces are plain labels, so there it only checks the name.
+pub fn netns_add(backend: &str, name: &str) -> Result<(), String> {
+    check_netns_name(name)?;
+    match backend {
+        #[cfg(feature = "kernel-backend")]
+        "kernel" => {
+            netkit_kernel::netns::create(name).map_err(|e| format!("netns add {name}: {e}"))
+        }
+        "user" => Ok(()),
+        other => Err(format!("the {other} backend cannot create namespaces")),
+    }
+}
+
+/// Removes a namespace created by [`netns_add`].
+pub fn netns_del(backend: &str, name: &str) -> Result<(), String> {
+    match backend {
+        #[cfg(feature = "kernel-backend")]
+        "kernel" => {
+            netkit_kernel::netns::delete(name).map_err(|e| format!("netns del {name}: {e}"))
+        }
+        "user" => Ok(()),
+        other => Err(format!("the {other} backend cannot delete namespaces")),
+    }
+}
+
+fn check_netns_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("invalid namespace name {name:?}"))
+    }
 }

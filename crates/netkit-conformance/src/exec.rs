@@ -2,14 +2,17 @@
 //! and device names instead of ids), so that the same expectation holds on every backend.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use netkit_core::{
-    flags, AttachReq, Backend, ChangeLink, DetachReq, Errno, Error, Handle, Hook, IfIndex,
-    LinkCreateReq, LinkId, LinkInfo, Mode, NewLink, Pairing, PeerInfo, Policy, ProgId, ProgSource,
-    QueryReq, QueryResult, Relative, Scrub, TxOutcome,
+    flags, AttachReq, Backend, DetachReq, Errno, Error, Handle, Hook, IfIndex, LinkCreateReq,
+    LinkId, LinkInfo, Mode, Pairing, ProgId, QueryReq, QueryResult, Relative, TxOutcome,
 };
 
+use crate::args::{
+    self, change_link, format_mac, hook_name, parse_hook, parse_mac, parse_mac_bytes, parse_num,
+    policy_name, prog_source, scrub_name,
+};
 use crate::frames;
 use crate::scenario::Outcome;
 
@@ -18,6 +21,8 @@ use crate::scenario::Outcome;
 pub struct Observed {
     pub outcome: Option<Outcome>,
     pub fields: Vec<(String, String)>,
+    /// The backend's sentence when the step failed, for reports.
+    pub message: Option<String>,
 }
 
 impl Observed {
@@ -25,6 +30,7 @@ impl Observed {
         Observed {
             outcome: Some(Outcome::Ok),
             fields: Vec::new(),
+            message: None,
         }
     }
 
@@ -32,6 +38,7 @@ impl Observed {
         Observed {
             outcome: Some(Outcome::Errno(errno_name(e.errno))),
             fields: Vec::new(),
+            message: Some(e.msg.clone()),
         }
     }
 
@@ -65,6 +72,8 @@ pub struct Bindings {
     created: Vec<IfIndex>,
     open_progs: Vec<Handle>,
     open_links: Vec<Handle>,
+    /// Namespaces `netns add` created, removed last.
+    namespaces: Vec<String>,
 }
 
 impl Bindings {
@@ -79,6 +88,9 @@ impl Bindings {
         }
         for dev in self.created.drain(..) {
             let _ = backend.link_del(dev);
+        }
+        for ns in self.namespaces.drain(..).rev() {
+            let _ = crate::backends::netns_del(backend.name(), &ns);
         }
     }
 
@@ -291,54 +303,17 @@ pub fn execute(
             Err(e) => Observed::failed(&e),
         }),
         ["xmit", dev, frame, args @ ..] => xmit(backend, b, dev, frame, args),
+        ["netns", "add", name] => {
+            crate::backends::netns_add(backend.name(), name)?;
+            b.namespaces.push(name.to_string());
+            Ok(Observed::ok())
+        }
         _ => Err(format!("malformed step {:?}", words.join(" "))),
     }
 }
 
 fn dev_add(backend: &mut dyn Backend, b: &mut Bindings, args: &[&str]) -> Result<Observed, String> {
-    let mut req = NewLink::default();
-    let mut args = args;
-    if let [name, rest @ ..] = args {
-        if !is_dev_add_keyword(name) {
-            req.name = Some(name.to_string());
-            args = rest;
-        }
-    }
-    let mut in_peer = false;
-    let mut it = args.iter();
-    while let Some(key) = it.next() {
-        if *key == "peer" {
-            in_peer = true;
-            req.peer.get_or_insert_with(PeerInfo::default);
-            continue;
-        }
-        let value = it.next().ok_or_else(|| format!("{key} needs a value"))?;
-        if in_peer {
-            let peer = req.peer.get_or_insert_with(PeerInfo::default);
-            match *key {
-                "name" => peer.name = Some(value.to_string()),
-                "mtu" => peer.mtu = Some(parse_num(value)?),
-                "address" => peer.address = Some(parse_mac_bytes(value)?),
-                "netns" => peer.netns = Some(value.to_string()),
-                other => return Err(format!("unknown peer attribute {other}")),
-            }
-            continue;
-        }
-        match *key {
-            "mode" => req.mode = Some(parse_enum(value, &[("l2", 0), ("l3", 1)])?),
-            "policy" => req.policy = Some(parse_policy(value)?),
-            "peer-policy" => req.peer_policy = Some(parse_policy(value)?),
-            "scrub" => req.scrub = Some(parse_scrub(value)?),
-            "peer-scrub" => req.peer_scrub = Some(parse_scrub(value)?),
-            "headroom" => req.headroom = Some(parse_num(value)?),
-            "tailroom" => req.tailroom = Some(parse_num(value)?),
-            "pairing" => req.pairing = Some(parse_enum(value, &[("pair", 0), ("single", 1)])?),
-            "mtu" => req.mtu = Some(parse_num(value)?),
-            "address" => req.address = Some(parse_mac_bytes(value)?),
-            "primary" => req.primary = Some(parse_num(value)?),
-            other => return Err(format!("unknown dev add attribute {other}")),
-        }
-    }
+    let req = args::new_link(args)?;
     let created = match backend.link_add(&req) {
         Ok(created) => created,
         Err(e) => return Ok(Observed::failed(&e)),
@@ -359,48 +334,6 @@ fn dev_add(backend: &mut dyn Backend, b: &mut Bindings, args: &[&str]) -> Result
         o.field(role, name);
     }
     Ok(o)
-}
-
-fn is_dev_add_keyword(word: &str) -> bool {
-    [
-        "mode",
-        "policy",
-        "peer-policy",
-        "scrub",
-        "peer-scrub",
-        "headroom",
-        "tailroom",
-        "pairing",
-        "mtu",
-        "address",
-        "primary",
-        "peer",
-    ]
-    .contains(&word)
-}
-
-fn change_link(args: &[&str]) -> Result<ChangeLink, String> {
-    let mut req = ChangeLink::default();
-    let mut it = args.iter();
-    while let Some(key) = it.next() {
-        if *key == "peer-info" {
-            req.peer_info = true;
-            continue;
-        }
-        let value = it.next().ok_or_else(|| format!("{key} needs a value"))?;
-        match *key {
-            "mode" => req.mode = Some(parse_enum(value, &[("l2", 0), ("l3", 1)])?),
-            "policy" => req.policy = Some(parse_policy(value)?),
-            "peer-policy" => req.peer_policy = Some(parse_policy(value)?),
-            "scrub" => req.scrub = Some(parse_scrub(value)?),
-            "peer-scrub" => req.peer_scrub = Some(parse_scrub(value)?),
-            "headroom" => req.headroom = Some(parse_num(value)?),
-            "tailroom" => req.tailroom = Some(parse_num(value)?),
-            "pairing" => req.pairing = Some(parse_enum(value, &[("pair", 0), ("single", 1)])?),
-            other => return Err(format!("unknown dev change attribute {other}")),
-        }
-    }
-    Ok(req)
 }
 
 fn show_fields(b: &Bindings, info: &LinkInfo) -> Observed {
@@ -431,6 +364,7 @@ fn show_fields(b: &Bindings, info: &LinkInfo) -> Observed {
         info.peer_ifindex
             .map_or("none".to_string(), |p| b.dev_name(p.0)),
     );
+    o.field("netns", info.netns.as_deref().unwrap_or("-"));
     let s = info.stats;
     for (key, value) in [
         ("rx_packets", s.rx_packets),
@@ -519,19 +453,19 @@ fn xmit(
         Ok(TxOutcome::Delivered(bytes)) => {
             let mut o = Observed {
                 outcome: Some(Outcome::Delivered),
-                fields: Vec::new(),
+                ..Observed::default()
             };
             o.field("len", bytes.len());
             o
         }
         Ok(TxOutcome::Dropped) => Observed {
             outcome: Some(Outcome::Dropped),
-            fields: Vec::new(),
+            ..Observed::default()
         },
         Ok(TxOutcome::Redirected { ifindex, ingress }) => {
             let mut o = Observed {
                 outcome: Some(Outcome::Redirected),
-                fields: Vec::new(),
+                ..Observed::default()
             };
             o.field("to", b.dev_name(ifindex.0));
             o.field("ingress", u8::from(ingress));
@@ -596,119 +530,6 @@ fn mprog_args(b: &Bindings, args: &[&str]) -> Result<AttachReq, String> {
     Ok(req)
 }
 
-fn prog_source(words: &[&str], dir: &Path) -> Result<ProgSource, String> {
-    match words {
-        ["const", value] => {
-            let value = value
-                .parse::<i32>()
-                .map_err(|_| format!("const {value}: not a 32-bit integer"))?;
-            Ok(ProgSource::Constant(value))
-        }
-        ["object", path, rest @ ..] => {
-            let path = PathBuf::from(path);
-            let path = if path.is_absolute() {
-                path
-            } else {
-                dir.join(path)
-            };
-            let program = match rest {
-                [] => None,
-                [name] => Some(name.to_string()),
-                _ => return Err("prog load object takes PATH [PROGRAM]".into()),
-            };
-            Ok(ProgSource::Object { path, program })
-        }
-        _ => Err(format!(
-            "prog load takes `const N` or `object PATH [PROGRAM]`; got {words:?}"
-        )),
-    }
-}
-
-fn parse_hook(word: &str) -> Result<Hook, String> {
-    match word {
-        "primary" => Ok(Hook::Primary),
-        "peer" => Ok(Hook::Peer),
-        _ => Err(format!("hook must be primary or peer, got {word}")),
-    }
-}
-
-fn hook_name(hook: Hook) -> &'static str {
-    match hook {
-        Hook::Primary => "primary",
-        Hook::Peer => "peer",
-    }
-}
-
-fn parse_enum(word: &str, names: &[(&str, u32)]) -> Result<u32, String> {
-    names
-        .iter()
-        .find(|(name, _)| *name == word)
-        .map(|(_, v)| Ok(*v))
-        .unwrap_or_else(|| parse_num(word))
-}
-
-fn parse_policy(word: &str) -> Result<u32, String> {
-    parse_enum(
-        word,
-        &[
-            ("pass", 0),
-            ("drop", 2),
-            ("next", u32::MAX),
-            ("redirect", 7),
-        ],
-    )
-}
-
-fn parse_scrub(word: &str) -> Result<u32, String> {
-    parse_enum(word, &[("none", 0), ("default", 1)])
-}
-
-fn policy_name(policy: Option<Policy>) -> &'static str {
-    match policy {
-        Some(Policy::Pass) => "pass",
-        Some(Policy::Drop) => "drop",
-        None => "none",
-    }
-}
-
-fn scrub_name(scrub: Option<Scrub>) -> &'static str {
-    match scrub {
-        Some(Scrub::None) => "none",
-        Some(Scrub::Default) => "default",
-        None => "absent",
-    }
-}
-
-/// A decimal or `0x` hexadecimal number.
-fn parse_num<T: TryFrom<u64>>(word: &str) -> Result<T, String> {
-    let value = match word.strip_prefix("0x") {
-        Some(hex) => u64::from_str_radix(hex, 16),
-        None => word.parse::<u64>(),
-    }
-    .map_err(|_| format!("{word}: not a number"))?;
-    T::try_from(value).map_err(|_| format!("{word}: out of range"))
-}
-
-/// A MAC as colon-separated hex bytes; any number of bytes, so that wrong lengths can be sent.
-fn parse_mac_bytes(word: &str) -> Result<Vec<u8>, String> {
-    word.split(':')
-        .map(|byte| u8::from_str_radix(byte, 16).map_err(|_| format!("{word}: not a MAC address")))
-        .collect()
-}
-
-fn parse_mac(word: &str) -> Result<[u8; 6], String> {
-    parse_mac_bytes(word)?
-        .try_into()
-        .map_err(|_| format!("{word}: a MAC has 6 bytes"))
-}
-
-pub fn format_mac(mac: &[u8; 6]) -> String {
-    mac.iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(":")
-}
-
 /// Whether an observed value satisfies an expected one. Besides equality: `random` for an
 /// address means "a locally administered unicast address" (what the kernel generates).
 pub fn value_matches(key: &str, expected: &str, observed: &str) -> bool {
@@ -725,12 +546,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn numbers_macs_and_random_addresses() {
-        assert_eq!(parse_num::<u32>("0xffffffff"), Ok(u32::MAX));
-        assert!(parse_num::<u16>("65536").is_err());
-        assert_eq!(parse_mac_bytes("ee:ff:bb:cc:aa:dd").unwrap().len(), 6);
-        assert_eq!(parse_mac_bytes("ee:ff").unwrap(), [0xee, 0xff]);
-        assert!(parse_mac("ee:ff").is_err());
+    fn random_addresses_are_locally_administered_unicast() {
         assert!(value_matches("address", "random", "da:01:02:03:04:05"));
         assert!(!value_matches("address", "random", "00:00:00:00:00:00"));
         assert!(!value_matches("address", "random", "01:00:5e:00:00:01"));
@@ -738,10 +554,43 @@ mod tests {
     }
 
     #[test]
-    fn policy_words_map_to_netkit_actions() {
-        assert_eq!(parse_policy("drop"), Ok(2));
-        assert_eq!(parse_policy("next"), Ok(u32::MAX));
-        assert_eq!(parse_policy("9"), Ok(9));
-        assert!(parse_policy("maybe").is_err());
+    fn anchors_send_the_id_or_the_handle_as_bpf_f_id_says() {
+        let mut b = Bindings::default();
+        b.progs.insert("P1".into(), (Handle(7), ProgId(1001)));
+        b.links.insert("L1".into(), (Handle(9), LinkId(55)));
+        let words = |s: &'static str| s.split(' ').collect::<Vec<_>>();
+        let by_handle = mprog_args(&b, &words("before rel P1 rev 3")).unwrap();
+        assert_eq!(
+            (
+                by_handle.flags,
+                by_handle.relative,
+                by_handle.expected_revision
+            ),
+            (flags::BEFORE, Relative(7), 3)
+        );
+        let by_id = mprog_args(&b, &words("after id rel P1")).unwrap();
+        assert_eq!(
+            (by_id.flags, by_id.relative),
+            (flags::AFTER | flags::ID, Relative(1001))
+        );
+        let link_id = mprog_args(&b, &words("before link id rel L1")).unwrap();
+        assert_eq!(link_id.relative, Relative(55));
+        let link_fd = mprog_args(&b, &words("after link rel L1 flags 0x40")).unwrap();
+        assert_eq!(
+            (link_fd.flags, link_fd.relative),
+            (flags::AFTER | flags::LINK | 0x40, Relative(9))
+        );
+        let replace = mprog_args(&b, &words("replace old P1 rel 0xfffffff0")).unwrap();
+        assert_eq!(
+            (replace.replace, replace.relative),
+            (Some(Handle(7)), Relative(0xffff_fff0))
+        );
+        assert!(mprog_args(&b, &words("before rel P9"))
+            .unwrap_err()
+            .contains("P9"));
+        assert!(mprog_args(&b, &words("sideways"))
+            .unwrap_err()
+            .contains("sideways"));
+        assert!(mprog_args(&b, &words("old P9")).unwrap_err().contains("P9"));
     }
 }

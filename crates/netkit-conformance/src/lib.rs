@@ -3,6 +3,7 @@
 //! the model step by step.
 #![forbid(unsafe_code)]
 
+pub mod args;
 pub mod backends;
 pub mod exec;
 pub mod frames;
@@ -197,6 +198,12 @@ pub fn load_all(paths: &[PathBuf]) -> Result<Vec<Scenario>, String> {
                 .filter(|p| p.extension().is_some_and(|x| x == "scn"))
                 .collect();
             found.sort();
+            if found.is_empty() {
+                return Err(format!(
+                    "{}: no .scn scenario files in this directory",
+                    path.display()
+                ));
+            }
             files.extend(found);
         } else {
             files.push(path.clone());

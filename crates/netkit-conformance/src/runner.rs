@@ -66,6 +66,18 @@ pub fn run_scenario(
             return;
         }
     };
+    run_steps(scenario, version, backend.as_mut(), report, summary);
+}
+
+/// Runs the steps of `scenario` (which must apply to `version`) on `backend`, then releases
+/// everything the steps created, so that the backend is as clean as before.
+pub fn run_steps(
+    scenario: &Scenario,
+    version: KernelVersion,
+    backend: &mut dyn Backend,
+    report: &mut dyn FnMut(StepReport),
+    summary: &mut Summary,
+) {
     let user = backend.name() == "user";
     let dir = Path::new(&scenario.file).parent().unwrap_or(Path::new("."));
     let mut bindings = Bindings::default();
@@ -81,7 +93,7 @@ pub fn run_scenario(
         let verdict = judge(
             step,
             expect,
-            exec::execute(backend.as_mut(), &mut bindings, &step.words, dir),
+            exec::execute(backend, &mut bindings, &step.words, dir),
         );
         match verdict {
             Verdict::Pass => summary.passed += 1,
@@ -95,7 +107,7 @@ pub fn run_scenario(
             deviation,
         });
     }
-    bindings.cleanup(backend.as_mut());
+    bindings.cleanup(backend);
 }
 
 fn judge(step: &Step, expect: &Expect, observed: Result<Observed, String>) -> Verdict {
@@ -112,10 +124,10 @@ fn judge(step: &Step, expect: &Expect, observed: Result<Observed, String>) -> Ve
         (want, got) => want == got,
     };
     if !outcome_ok {
-        let detail = if let Outcome::Errno(_) = got {
-            String::new()
-        } else {
-            render_fields(&observed, expect)
+        let detail = match (&got, &observed.message) {
+            (Outcome::Errno(_), Some(message)) => format!(" ({message})"),
+            (Outcome::Errno(_), None) => String::new(),
+            _ => render_fields(&observed, expect),
         };
         return Verdict::Fail(format!("expected {}, got {got}{detail}", expect.outcome));
     }
@@ -167,6 +179,7 @@ mod tests {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
+            message: None,
         })
     }
 

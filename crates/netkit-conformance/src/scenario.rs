@@ -150,6 +150,7 @@ const VERBS: &[&str] = &[
     "link close",
     "link info",
     "xmit",
+    "netns add",
 ];
 
 impl Scenario {

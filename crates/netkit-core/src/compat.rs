@@ -8,9 +8,10 @@
 /// A kernel release line whose netkit behaviour can be selected.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum KernelVersion {
-    /// 6.12.y as shipped with the scrub backport (83134ef46093 is in 6.12.y stable):
-    /// SCRUB/PEER_SCRUB exist, HEADROOM/TAILROOM/PAIRING do not (silently ignored by the
-    /// liberal INFO_DATA parser), changelink with PEER_INFO is EINVAL.
+    /// 6.12.y as measured on the reference VM (Debian 6.12.117, docs/kernel-6.12-facts.md):
+    /// SCRUB/PEER_SCRUB exist (backport of 83134ef46093); HEADROOM/TAILROOM/PAIRING do not
+    /// (silently ignored by the liberal INFO_DATA parser, also on changelink); changelink with
+    /// PEER_INFO is EINVAL; an invalid MODE is EINVAL from the driver, not ERANGE.
     V6_12,
     /// 6.13: as 6.12.y; the scrub attributes are mainline.
     V6_13,
@@ -42,7 +43,7 @@ impl KernelVersion {
         let at_least_6_14 = matches!(self, KernelVersion::V6_14 | KernelVersion::Newest);
         Compat {
             scrub_attrs: true,
-            mode_policy_range: true,
+            mode_policy_range: self != KernelVersion::V6_12,
             room_attrs: at_least_6_14,
             pairing_attr: self == KernelVersion::Newest,
         }

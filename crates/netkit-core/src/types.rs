@@ -211,7 +211,7 @@ pub struct QueryReq {
 }
 
 /// What BPF_PROG_QUERY returns. On ENOSPC the backend returns this too, with the copied prefix
-/// (see [`Backend::prog_query`]).
+/// (see [`crate::Backend::prog_query`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct QueryResult {
     /// Total number of programs attached (`count` on output).

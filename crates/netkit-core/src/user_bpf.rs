@@ -4,11 +4,12 @@
 use std::sync::Arc;
 
 use crate::backend::Backend;
+use crate::engine::EngineLoader;
 use crate::error::{fail, Errno, Error};
 use crate::mprog::{Anchor, AttachOp, DetachOp};
-use crate::prog::{ConstProg, Prog, ProgStats};
+use crate::prog::{Prog, ProgStats};
 use crate::types::*;
-use crate::user::{LinkState, Object, UserBackend};
+use crate::user::{LinkState, Object, ProgLoader, UserBackend};
 
 /// The flags BPF_PROG_ATTACH/DETACH accept for netkit attach types.
 const MPROG_FLAGS: u32 = flags::REPLACE | flags::BEFORE | flags::AFTER | flags::ID | flags::LINK;
@@ -25,16 +26,22 @@ pub struct ProgInfo {
 
 impl UserBackend {
     fn new_handle(&mut self, obj: Object) -> Handle {
-        // Like fds: the lowest free number above stdin/stdout/stderr.
-        let mut h = 3;
-        for used in self.handles.keys() {
-            if used.0 != h {
-                break;
+        // Like fds: the lowest free number.
+        let h = match self.free_handles.pop_first() {
+            Some(h) => h,
+            None => {
+                self.next_handle += 1;
+                self.next_handle - 1
             }
-            h += 1;
-        }
+        };
         self.handles.insert(Handle(h), obj);
         Handle(h)
+    }
+
+    fn close_handle(&mut self, h: Handle) {
+        if self.handles.remove(&h).is_some() {
+            self.free_handles.insert(h.0);
+        }
     }
 
     /// Registers an already runnable program (e.g. one the daemon loaded into the engine).
@@ -46,6 +53,11 @@ impl UserBackend {
         let id = ProgId(self.next_prog_id);
         self.next_prog_id += 1;
         let prog = Arc::new(Prog::new(id, name, classifier));
+        // Ids of programs nothing refers to any more are dropped once the map doubled.
+        if self.progs.len() >= 2 * self.progs_live.max(32) {
+            self.progs.retain(|_, w| w.strong_count() > 0);
+            self.progs_live = self.progs.len();
+        }
         self.progs.insert(id, Arc::downgrade(&prog));
         (self.new_handle(Object::Prog(prog)), id)
     }
@@ -181,22 +193,11 @@ impl UserBackend {
     }
 
     fn load(&mut self, src: &ProgSource) -> Result<(Handle, ProgId), Error> {
-        match src {
-            ProgSource::Constant(v) => {
-                Ok(self.load_classifier(&format!("const_{v}"), Arc::new(ConstProg(*v))))
-            }
-            ProgSource::Object { path, .. } => {
-                let Some(loader) = &self.loader else {
-                    let p = path.display();
-                    return fail(
-                        Errno::EINVAL,
-                        format!("{p}: no eBPF engine is wired to load objects"),
-                    );
-                };
-                let (name, classifier) = loader.load(src)?;
-                Ok(self.load_classifier(&name, classifier))
-            }
-        }
+        let (name, classifier) = match &self.loader {
+            Some(loader) => loader.load(src)?,
+            None => EngineLoader.load(src)?,
+        };
+        Ok(self.load_classifier(&name, classifier))
     }
 
     fn attach(&mut self, req: &AttachReq) -> Result<(), Error> {
@@ -389,9 +390,8 @@ impl Backend for UserBackend {
 
     fn prog_close(&mut self, prog: Handle) -> Result<(), Error> {
         self.prog_by_handle(prog)?;
-        self.handles.remove(&prog);
-        // The program lives on while attached; forget ids nothing refers to any more.
-        self.progs.retain(|_, w| w.strong_count() > 0);
+        // The program lives on while attached or referenced by a link.
+        self.close_handle(prog);
         Ok(())
     }
 
@@ -438,9 +438,8 @@ impl Backend for UserBackend {
     fn link_close(&mut self, link: Handle) -> Result<(), Error> {
         let id = self.link_by_handle(link)?;
         self.link_release(id)?;
-        self.handles.remove(&link);
+        self.close_handle(link);
         self.links.remove(&id);
-        self.progs.retain(|_, w| w.strong_count() > 0);
         Ok(())
     }
 

@@ -2,6 +2,7 @@
 //! a [`Delivery`]. No I/O, no callbacks, no locks, no allocation per packet.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
@@ -101,14 +102,38 @@ impl DevPath {
     }
 }
 
+/// Hashes an ifindex by one multiplication: keys are small trusted integers, so the per-packet
+/// lookups need no DoS-resistant (and slower) SipHash.
+#[derive(Default)]
+pub struct IfIndexHasher(u64);
+
+impl Hasher for IfIndexHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 << 8 | u64::from(*b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+
+    fn write_u32(&mut self, v: u32) {
+        self.0 = u64::from(v).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+/// A map keyed by ifindex.
+pub type IfIndexMap<V> = HashMap<IfIndex, V, BuildHasherDefault<IfIndexHasher>>;
+
 /// Every device a redirect can name, as one immutable snapshot republished by the control
 /// path whenever devices appear, disappear or are re-paired.
 #[derive(Debug, Default, Clone)]
 pub struct DevTable {
-    pub netkit: HashMap<IfIndex, Arc<DevPath>>,
+    pub netkit: IfIndexMap<Arc<DevPath>>,
     /// Other devices (not netkit) and their namespace. Loopback (ifindex 1) exists in every
     /// namespace and is not listed.
-    pub foreign: HashMap<IfIndex, NetnsId>,
+    pub foreign: IfIndexMap<NetnsId>,
 }
 
 impl DevTable {
@@ -168,14 +193,15 @@ fn scrub(dev: &DevPath, skb: &mut Skb, xnet: bool) {
     m.pkt_type = pkt_type::HOST;
     m.ingress_ifindex = 0;
     if dev.legacy_scrub {
+        // 6.7 – 6.12.3: priority always, mark across namespaces.
         m.priority = 0;
-    }
-    let clear_marks = xnet && (dev.scrub || dev.legacy_scrub);
-    if clear_marks {
-        m.mark = 0;
-        if !dev.legacy_scrub {
-            m.priority = 0;
+        if xnet {
+            m.mark = 0;
         }
+    } else if xnet && dev.scrub {
+        // NETKIT_SCRUB_DEFAULT: both, and only across namespaces.
+        m.mark = 0;
+        m.priority = 0;
     }
     // A receive timestamp (REALTIME) is zeroed across namespaces; delivery times survive.
     if xnet && m.tstamp_type == 0 {
@@ -215,13 +241,13 @@ pub fn xmit(table: &DevTable, dev: &DevPath, mut skb: Skb, timed: bool) -> Deliv
     skb.redirect = None;
     let peer = match dev.peer().and_then(|p| table.netkit.get(&p)) {
         Some(p) => p,
-        None => return drop(dev, DropReason::NoPeer),
+        None => return dropped(dev, DropReason::NoPeer),
     };
     if !peer.up.load(Relaxed) {
-        return drop(dev, DropReason::PeerDown);
+        return dropped(dev, DropReason::PeerDown);
     }
     if skb.len() < 14 {
-        return drop(dev, DropReason::Runt);
+        return dropped(dev, DropReason::Runt);
     }
     let peer_ns = peer.netns.load(Relaxed);
     scrub(dev, &mut skb, dev.netns.load(Relaxed) != peer_ns);
@@ -258,12 +284,12 @@ pub fn xmit(table: &DevTable, dev: &DevPath, mut skb: Skb, timed: bool) -> Deliv
                 None => Delivery::Drop(DropReason::RedirectTarget),
             }
         }
-        _ if progs.is_empty() => drop(dev, DropReason::Policy),
-        v => drop(dev, DropReason::Verdict(v)),
+        _ if progs.is_empty() => dropped(dev, DropReason::Policy),
+        v => dropped(dev, DropReason::Verdict(v)),
     }
 }
 
-fn drop(dev: &DevPath, reason: DropReason) -> Delivery {
+fn dropped(dev: &DevPath, reason: DropReason) -> Delivery {
     dev.stats.drop_tx();
     Delivery::Drop(reason)
 }

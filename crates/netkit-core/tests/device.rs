@@ -571,9 +571,12 @@ fn carrier_only_when_both_up() {
     assert!(fx.b.link_get(fx.peer).unwrap().up);
     fx.b.link_set_up(fx.primary, true).unwrap();
     assert_eq!(carrier(&fx), (true, true));
+    // A "move" into the namespace it is in changes nothing.
+    fx.b.link_set_netns(fx.peer, None).unwrap();
+    assert_eq!(carrier(&fx), (true, true));
     // A namespace move closes the moved device.
     fx.b.link_set_netns(fx.peer, Some("foo")).unwrap();
-    assert_eq!(fx.b.link_get(fx.primary).unwrap().carrier, false);
+    assert!(!fx.b.link_get(fx.primary).unwrap().carrier);
     assert_eq!(
         fx.b.link_get(fx.peer).unwrap_err().errno,
         Errno::ENODEV,
@@ -660,124 +663,4 @@ fn bpf_device_resolution() {
         fx.query_on(fx.primary, Hook::Primary, None).unwrap_err(),
         Errno::ENODEV
     );
-}
-
-#[test]
-fn single_device_mode() {
-    let mut b = UserBackend::default();
-    let c = add(
-        &mut b,
-        NewLink {
-            pairing: Some(1),
-            ..NewLink::default()
-        },
-    )
-    .unwrap();
-    assert_eq!(c.peer, None);
-    let d = b.link_get(c.primary).unwrap();
-    assert_eq!(
-        (d.pairing, d.peer_ifindex, d.peer_policy),
-        (Pairing::Single, None, None)
-    );
-    b.link_set_up(c.primary, true).unwrap();
-    assert!(
-        b.link_get(c.primary).unwrap().carrier,
-        "single mode: carrier on at open"
-    );
-    let q = QueryReq {
-        ifindex: c.primary,
-        hook: Hook::Primary,
-        query_flags: 0,
-        attach_flags: 0,
-        capacity: None,
-    };
-    assert_eq!(b.prog_query(&q).unwrap_err().0.errno, Errno::EOPNOTSUPP);
-    let ch = ChangeLink {
-        policy: Some(0),
-        ..ChangeLink::default()
-    };
-    assert_eq!(
-        b.link_change(c.primary, &ch).unwrap_err().errno,
-        Errno::EOPNOTSUPP
-    );
-    let ch = ChangeLink {
-        peer_policy: Some(0),
-        ..ChangeLink::default()
-    };
-    assert_eq!(
-        b.link_change(c.primary, &ch).unwrap_err().errno,
-        Errno::EOPNOTSUPP
-    );
-    assert_eq!(
-        b.transmit(c.primary, &frame([0; 6])).unwrap(),
-        TxOutcome::Dropped
-    );
-    assert_eq!(b.link_get(c.primary).unwrap().stats.tx_dropped, 1);
-}
-
-#[test]
-fn kernel_6_12_ignores_newer_attributes() {
-    let mut b = UserBackend::with_version(KernelVersion::V6_12);
-    let req = NewLink {
-        headroom: Some(32),
-        tailroom: Some(8),
-        pairing: Some(1),
-        scrub: Some(0),
-        ..NewLink::default()
-    };
-    let c = add(&mut b, req).unwrap();
-    let d = b.link_get(c.primary).unwrap();
-    assert_eq!(
-        (d.headroom, d.tailroom, d.pairing, d.scrub),
-        (0, 0, Pairing::Pair, Scrub::None)
-    );
-    assert!(
-        c.peer.is_some(),
-        "PAIRING is unknown to 6.12: a pair is created"
-    );
-    assert_eq!(
-        add(
-            &mut b,
-            NewLink {
-                pairing: Some(9),
-                ..NewLink::default()
-            }
-        )
-        .map(|_| ()),
-        Ok(())
-    );
-    let ch =
-        |b: &mut UserBackend, c: ChangeLink| b.link_change(IfIndex(3), &c).map_err(|e| e.errno);
-    assert_eq!(
-        ch(
-            &mut b,
-            ChangeLink {
-                peer_info: true,
-                ..ChangeLink::default()
-            }
-        ),
-        Err(Errno::EINVAL)
-    );
-    assert_eq!(
-        ch(
-            &mut b,
-            ChangeLink {
-                headroom: Some(4),
-                ..ChangeLink::default()
-            }
-        ),
-        Ok(())
-    );
-    assert_eq!(
-        ch(
-            &mut b,
-            ChangeLink {
-                scrub: Some(1),
-                ..ChangeLink::default()
-            }
-        ),
-        Err(Errno::EACCES)
-    );
-    let newest = UserBackend::default();
-    assert!(newest.compat().room_attrs && newest.compat().pairing_attr);
 }

@@ -1,7 +1,7 @@
 //! The user-space datapath: moves packets between the TUN/TAP devices of netkit pairs through
 //! the device model's transmit path.
 //!
-//! For each pair, one worker per queue and direction reads a frame from one end, turns it into
+//! For each pair, one worker per queue index serves both ends: it reads a frame from one end, turns it into
 //! an `Skb` (L3: synthesised Ethernet header; GSO size and segments from the virtio-net
 //! header), runs the model's transmit path of that end and acts on the delivery: write into
 //! the other end, redirect to another of our devices (egress through its transmit path, or
@@ -95,6 +95,8 @@ pub struct PairIo {
 #[derive(Debug, Default)]
 pub struct Dataplane {
     shared: Arc<Shared>,
+    /// SCHED_FIFO priority for workers (None: normal scheduling).
+    realtime: Option<i32>,
 }
 
 /// A pair being forwarded. Stop it to get the devices back.
@@ -116,7 +118,15 @@ impl Dataplane {
         Dataplane::default()
     }
 
-    /// Starts forwarding `io` through `path`: one worker per queue per direction and the
+    /// Runs workers started from now on at SCHED_FIFO `priority`: a woken worker preempts
+    /// ordinary tasks, as packet processing in the kernel's softirq does, which cuts latency
+    /// on a busy machine. Falls back to normal scheduling where the kernel refuses.
+    pub fn with_realtime(mut self, priority: i32) -> Dataplane {
+        self.realtime = Some(priority);
+        self
+    }
+
+    /// Starts forwarding `io` through `path`: one worker per queue index (both directions) and the
     /// carrier watcher. The devices are registered as redirect targets for every pair.
     pub fn start_pair<P: PacketPath>(
         &self,
@@ -177,29 +187,31 @@ impl Dataplane {
             running.waker.clone(),
             running.deleted.clone(),
         )?);
-        for ep in &eps {
-            for q in 0..ep.queues.len() {
-                let stats = Arc::new(WorkerStats::default());
-                running.stats.push(stats.clone());
-                let w = worker::Worker {
-                    path: path.clone(),
-                    shared: self.shared.clone(),
-                    src: ep.clone(),
-                    queue: q,
-                    stop: running.stop.clone(),
-                    waker: running.waker.clone(),
-                    stats,
-                };
-                let name = format!(
-                    "nk-{}-q{q}",
-                    tuns[if Arc::ptr_eq(ep, &eps[0]) { 0 } else { 1 }].name()
-                );
-                let h = std::thread::Builder::new()
-                    .name(name)
-                    .spawn(move || w.run())
-                    .map_err(|e| Error::Spawn(e.to_string()))?;
-                running.workers.push(h);
-            }
+        let nqueues = eps[0].queues.len().max(eps[1].queues.len());
+        let realtime = self.realtime;
+        for q in 0..nqueues {
+            let stats = Arc::new(WorkerStats::default());
+            running.stats.push(stats.clone());
+            let w = worker::Worker {
+                path: path.clone(),
+                shared: self.shared.clone(),
+                ends: eps.clone(),
+                queue: q,
+                stop: running.stop.clone(),
+                waker: running.waker.clone(),
+                stats,
+            };
+            let h = std::thread::Builder::new()
+                .name(format!("nk-{}-q{q}", tuns[0].name()))
+                .spawn(move || {
+                    if let Some(prio) = realtime {
+                        // Best effort: without the privilege the worker runs normally.
+                        let _ = netkit_io::poll::set_realtime(prio);
+                    }
+                    w.run()
+                })
+                .map_err(|e| Error::Spawn(e.to_string()))?;
+            running.workers.push(h);
         }
         Ok(running)
     }
@@ -218,6 +230,18 @@ impl PairRunning {
             total.add(w);
         }
         total
+    }
+
+    /// Counters of each worker, by queue index.
+    pub fn worker_stats(&self) -> Vec<DataplaneStats> {
+        self.stats
+            .iter()
+            .map(|w| {
+                let mut one = DataplaneStats::default();
+                one.add(w);
+                one
+            })
+            .collect()
     }
 
     /// True once an end was deleted from outside (the other end has been deleted too).

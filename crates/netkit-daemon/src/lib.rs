@@ -4,8 +4,12 @@
 
 mod convert;
 pub mod dataplane;
+mod engine;
+pub mod interfaces;
+mod maps;
 pub mod persist;
 pub mod plumbing;
+mod progs;
 pub mod registry;
 mod restore;
 pub mod server;
@@ -74,30 +78,64 @@ pub fn run(
     opts: &Options,
     backend: netkit_core::UserBackend,
     plumbing: Box<dyn plumbing::Plumbing>,
+    admin: Option<std::sync::mpsc::Receiver<interfaces::AdminEvent>>,
 ) -> Result<(), String> {
     let group = opts.group.as_deref().map(server::group_id).transpose()?;
     let dir = persist::StateDir::open(&opts.state_dir)
         .map_err(|e| format!("opening state directory {}: {e}", opts.state_dir.display()))?;
-    let registry = Registry::open(backend, plumbing, dir)?;
+    let listener = server::bind(&opts.socket, group)?;
+    let mut registry = Registry::open(backend, plumbing, dir)?;
     registry
         .save()
         .map_err(|e| format!("writing the state after restore: {e}"))?;
-    let listener = server::bind(&opts.socket, group)?;
     eprintln!(
         "netkitd: serving {} (state in {})",
         opts.socket.display(),
         opts.state_dir.display()
     );
-    server::serve(listener, Arc::new(Mutex::new(registry)))
+    let registry = Arc::new(Mutex::new(registry));
+    if let Some(events) = admin {
+        let reg = Arc::clone(&registry);
+        std::thread::Builder::new()
+            .name("netkitd-admin".into())
+            .spawn(move || follow_admin_state(&reg, &events))
+            .map_err(|e| format!("starting the admin-state thread: {e}"))?;
+    }
+    server::serve(listener, registry)
+}
+
+/// Applies the interfaces' admin-state changes to the model, notices pairs deleted from
+/// outside, and saves map contents changed by traffic (every 500 ms), until the dataplane goes
+/// away.
+fn follow_admin_state(
+    registry: &Mutex<Registry>,
+    events: &std::sync::mpsc::Receiver<interfaces::AdminEvent>,
+) {
+    use std::sync::mpsc::RecvTimeoutError;
+    loop {
+        let event = events.recv_timeout(std::time::Duration::from_millis(500));
+        let mut reg = registry.lock().unwrap_or_else(|p| p.into_inner());
+        match event {
+            Ok((dev, up)) => reg.set_admin_up(dev, up),
+            Err(RecvTimeoutError::Timeout) => {
+                reg.reap_deleted();
+                if let Err(e) = reg.save_if_changed() {
+                    eprintln!("netkitd: saving the state: {e}");
+                }
+            }
+            Err(RecvTimeoutError::Disconnected) => return,
+        }
+    }
 }
 
 /// [`run`] with the user-space backend and, unless `--model-only`, real interfaces.
 pub fn run_default(opts: &Options) -> Result<(), String> {
     let backend = netkit_core::UserBackend::default();
-    let plumbing: Box<dyn plumbing::Plumbing> = if opts.model_only {
-        Box::new(plumbing::ModelOnly)
-    } else {
-        return Err("real interfaces are not available in this build yet; use --model-only".into());
-    };
-    run(opts, backend, plumbing)
+    if opts.model_only {
+        return run(opts, backend, Box::new(plumbing::ModelOnly), None);
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    let queues = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let plumbing = interfaces::Interfaces::new(tx, queues);
+    run(opts, backend, Box::new(plumbing), Some(rx))
 }

@@ -23,6 +23,18 @@ pub struct State {
     /// Attachments per hook in order; link-owned entries name their link.
     pub hooks: Vec<HookRecord>,
     pub links: Vec<LinkRecord>,
+    /// Map contents (array and hash maps), by map id.
+    #[serde(default)]
+    pub maps: Vec<MapRecord>,
+    #[serde(default)]
+    pub next_map_id: u32,
+}
+
+/// A map's entries, key and value as hex.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MapRecord {
+    pub id: u32,
+    pub entries: Vec<(String, String)>,
 }
 
 /// A pair as it was created, with the names the backend chose and the policies as they are now.
@@ -35,6 +47,11 @@ pub struct DeviceRecord {
     /// Ifindexes when it was created (kept by the persistent TUN/TAPs).
     pub ifindex: u32,
     pub peer_ifindex: u32,
+    /// The model's MACs (L2), restored as they were.
+    #[serde(default)]
+    pub address: Option<[u8; 6]>,
+    #[serde(default)]
+    pub peer_address: Option<[u8; 6]>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,6 +66,9 @@ pub struct ProgRecord {
     pub name: String,
     pub section: String,
     pub loaded_at: u64,
+    /// Ids of the object's maps, in the object's order.
+    #[serde(default)]
+    pub map_ids: Vec<u32>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -79,6 +99,7 @@ impl State {
             version: STATE_VERSION,
             next_prog_id: 1,
             next_link_id: 1,
+            next_map_id: 1,
             ..State::default()
         }
     }
@@ -190,6 +211,7 @@ mod tests {
             name: "policy".into(),
             section: "netkit/peer".into(),
             loaded_at: 1,
+            map_ids: vec![3],
         });
         st.hooks.push(HookRecord {
             dev: "nk1".into(),

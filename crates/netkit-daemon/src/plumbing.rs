@@ -30,6 +30,10 @@ pub trait Plumbing: Send {
     ) -> Result<Option<(u32, u32)>, WireError>;
     /// Stops forwarding; with `delete` also removes the interfaces.
     fn stop(&mut self, pair: &DeviceRecord, delete: bool);
+    /// Pairs (by primary name) whose interfaces were deleted from outside.
+    fn deleted(&mut self) -> Vec<String> {
+        Vec::new()
+    }
     /// Whether pairs are backed by real interfaces.
     fn is_real(&self) -> bool;
 }

@@ -11,8 +11,8 @@ use crate::persist::{
     DeviceRecord, HookEntry, HookRecord, LinkRecord, ProgRecord, State, StateDir,
 };
 use crate::plumbing::Plumbing;
-use netkit_core::{self as core, flags, Backend, Errno, Handle, IfIndex, Relative, UserBackend};
-use netkit_proto::{self as proto, Anchor, Hook, Response, WireError};
+use netkit_core::{self as core, Backend, Errno, Handle, IfIndex, UserBackend};
+use netkit_proto::{self as proto, Hook, Response, WireError};
 use std::collections::BTreeMap;
 
 pub(crate) struct Device {
@@ -26,6 +26,7 @@ pub(crate) struct Prog {
     pub rec: ProgRecord,
     pub handle: Handle,
     pub backend_id: core::ProgId,
+    pub loaded: crate::engine::Loaded,
 }
 
 pub(crate) struct Link {
@@ -37,12 +38,17 @@ pub(crate) struct Link {
 pub struct Registry {
     pub(crate) backend: UserBackend,
     pub(crate) plumbing: Box<dyn Plumbing>,
-    dir: StateDir,
+    pub(crate) dir: StateDir,
     pub(crate) devices: Vec<Device>,
     pub(crate) progs: BTreeMap<u32, Prog>,
     pub(crate) links: BTreeMap<u32, Link>,
-    next_prog_id: u32,
-    next_link_id: u32,
+    pub(crate) maps: crate::maps::Maps,
+    pub(crate) next_prog_id: u32,
+    pub(crate) next_link_id: u32,
+    pub(crate) next_map_id: u32,
+    /// Set while the saved state is being brought back.
+    restoring: bool,
+    last_saved: Option<State>,
 }
 
 type Reply = Result<Response, WireError>;
@@ -64,14 +70,20 @@ impl Registry {
             links: BTreeMap::new(),
             next_prog_id: state.next_prog_id.max(1),
             next_link_id: state.next_link_id.max(1),
+            next_map_id: state.next_map_id.max(1),
+            maps: crate::maps::Maps::default(),
+            restoring: true,
+            last_saved: None,
         };
-        crate::restore::restore(&mut reg, &state)?;
+        crate::restore::restore(&mut reg, &state);
+        reg.restoring = false;
         Ok(reg)
     }
 
     /// Serves one request.
     pub fn handle(&mut self, req: proto::Request) -> Reply {
         use proto::Request as R;
+        self.reap_deleted();
         let mutating = !matches!(
             req,
             R::Hello
@@ -99,10 +111,7 @@ impl Registry {
             R::ProgAttach(r) => self.prog_attach(r),
             R::ProgDetach(r) => self.prog_detach(r),
             R::ProgQuery { dev, hook } => self.prog_query(&dev, hook).map(Response::Query),
-            R::ProgTracelog { .. } => Err(errno(
-                Errno::EOPNOTSUPP,
-                "trace_printk output is not collected by this build of netkitd",
-            )),
+            R::ProgTracelog { id } => self.tracelog(id),
             R::BpflinkCreate(r) => self.bpflink_create(r),
             R::BpflinkUpdate {
                 id,
@@ -111,14 +120,16 @@ impl Registry {
             } => self.bpflink_update(id, prog_id, old_prog_id),
             R::BpflinkDetach { id } => self.bpflink_detach(id),
             R::BpflinkShow { id } => crate::views::bpflink_show(self, id),
-            R::MapShow { .. }
-            | R::MapDump { .. }
-            | R::MapLookup { .. }
-            | R::MapUpdate { .. }
-            | R::MapDelete { .. } => Err(errno(
-                Errno::EOPNOTSUPP,
-                "map access is not available in this build of netkitd",
-            )),
+            R::MapShow { id } => self.maps.show(id),
+            R::MapDump { id } => self.maps.dump(id),
+            R::MapLookup { id, key } => self.maps.lookup(id, &key),
+            R::MapUpdate {
+                id,
+                key,
+                value,
+                flag,
+            } => self.maps.update(id, &key, &value, flag),
+            R::MapDelete { id, key } => self.maps.delete(id, &key),
         };
         if reply.is_ok() && mutating {
             self.save().map_err(|e| {
@@ -132,8 +143,23 @@ impl Registry {
     }
 
     /// Writes the durable state (see [`State`]).
-    pub fn save(&self) -> std::io::Result<()> {
-        self.dir.save(&self.snapshot())
+    pub fn save(&mut self) -> std::io::Result<()> {
+        let state = self.snapshot();
+        self.dir.save(&state)?;
+        self.last_saved = Some(state);
+        Ok(())
+    }
+
+    /// Saves when something changed since the last save: map contents change with traffic,
+    /// so the daemon calls this periodically.
+    pub fn save_if_changed(&mut self) -> std::io::Result<()> {
+        let state = self.snapshot();
+        if self.last_saved.as_ref() == Some(&state) {
+            return Ok(());
+        }
+        self.dir.save(&state)?;
+        self.last_saved = Some(state);
+        Ok(())
     }
 
     pub(crate) fn snapshot(&self) -> State {
@@ -169,6 +195,8 @@ impl Registry {
             progs: self.progs.values().map(|p| p.rec.clone()).collect(),
             hooks,
             links: self.links.values().map(|l| l.rec.clone()).collect(),
+            maps: self.maps.records(),
+            next_map_id: self.next_map_id,
         }
     }
 
@@ -200,18 +228,24 @@ impl Registry {
                 ));
             }
         }
+        // A restored pair comes back with the policies it had, not the ones it was created
+        // with, so no packet meets a stale policy.
+        let policy = restored.map(|d| d.policy).or(r.policy);
+        let peer_policy = restored.map(|d| d.peer_policy).or(r.peer_policy);
         let new = core::NewLink {
             name: r.name.clone(),
             mode: r.mode.map(convert::mode_raw),
-            policy: r.policy.map(convert::policy_raw),
-            peer_policy: r.peer_policy.map(convert::policy_raw),
+            policy: policy.map(convert::policy_raw),
+            peer_policy: peer_policy.map(convert::policy_raw),
             scrub: r.scrub.map(convert::scrub_raw),
             peer_scrub: r.peer_scrub.map(convert::scrub_raw),
             headroom: r.headroom,
             tailroom: r.tailroom,
+            address: restored.and_then(|d| d.address).map(Vec::from),
             peer: Some(core::PeerInfo {
                 name: r.peer_name.clone(),
                 netns: r.peer_netns.clone(),
+                address: restored.and_then(|d| d.peer_address).map(Vec::from),
                 ..core::PeerInfo::default()
             }),
             ..core::NewLink::default()
@@ -236,34 +270,131 @@ impl Registry {
         create.name = Some(p.name.clone());
         create.peer_name = Some(q.name.clone());
         create.mode = Some(convert::mode(p.mode));
-        let spec = crate::plumbing::PairSpec {
-            name: p.name.clone(),
-            peer_name: q.name.clone(),
-            peer_netns: r.peer_netns.clone(),
-            mode: p.mode,
-            model_primary: created.primary,
-            model_peer: peer,
-            expect: restored.map(|d| (d.ifindex, d.peer_ifindex)),
-        };
-        let real = match self.plumbing.start(&mut self.backend, &spec) {
-            Ok(real) => real,
-            Err(e) => {
-                let _ = self.backend.link_del(created.primary);
-                return Err(e);
-            }
-        };
         self.devices.push(Device {
             rec: DeviceRecord {
                 create,
                 policy: convert::policy(p.policy),
                 peer_policy: convert::policy(q.policy),
-                ifindex: real.map_or(created.primary.0, |r| r.0),
-                peer_ifindex: real.map_or(peer.0, |r| r.1),
+                ifindex: restored.map_or(created.primary.0, |d| d.ifindex),
+                peer_ifindex: restored.map_or(peer.0, |d| d.peer_ifindex),
+                address: (p.mode == core::Mode::L2).then_some(p.address),
+                peer_address: (q.mode == core::Mode::L2).then_some(q.address),
             },
             model_primary: created.primary,
             model_peer: peer,
         });
+        let i = self.devices.len() - 1;
+        if restored.is_none() {
+            if let Err(e) = self.start_interfaces(i) {
+                let dev = self.devices.remove(i);
+                let _ = self.backend.link_del(dev.model_primary);
+                return Err(e);
+            }
+        }
         Ok(self.devices.len() - 1)
+    }
+
+    /// Creates (or, for a restored pair, reattaches) pair `i`'s interfaces and starts
+    /// forwarding them.
+    pub(crate) fn start_interfaces(&mut self, i: usize) -> Result<(), WireError> {
+        let d = &self.devices[i];
+        let restored = self.restoring;
+        let spec = crate::plumbing::PairSpec {
+            name: d.rec.create.name.clone().unwrap_or_default(),
+            peer_name: d.rec.create.peer_name.clone().unwrap_or_default(),
+            peer_netns: d.rec.create.peer_netns.clone(),
+            mode: if d.rec.create.mode == Some(proto::Mode::L2) {
+                core::Mode::L2
+            } else {
+                core::Mode::L3
+            },
+            model_primary: d.model_primary,
+            model_peer: d.model_peer,
+            expect: restored.then_some((d.rec.ifindex, d.rec.peer_ifindex)),
+        };
+        if let Some((primary, peer)) = self.plumbing.start(&mut self.backend, &spec)? {
+            let rec = &mut self.devices[i].rec;
+            rec.ifindex = primary;
+            rec.peer_ifindex = peer;
+        }
+        Ok(())
+    }
+
+    /// Drops pair `i` from the model and the record (its interfaces are not running).
+    pub(crate) fn forget_pair(&mut self, i: usize) {
+        let dev = self.devices.remove(i);
+        let _ = self.backend.link_del(dev.model_primary);
+        let name = dev.rec.create.name.unwrap_or_default();
+        self.release_links(&name);
+    }
+
+    /// Releases the BPF links of a deleted pair: they are defunct, and the daemon holds no
+    /// defunct links (see docs/cli.md).
+    fn release_links(&mut self, primary_name: &str) {
+        let dead: Vec<u32> = self
+            .links
+            .iter()
+            .filter(|(_, l)| l.rec.dev == primary_name)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in dead {
+            if let Some(l) = self.links.remove(&id) {
+                let _ = self.backend.link_close(l.handle);
+            }
+        }
+    }
+
+    /// An interface went administratively up or down (seen by the dataplane): the model's
+    /// device follows, so its transmit path drops while the other end is down.
+    pub fn set_admin_up(&mut self, dev: IfIndex, up: bool) {
+        let Some(d) = self
+            .devices
+            .iter()
+            .find(|d| d.model_primary == dev || d.model_peer == dev)
+        else {
+            return;
+        };
+        let ns = if d.model_peer == dev {
+            d.rec.create.peer_netns.clone()
+        } else {
+            None
+        };
+        self.backend.set_caller_netns(ns.as_deref());
+        // ENOTCONN (no peer) cannot happen for a recorded pair; nothing to report to anyone.
+        let _ = self.backend.link_set_up(dev, up);
+        self.backend.set_caller_netns(None);
+    }
+
+    /// Forgets pairs whose interfaces were deleted from outside (`ip link del`): deleting
+    /// either end deletes both, in the model too.
+    ///
+    /// A deleted pod namespace (`ip netns del`) deletes its pairs too: the daemon's own handles
+    /// keep the namespace alive, so its disappearance from /run/netns is the signal, where the
+    /// kernel would delete the pair when the namespace dies.
+    pub fn reap_deleted(&mut self) {
+        let mut gone = self.plumbing.deleted();
+        if self.plumbing.is_real() {
+            for d in &self.devices {
+                let ns_gone = d
+                    .rec
+                    .create
+                    .peer_netns
+                    .as_ref()
+                    .is_some_and(|ns| !std::path::Path::new("/run/netns").join(ns).exists());
+                if ns_gone {
+                    gone.extend(d.rec.create.name.clone());
+                }
+            }
+        }
+        if gone.is_empty() {
+            return;
+        }
+        for name in gone {
+            let _ = self.link_del(&name);
+        }
+        if let Err(e) = self.save() {
+            eprintln!("netkitd: saving the state after an outside deletion: {e}");
+        }
     }
 
     /// `link_get` as seen from namespace `netns` (the model resolves ifindexes per namespace).
@@ -329,7 +460,7 @@ impl Registry {
         Ok(Response::Done)
     }
 
-    fn link_del(&mut self, name: &str) -> Reply {
+    pub(crate) fn link_del(&mut self, name: &str) -> Reply {
         let (i, _) = self.device(name)?;
         let primary_name = self.devices[i].rec.create.name.clone().unwrap_or_default();
         self.backend
@@ -337,18 +468,7 @@ impl Registry {
             .map_err(wire)?;
         let dev = self.devices.remove(i);
         self.plumbing.stop(&dev.rec, true);
-        // Links on the device are defunct now; the daemon releases them.
-        let dead: Vec<u32> = self
-            .links
-            .iter()
-            .filter(|(_, l)| l.rec.dev == primary_name)
-            .map(|(id, _)| *id)
-            .collect();
-        for id in dead {
-            if let Some(l) = self.links.remove(&id) {
-                let _ = self.backend.link_close(l.handle);
-            }
-        }
+        self.release_links(&primary_name);
         Ok(Response::Done)
     }
 
@@ -368,267 +488,14 @@ impl Registry {
         }
         Ok(Response::Links { links })
     }
-
-    // --- programs ---
-
-    fn prog_load(&mut self, r: proto::ProgLoadReq) -> Reply {
-        let bytes = proto::hex::decode(&r.object)
-            .map_err(|e| errno(Errno::EINVAL, format!("object bytes: {e}")))?;
-        let id = self.next_prog_id;
-        let object = format!("prog-{id}.o");
-        self.dir
-            .save_object(&object, &bytes)
-            .map_err(|e| errno(Errno::EFAULT, format!("storing the object: {e}")))?;
-        let select = r.name.clone().or(r.section.clone());
-        let rec = ProgRecord {
-            id,
-            file: r.file.clone(),
-            object: object.clone(),
-            select,
-            name: r.name.clone().unwrap_or_default(),
-            section: r.section.clone().unwrap_or_default(),
-            loaded_at: now_secs(),
-        };
-        match self.load_record(rec) {
-            Ok(()) => {
-                self.next_prog_id = id + 1;
-                crate::views::prog_show(self, Some(id))
-            }
-            Err(e) => {
-                self.dir.remove_object(&object);
-                Err(e)
-            }
-        }
-    }
-
-    /// Loads the program a record describes into the backend and registers it.
-    pub(crate) fn load_record(&mut self, rec: ProgRecord) -> Result<(), WireError> {
-        let src = core::ProgSource::Object {
-            path: self.dir.object_path(&rec.object),
-            program: rec.select.clone(),
-        };
-        let (handle, backend_id) = self.backend.prog_load(&src).map_err(wire)?;
-        self.progs.insert(
-            rec.id,
-            Prog {
-                rec,
-                handle,
-                backend_id,
-            },
-        );
-        Ok(())
-    }
-
-    pub(crate) fn prog(&self, id: u32) -> Result<&Prog, WireError> {
-        self.progs
-            .get(&id)
-            .ok_or_else(|| errno(Errno::ENOENT, format!("no program with id {id}")))
-    }
-
-    fn link(&self, id: u32) -> Result<&Link, WireError> {
-        self.links
-            .get(&id)
-            .ok_or_else(|| errno(Errno::ENOENT, format!("no BPF link with id {id}")))
-    }
-
-    fn prog_unload(&mut self, id: u32) -> Reply {
-        let prog = self.prog(id)?;
-        let users = crate::views::attached_to(self, id);
-        if !users.is_empty() {
-            return Err(errno(
-                Errno::EBUSY,
-                format!(
-                    "program {id} is attached to {}; detach it first",
-                    users.join(", ")
-                ),
-            ));
-        }
-        self.backend.prog_close(prog.handle).map_err(wire)?;
-        if let Some(p) = self.progs.remove(&id) {
-            self.dir.remove_object(&p.rec.object);
-        }
-        Ok(Response::Done)
-    }
-
-    /// The ifindex (model) a hook request goes to: the named device's, as the kernel takes the
-    /// target ifindex as given (naming the peer yields its EACCES).
-    fn hook_target(&self, dev: &str) -> Result<IfIndex, WireError> {
-        let (i, primary) = self.device(dev)?;
-        let d = &self.devices[i];
-        Ok(if primary {
-            d.model_primary
-        } else {
-            d.model_peer
-        })
-    }
-
-    /// Flags and relative object for an anchor, in the backend's ids.
-    fn anchor(&self, anchor: Option<Anchor>) -> Result<(u32, Relative), WireError> {
-        let prog = |id| self.prog(id).map(|p| p.backend_id.0);
-        let link = |id| self.link(id).map(|l| l.backend_id.0);
-        Ok(match anchor {
-            None => (0, Relative(0)),
-            Some(Anchor::First) => (flags::BEFORE, Relative(0)),
-            Some(Anchor::Last) => (flags::AFTER, Relative(0)),
-            Some(Anchor::BeforeProg(id)) => (flags::BEFORE | flags::ID, Relative(prog(id)?)),
-            Some(Anchor::AfterProg(id)) => (flags::AFTER | flags::ID, Relative(prog(id)?)),
-            Some(Anchor::BeforeLink(id)) => {
-                (flags::BEFORE | flags::ID | flags::LINK, Relative(link(id)?))
-            }
-            Some(Anchor::AfterLink(id)) => {
-                (flags::AFTER | flags::ID | flags::LINK, Relative(link(id)?))
-            }
-        })
-    }
-
-    pub(crate) fn prog_attach(&mut self, r: proto::ProgAttachReq) -> Reply {
-        let ifindex = self.hook_target(&r.dev)?;
-        let prog = self.prog(r.prog_id)?.handle;
-        let (mut fl, relative) = self.anchor(r.anchor)?;
-        let replace = match r.replace_prog_id {
-            Some(id) => {
-                fl |= flags::REPLACE;
-                Some(self.prog(id)?.handle)
-            }
-            None => None,
-        };
-        let req = core::AttachReq {
-            ifindex,
-            hook: convert::hook(r.hook),
-            prog,
-            flags: fl,
-            relative,
-            replace,
-            expected_revision: r.expected_revision.unwrap_or(0),
-        };
-        self.backend.prog_attach(&req).map_err(wire)?;
-        Ok(Response::Done)
-    }
-
-    fn prog_detach(&mut self, r: proto::ProgDetachReq) -> Reply {
-        let ifindex = self.hook_target(&r.dev)?;
-        let prog = match r.prog_id {
-            Some(id) => Some(self.prog(id)?.handle),
-            None => None,
-        };
-        let (fl, relative) = self.anchor(r.anchor)?;
-        let req = core::DetachReq {
-            ifindex,
-            hook: convert::hook(r.hook),
-            prog,
-            flags: fl,
-            relative,
-            expected_revision: r.expected_revision.unwrap_or(0),
-        };
-        self.backend.prog_detach(&req).map_err(wire)?;
-        Ok(Response::Done)
-    }
-
-    pub(crate) fn prog_query(&self, dev: &str, hook: Hook) -> Result<proto::QueryView, WireError> {
-        let ifindex = self.hook_target(dev)?;
-        let req = core::QueryReq {
-            ifindex,
-            hook: convert::hook(hook),
-            query_flags: 0,
-            attach_flags: 0,
-            capacity: Some(64),
-        };
-        let q = self.backend.prog_query(&req).map_err(|(e, _)| wire(e))?;
-        let progs = q
-            .progs
-            .iter()
-            .map(|(p, l)| proto::QueryEntry {
-                prog_id: self
-                    .progs
-                    .iter()
-                    .find(|(_, x)| x.backend_id == *p)
-                    .map_or(0, |(id, _)| *id),
-                link_id: l.and_then(|l| {
-                    self.links
-                        .iter()
-                        .find(|(_, x)| x.backend_id == l)
-                        .map(|(id, _)| *id)
-                }),
-            })
-            .collect();
-        Ok(proto::QueryView {
-            dev: dev.to_string(),
-            hook,
-            revision: q.revision,
-            progs,
-        })
-    }
-
-    // --- BPF links ---
-
-    pub(crate) fn bpflink_create(&mut self, r: proto::BpflinkCreateReq) -> Reply {
-        let id = self.next_link_id;
-        self.create_link(id, &r)?;
-        self.next_link_id = id + 1;
-        crate::views::bpflink_show(self, Some(id))
-    }
-
-    pub(crate) fn create_link(
-        &mut self,
-        id: u32,
-        r: &proto::BpflinkCreateReq,
-    ) -> Result<(), WireError> {
-        let ifindex = self.hook_target(&r.dev)?;
-        let (i, _) = self.device(&r.dev)?;
-        let primary_name = self.devices[i].rec.create.name.clone().unwrap_or_default();
-        let prog = self.prog(r.prog_id)?.handle;
-        let (fl, relative) = self.anchor(r.anchor)?;
-        let req = core::LinkCreateReq {
-            ifindex,
-            hook: convert::hook(r.hook),
-            prog,
-            flags: fl,
-            relative,
-            expected_revision: r.expected_revision.unwrap_or(0),
-        };
-        let (handle, backend_id) = self.backend.link_create(&req).map_err(wire)?;
-        self.links.insert(
-            id,
-            Link {
-                rec: LinkRecord {
-                    id,
-                    prog_id: r.prog_id,
-                    dev: primary_name,
-                    hook: r.hook,
-                },
-                handle,
-                backend_id,
-            },
-        );
-        Ok(())
-    }
-
-    fn bpflink_update(&mut self, id: u32, prog_id: u32, old: Option<u32>) -> Reply {
-        let link = self.link(id)?.handle;
-        let new = self.prog(prog_id)?.handle;
-        let old = match old {
-            Some(o) => Some(self.prog(o)?.handle),
-            None => None,
-        };
-        self.backend.link_update(link, new, old).map_err(wire)?;
-        if let Some(l) = self.links.get_mut(&id) {
-            l.rec.prog_id = prog_id;
-        }
-        Ok(Response::Done)
-    }
-
-    fn bpflink_detach(&mut self, id: u32) -> Reply {
-        let link = self.link(id)?.handle;
-        self.backend.link_detach(link).map_err(wire)?;
-        if let Some(l) = self.links.remove(&id) {
-            let _ = self.backend.link_close(l.handle);
-        }
-        Ok(Response::Done)
-    }
 }
 
-fn now_secs() -> u64 {
+pub(crate) fn now_secs() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
 }
+
+#[cfg(test)]
+#[path = "registry_tests.rs"]
+mod tests;

@@ -1,63 +1,72 @@
-//! Bringing the registry back from its saved [`State`] after a restart: pairs first (their
-//! persistent interfaces are reattached by name, so ifindexes, addresses and routes stay), then
-//! programs under their old ids, then every hook's attachments and links in their old order.
+//! Bringing the registry back from its saved [`State`] after a restart: programs under their
+//! old ids, then per pair: the model's devices, every hook's attachments and links in their old
+//! order, and only then its interfaces (reattached by name, so ifindexes, addresses and routes
+//! stay) — no packet crosses a pair before its programs are back.
+//!
+//! What cannot come back (an object the engine now rejects, a pod namespace deleted while the
+//! daemon was down) is reported and left out; the rest is restored.
 
 use crate::persist::State;
 use crate::registry::Registry;
-use netkit_proto::{Anchor, BpflinkCreateReq, LinkSetReq, ProgAttachReq};
+use netkit_proto::{Anchor, BpflinkCreateReq, ProgAttachReq};
 
-pub(crate) fn restore(reg: &mut Registry, state: &State) -> Result<(), String> {
-    for dev in &state.devices {
-        let name = dev.create.name.clone().unwrap_or_default();
-        reg.create_pair(&dev.create, Some(dev))
-            .map_err(|e| format!("restoring pair \"{name}\": {e}"))?;
-        let set = LinkSetReq {
-            name: name.clone(),
-            policy: Some(dev.policy),
-            peer_policy: Some(dev.peer_policy),
-        };
-        reg.link_set(set)
-            .map_err(|e| format!("restoring the policies of \"{name}\": {e}"))?;
-    }
+pub(crate) fn restore(reg: &mut Registry, state: &State) {
     for prog in &state.progs {
-        let id = prog.id;
-        reg.load_record(prog.clone())
-            .map_err(|e| format!("reloading program {id} ({}): {e}", prog.file))?;
-    }
-    for hook in &state.hooks {
-        for entry in &hook.entries {
-            let what = match entry.link_id {
-                Some(link) => {
-                    let req = BpflinkCreateReq {
-                        prog_id: entry.prog_id,
-                        dev: hook.dev.clone(),
-                        hook: hook.hook,
-                        anchor: Some(Anchor::Last),
-                        expected_revision: None,
-                    };
-                    reg.create_link(link, &req)
-                }
-                None => {
-                    let req = ProgAttachReq {
-                        prog_id: entry.prog_id,
-                        dev: hook.dev.clone(),
-                        hook: hook.hook,
-                        anchor: Some(Anchor::Last),
-                        replace_prog_id: None,
-                        expected_revision: None,
-                    };
-                    reg.prog_attach(req).map(|_| ())
-                }
-            };
-            what.map_err(|e| {
-                format!(
-                    "re-attaching program {} to {} {}: {e}",
-                    entry.prog_id,
-                    hook.dev,
-                    hook.hook.as_str()
-                )
-            })?;
+        if let Err(e) = reg.load_record(prog.clone()) {
+            eprintln!(
+                "netkitd: cannot reload program {} ({}): {e}",
+                prog.id, prog.file
+            );
         }
     }
-    Ok(())
+    reg.maps.restore(&state.maps);
+    for dev in &state.devices {
+        let name = dev.create.name.clone().unwrap_or_default();
+        let i = match reg.create_pair(&dev.create, Some(dev)) {
+            Ok(i) => i,
+            Err(e) => {
+                eprintln!("netkitd: cannot restore pair \"{name}\": {e}");
+                continue;
+            }
+        };
+        for hook in state.hooks.iter().filter(|h| h.dev == name) {
+            for entry in &hook.entries {
+                let result = match entry.link_id {
+                    Some(link) => {
+                        let req = BpflinkCreateReq {
+                            prog_id: entry.prog_id,
+                            dev: hook.dev.clone(),
+                            hook: hook.hook,
+                            anchor: Some(Anchor::Last),
+                            expected_revision: None,
+                        };
+                        reg.create_link(link, &req)
+                    }
+                    None => {
+                        let req = ProgAttachReq {
+                            prog_id: entry.prog_id,
+                            dev: hook.dev.clone(),
+                            hook: hook.hook,
+                            anchor: Some(Anchor::Last),
+                            replace_prog_id: None,
+                            expected_revision: None,
+                        };
+                        reg.prog_attach(req).map(|_| ())
+                    }
+                };
+                if let Err(e) = result {
+                    eprintln!(
+                        "netkitd: cannot re-attach program {} to {} {}: {e}",
+                        entry.prog_id,
+                        hook.dev,
+                        hook.hook.as_str()
+                    );
+                }
+            }
+        }
+        if let Err(e) = reg.start_interfaces(i) {
+            eprintln!("netkitd: cannot reattach the interfaces of \"{name}\": {e}");
+            reg.forget_pair(i);
+        }
+    }
 }

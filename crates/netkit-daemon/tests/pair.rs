@@ -264,3 +264,58 @@ fn tcpdump_sees_traffic_on_both_ends() {
         );
     }
 }
+
+#[test]
+fn multi_queue_spreads_flows_over_workers() {
+    if !requirements("multi_queue_spreads_flows_over_workers", &["ip", "iperf3"]) {
+        return;
+    }
+    let (host, pod) = (netns("nkh"), netns("nkp"));
+    let path = test_path();
+    let dp = Dataplane::new();
+    let pair = start(
+        &dp,
+        &path,
+        &PairSpec {
+            queues: 2,
+            ..spec(TunKind::Tun, &host, &pod)
+        },
+    );
+    assert_eq!(
+        pair.running.worker_stats().len(),
+        2,
+        "one worker per queue index"
+    );
+    let mut server = std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            pod.name(),
+            "iperf3",
+            "-s",
+            "-1",
+            "-B",
+            "10.220.0.2",
+        ])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    sh(&[
+        "ip",
+        "netns",
+        "exec",
+        host.name(),
+        "iperf3",
+        "-c",
+        "10.220.0.2",
+        "-t",
+        "1",
+        "-P",
+        "16",
+    ]);
+    let _ = server.wait();
+    // With 16 flows the kernel's flow hash puts traffic on both queues.
+    let per = pair.running.worker_stats();
+    assert!(per[0].rx_frames > 0 && per[1].rx_frames > 0, "{per:?}");
+}

@@ -38,3 +38,15 @@ pub fn wait_readable(fds: &[BorrowedFd<'_>], timeout_ms: i32, ready: &mut [bool]
         Err(e) => Err(Error::os("poll", e)),
     }
 }
+
+/// Gives the calling thread real-time (SCHED_FIFO) priority `priority`, so that it runs as
+/// soon as a packet wakes it, the way the kernel's softirq would process it. The kernel's RT
+/// throttling still leaves other tasks a share of the CPU if a worker never sleeps.
+pub fn set_realtime(priority: i32) -> Result<()> {
+    if !(1..=99).contains(&priority) {
+        return Err(Error::Invalid(format!(
+            "real-time priority {priority}: must be 1..=99"
+        )));
+    }
+    sys::set_fifo_priority(priority).map_err(|e| Error::os("sched_setscheduler(SCHED_FIFO)", e))
+}

@@ -102,6 +102,21 @@ pub fn read(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
     cvt_size(unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) })
 }
 
+/// Reads into the spare capacity of `buf` (after its current length) and extends the length
+/// by what was read: no zero-filling of the buffer before each read.
+pub fn read_append(fd: BorrowedFd<'_>, buf: &mut Vec<u8>) -> io::Result<usize> {
+    let spare = buf.spare_capacity_mut();
+    // SAFETY: `spare` is valid for writes of `spare.len()` bytes (uninitialised memory owned by
+    // `buf`); read(2) writes only there.
+    let n =
+        cvt_size(unsafe { libc::read(fd.as_raw_fd(), spare.as_mut_ptr().cast(), spare.len()) })?;
+    let len = buf.len() + n;
+    // SAFETY: read(2) returned `n`, so the first `n` spare bytes are now initialised, and
+    // `n <= spare.len()` keeps `len` within the capacity.
+    unsafe { buf.set_len(len) };
+    Ok(n)
+}
+
 pub fn write(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
     // SAFETY: `buf` is valid for reads of `buf.len()` bytes for the duration of the call.
     cvt_size(unsafe { libc::write(fd.as_raw_fd(), buf.as_ptr().cast(), buf.len()) })
@@ -164,6 +179,15 @@ pub fn setns_net(fd: BorrowedFd<'_>) -> io::Result<()> {
 pub fn unshare_net() -> io::Result<()> {
     // SAFETY: plain syscall with an integer argument.
     cvt(unsafe { libc::unshare(libc::CLONE_NEWNET) }).map(drop)
+}
+
+/// Puts the calling thread in the SCHED_FIFO class at `priority` (1..=99).
+pub fn set_fifo_priority(priority: i32) -> io::Result<()> {
+    let param = libc::sched_param {
+        sched_priority: priority,
+    };
+    // SAFETY: `param` is a live sched_param; pid 0 names the calling thread.
+    cvt(unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) }).map(drop)
 }
 
 pub fn gettid() -> libc::pid_t {

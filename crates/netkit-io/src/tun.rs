@@ -114,6 +114,12 @@ impl TunQueue {
         sys::read(self.fd.as_fd(), buf)
     }
 
+    /// Reads one frame into the spare capacity of `buf`, appending it (no copy, no zeroing).
+    /// Reserve enough capacity first: a frame larger than the spare room is truncated.
+    pub fn recv_append(&self, buf: &mut Vec<u8>) -> std::io::Result<usize> {
+        sys::read_append(self.fd.as_fd(), buf)
+    }
+
     /// Writes one frame (with its virtio-net header when enabled).
     pub fn send(&self, frame: &[u8]) -> std::io::Result<usize> {
         sys::write(self.fd.as_fd(), frame)

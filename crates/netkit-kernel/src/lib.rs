@@ -1,12 +1,26 @@
 //! netkit-kernel: the [`Backend`] API driving the real kernel's netkit through rtnetlink and
-//! `bpf(2)`. Nothing is emulated: every errno comes from the kernel itself.
+//! `bpf(2)`. Nothing is emulated: every errno comes from the kernel itself, with the
+//! kernel's extended-ACK message when it sends one.
 //!
-//! Handles are file descriptors (program and link fds). Devices are addressed by ifindex in
-//! the caller's network namespace, except peers created in a named namespace
-//! (`PeerInfo::netns`), which this backend remembers and addresses inside that namespace.
+//! - Devices: raw NETLINK_ROUTE requests ([`rtnl`], wire format in [`netlink`]) carrying every
+//!   attribute of [`NewLink`] / [`ChangeLink`] as given, so the kernel's own validation answers.
+//! - Programs and links: `bpf(2)` with the netkit attach types 54/55 ([`progs`]). Handles are
+//!   the program and link file descriptors; the backend closes only descriptors it opened.
+//! - Traffic: [`xmit`] writes a frame to the sending device with an AF_PACKET socket and reads
+//!   the outcome from the counters and from packet sockets in the namespaces involved.
+//!
+//! Devices are addressed by ifindex in the caller's network namespace, except peers created in
+//! a named namespace (`PeerInfo::netns`), which this backend remembers and addresses inside
+//! that namespace. Ifindices are allocated per namespace, so such a peer's ifindex can equal a
+//! device's in the caller's namespace; the remembered peer then wins (avoid such scenarios).
+//!
+//! By default IPv6 is disabled on devices the backend creates (see
+//! [`KernelBackend::keep_ipv6`]) so that only the frames a caller sends move the counters.
 
+pub mod bpf;
 pub mod netlink;
 pub mod netns;
+pub mod object;
 pub mod progs;
 pub mod rtnl;
 mod sys;
@@ -224,16 +238,7 @@ impl Backend for KernelBackend {
     fn prog_load(&mut self, src: &ProgSource) -> Result<(Handle, ProgId), Error> {
         let fd = match src {
             ProgSource::Constant(v) => progs::load_constant(*v)?,
-            ProgSource::Object { path, .. } => {
-                return Err(Error::new(
-                    Errno::EOPNOTSUPP,
-                    format!(
-                        "loading object {} needs the object loader (netkit_kernel::bpf), \
-                         not available in this build",
-                        path.display()
-                    ),
-                ))
-            }
+            ProgSource::Object { path, program } => object::load(path, program.as_deref())?,
         };
         let fd = self.own(fd);
         match progs::prog_id(fd) {
@@ -300,6 +305,20 @@ impl Backend for KernelBackend {
     }
 
     fn transmit(&mut self, ifindex: IfIndex, frame: &[u8]) -> Result<TxOutcome, Error> {
+        self.transmit_observed(ifindex, frame, xmit::SendMeta::default())
+            .map(|o| o.outcome)
+    }
+}
+
+impl KernelBackend {
+    /// [`Backend::transmit`] of a frame carrying `meta` (mark, priority), with the packet
+    /// socket's view of where it arrived.
+    pub fn transmit_observed(
+        &mut self,
+        ifindex: IfIndex,
+        frame: &[u8],
+        meta: xmit::SendMeta,
+    ) -> Result<xmit::Observed, Error> {
         let sender = Place {
             ifindex,
             netns: self.netns(ifindex),
@@ -312,7 +331,7 @@ impl Backend for KernelBackend {
                 ifindex: IfIndex(l),
                 netns: self.netns(IfIndex(l)),
             });
-        xmit::transmit(&sender, peer.as_ref(), frame, |place| {
+        xmit::transmit(&sender, peer.as_ref(), frame, meta, |place| {
             self.with_rtnl_in(place.netns.clone(), |r| r.get(place.ifindex))
                 .map(|d| d.stats)
         })

@@ -2,7 +2,6 @@
 //! (`union bpf_attr` layouts of spec/mprog.md §5.4).
 
 use std::io;
-use std::os::fd::IntoRawFd;
 
 use netkit_bpf::insn::{Insn, BPF_ALU64, BPF_EXIT, BPF_JMP, BPF_K, BPF_MOV};
 use netkit_core::{
@@ -13,6 +12,8 @@ use netkit_core::{
 use crate::sys::{self, BpfAttr};
 
 mod cmd {
+    pub const MAP_CREATE: u32 = 0;
+    pub const MAP_LOOKUP_ELEM: u32 = 1;
     pub const PROG_LOAD: u32 = 5;
     pub const PROG_ATTACH: u32 = 8;
     pub const PROG_DETACH: u32 = 9;
@@ -25,8 +26,8 @@ mod cmd {
 
 const BPF_PROG_TYPE_SCHED_CLS: u32 = 3;
 const BPF_F_REPLACE: u32 = 1 << 2;
-/// Largest query the kernel answers in full (64 slots, one reserved).
-const MAX_PROGS: usize = 64;
+/// Largest query capacity passed on (far above the 63 programs a hook can hold).
+const QUERY_CAP: u32 = 4096;
 
 /// Maps a failed bpf(2) call to the model's error, naming the command.
 fn fail(what: &str, e: io::Error) -> Error {
@@ -53,9 +54,15 @@ pub fn load_constant(value: i32) -> Result<Handle, Error> {
             ..Insn::default()
         },
     ];
+    load_insns(&insns, &format!("nk_const_{}", value as u32))
+}
+
+/// Loads raw instructions as a SCHED_CLS program (license GPL; map fds already in the
+/// `ld_imm64` immediates); on failure the error carries the verifier log.
+pub fn load_insns(insns: &[Insn], name: &str) -> Result<Handle, Error> {
     let raw: Vec<u64> = insns.iter().map(|i| i.to_raw()).collect();
     let license = b"GPL\0";
-    let mut log = vec![0u8; 4096];
+    let mut log = vec![0u8; 16384];
     let mut a = BpfAttr::new(72);
     a.put_u32(0, BPF_PROG_TYPE_SCHED_CLS);
     a.put_u32(4, raw.len() as u32);
@@ -64,8 +71,12 @@ pub fn load_constant(value: i32) -> Result<Handle, Error> {
     a.put_u32(24, 1); // log_level: keep the verifier's reason on failure
     a.put_u32(28, log.len() as u32);
     a.put_u64(32, log.as_mut_ptr() as u64);
-    let name = format!("nk_const_{}", value as u32);
-    let name = &name.as_bytes()[..name.len().min(15)];
+    // prog_name: at most 15 bytes of [A-Za-z0-9_.], NUL-terminated.
+    let name: Vec<u8> = name
+        .bytes()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c == b'.')
+        .take(15)
+        .collect();
     for (i, chunk) in name.chunks(4).enumerate() {
         let mut w = [0u8; 4];
         w[..chunk.len()].copy_from_slice(chunk);
@@ -76,9 +87,42 @@ pub fn load_constant(value: i32) -> Result<Handle, Error> {
         Err(e) => {
             let log = String::from_utf8_lossy(&log);
             let log = log.trim_end_matches('\0').trim();
-            Err(fail(&format!("load constant program ({log})"), e))
+            Err(fail(&format!("load program ({log})"), e))
         }
     }
+}
+
+/// BPF_PROG_ATTACH with any attach type and no flags (e.g. tcx ingress 46 on a device, to
+/// observe what a netkit device hands to its peer).
+pub fn attach_raw(ifindex: u32, prog: Handle, attach_type: u32) -> Result<(), Error> {
+    let mut a = BpfAttr::new(32);
+    a.put_u32(0, ifindex);
+    a.put_u32(4, prog.0);
+    a.put_u32(8, attach_type);
+    call(cmd::PROG_ATTACH, &mut a, "BPF_PROG_ATTACH").map(|_| ())
+}
+
+/// BPF_MAP_CREATE of an array map with u32 keys; returns the map fd.
+pub fn map_create_array(value_size: u32, max_entries: u32) -> Result<Handle, Error> {
+    const BPF_MAP_TYPE_ARRAY: u32 = 2;
+    let mut a = BpfAttr::new(20);
+    a.put_u32(0, BPF_MAP_TYPE_ARRAY);
+    a.put_u32(4, 4);
+    a.put_u32(8, value_size);
+    a.put_u32(12, max_entries);
+    call(cmd::MAP_CREATE, &mut a, "BPF_MAP_CREATE").map(|fd| Handle(fd as u32))
+}
+
+/// BPF_MAP_LOOKUP_ELEM of `key` in an array map created by [`map_create_array`].
+pub fn map_lookup(map: Handle, key: u32, value_size: usize) -> Result<Vec<u8>, Error> {
+    let key = key.to_ne_bytes();
+    let mut value = vec![0u8; value_size];
+    let mut a = BpfAttr::new(32);
+    a.put_u32(0, map.0);
+    a.put_u64(8, key.as_ptr() as u64);
+    a.put_u64(16, value.as_mut_ptr() as u64);
+    call(cmd::MAP_LOOKUP_ELEM, &mut a, "BPF_MAP_LOOKUP_ELEM")?;
+    Ok(value)
 }
 
 /// `bpf_prog_info.id` of a program fd.
@@ -124,8 +168,10 @@ pub fn detach(req: &DetachReq) -> Result<(), Error> {
 
 /// BPF_PROG_QUERY with prog_ids and link_ids arrays of the requested capacity.
 pub fn query(req: &QueryReq) -> Result<QueryResult, (Error, Option<QueryResult>)> {
-    let cap = req.capacity.unwrap_or(0) as usize;
-    // Never hand the kernel a shorter buffer than `count` claims.
+    // A hook holds at most 63 programs, so any capacity above that gets the same answer;
+    // clamping keeps a huge requested capacity from allocating gigabytes. The kernel is never
+    // handed a shorter buffer than `count` claims.
+    let cap = req.capacity.unwrap_or(0).min(QUERY_CAP) as usize;
     let mut prog_ids = vec![0u32; cap.max(1)];
     let mut link_ids = vec![0u32; cap.max(1)];
     let mut a = BpfAttr::new(64);
@@ -232,10 +278,3 @@ pub fn close(handle: Handle) -> Result<(), Error> {
     drop(sys::own_fd(handle.0 as i32));
     Ok(())
 }
-
-/// Keeps a freshly created descriptor open beyond its `OwnedFd` (the handle owns it now).
-pub fn into_handle(fd: std::os::fd::OwnedFd) -> Handle {
-    Handle(fd.into_raw_fd() as u32)
-}
-
-pub const QUERY_MAX: usize = MAX_PROGS;

@@ -82,57 +82,7 @@ impl Rtnl {
     /// RTM_NEWLINK with NLM_F_CREATE|NLM_F_EXCL, kind netkit, every attribute of `req`.
     /// `peer_netns_fd` is the open namespace file for `req.peer.netns`.
     pub fn create(&mut self, req: &NewLink, peer_netns_fd: Option<&OwnedFd>) -> Result<(), Error> {
-        let flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
-        let mut m = LinkMsg::new(RTM_NEWLINK, flags, IfInfoMsg::default());
-        if let Some(name) = &req.name {
-            m.str(IFLA_IFNAME, name);
-        }
-        if let Some(mtu) = req.mtu {
-            m.u32(IFLA_MTU, mtu);
-        }
-        if let Some(addr) = &req.address {
-            m.attr(IFLA_ADDRESS, addr);
-        }
-        m.begin_nest(IFLA_LINKINFO).str(IFLA_INFO_KIND, "netkit");
-        m.begin_nest(IFLA_INFO_DATA);
-        if let Some(peer) = &req.peer {
-            m.begin_nest(IFLA_NETKIT_PEER_INFO)
-                .ifinfo(IfInfoMsg::default());
-            if let Some(name) = &peer.name {
-                m.str(IFLA_IFNAME, name);
-            }
-            if let Some(mtu) = peer.mtu {
-                m.u32(IFLA_MTU, mtu);
-            }
-            if let Some(addr) = &peer.address {
-                m.attr(IFLA_ADDRESS, addr);
-            }
-            if let Some(fd) = peer_netns_fd {
-                m.u32(IFLA_NET_NS_FD, fd.as_raw_fd() as u32);
-            }
-            m.end_nest();
-        }
-        if let Some(v) = req.primary {
-            m.u8(IFLA_NETKIT_PRIMARY, v);
-        }
-        put_u32s(
-            &mut m,
-            &[
-                (IFLA_NETKIT_POLICY, req.policy),
-                (IFLA_NETKIT_PEER_POLICY, req.peer_policy),
-                (IFLA_NETKIT_MODE, req.mode),
-                (IFLA_NETKIT_SCRUB, req.scrub),
-                (IFLA_NETKIT_PEER_SCRUB, req.peer_scrub),
-                (IFLA_NETKIT_PAIRING, req.pairing),
-            ],
-        );
-        if let Some(v) = req.headroom {
-            m.u16(IFLA_NETKIT_HEADROOM, v);
-        }
-        if let Some(v) = req.tailroom {
-            m.u16(IFLA_NETKIT_TAILROOM, v);
-        }
-        m.end_nest().end_nest();
+        let m = new_link_msg(req, peer_netns_fd.map(|fd| fd.as_raw_fd() as u32));
         self.ack(&m, "create netkit pair")
     }
 
@@ -236,6 +186,64 @@ impl Rtnl {
             .map(|d| d.ifindex)
             .collect())
     }
+}
+
+/// The RTM_NEWLINK request creating a pair: every attribute of `req` as given, none added
+/// (the kernel's validation must see exactly what the caller asked for).
+/// `peer_netns_fd` is an open namespace file descriptor for IFLA_NET_NS_FD in PEER_INFO.
+pub fn new_link_msg(req: &NewLink, peer_netns_fd: Option<u32>) -> LinkMsg {
+    let flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
+    let mut m = LinkMsg::new(RTM_NEWLINK, flags, IfInfoMsg::default());
+    if let Some(name) = &req.name {
+        m.str(IFLA_IFNAME, name);
+    }
+    if let Some(mtu) = req.mtu {
+        m.u32(IFLA_MTU, mtu);
+    }
+    if let Some(addr) = &req.address {
+        m.attr(IFLA_ADDRESS, addr);
+    }
+    m.begin_nest(IFLA_LINKINFO).str(IFLA_INFO_KIND, "netkit");
+    m.begin_nest(IFLA_INFO_DATA);
+    if let Some(peer) = &req.peer {
+        m.begin_nest(IFLA_NETKIT_PEER_INFO)
+            .ifinfo(IfInfoMsg::default());
+        if let Some(name) = &peer.name {
+            m.str(IFLA_IFNAME, name);
+        }
+        if let Some(mtu) = peer.mtu {
+            m.u32(IFLA_MTU, mtu);
+        }
+        if let Some(addr) = &peer.address {
+            m.attr(IFLA_ADDRESS, addr);
+        }
+        if let Some(fd) = peer_netns_fd {
+            m.u32(IFLA_NET_NS_FD, fd);
+        }
+        m.end_nest();
+    }
+    if let Some(v) = req.primary {
+        m.u8(IFLA_NETKIT_PRIMARY, v);
+    }
+    put_u32s(
+        &mut m,
+        &[
+            (IFLA_NETKIT_POLICY, req.policy),
+            (IFLA_NETKIT_PEER_POLICY, req.peer_policy),
+            (IFLA_NETKIT_MODE, req.mode),
+            (IFLA_NETKIT_SCRUB, req.scrub),
+            (IFLA_NETKIT_PEER_SCRUB, req.peer_scrub),
+            (IFLA_NETKIT_PAIRING, req.pairing),
+        ],
+    );
+    if let Some(v) = req.headroom {
+        m.u16(IFLA_NETKIT_HEADROOM, v);
+    }
+    if let Some(v) = req.tailroom {
+        m.u16(IFLA_NETKIT_TAILROOM, v);
+    }
+    m.end_nest().end_nest();
+    m
 }
 
 fn ifi(ifindex: IfIndex) -> IfInfoMsg {
@@ -414,3 +422,7 @@ fn parse_stats64(p: &[u8]) -> Stats {
         tx_dropped: at(7),
     }
 }
+
+#[cfg(test)]
+#[path = "rtnl_tests.rs"]
+mod tests;

@@ -46,10 +46,32 @@ fn capture_socket(netns: Option<&str>) -> Result<OwnedFd, Error> {
     .map_err(|e| io_fail("packet capture socket", e))
 }
 
-fn send_socket(netns: Option<&str>) -> Result<OwnedFd, Error> {
+/// Packet metadata a frame carries into the transmit path, set through the sending socket
+/// (`SO_MARK`, `SO_PRIORITY`): what scrubbing may clear.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SendMeta {
+    pub mark: u32,
+    pub priority: u32,
+}
+
+fn send_socket(netns: Option<&str>, meta: SendMeta) -> Result<OwnedFd, Error> {
     // Protocol 0: this socket only sends, it receives nothing.
-    netns::run_in(netns, || sys::socket(libc::AF_PACKET, libc::SOCK_RAW, 0))
-        .map_err(|e| io_fail("packet send socket", e))
+    netns::run_in(netns, move || {
+        let fd = sys::socket(libc::AF_PACKET, libc::SOCK_RAW, 0)?;
+        if meta.mark != 0 {
+            sys::setsockopt_int(&fd, libc::SOL_SOCKET, libc::SO_MARK, meta.mark as i32)?;
+        }
+        if meta.priority != 0 {
+            sys::setsockopt_int(
+                &fd,
+                libc::SOL_SOCKET,
+                libc::SO_PRIORITY,
+                meta.priority as i32,
+            )?;
+        }
+        Ok(fd)
+    })
+    .map_err(|e| io_fail("packet send socket", e))
 }
 
 /// Whether a captured frame is (most likely) the one we sent: same bytes after the MAC
@@ -61,14 +83,33 @@ fn is_ours(seen: &[u8], sent: &[u8]) -> bool {
     seen.get(12..) == sent.get(12..) || (seen.len() == sent.len() && seen[12..14] == sent[12..14])
 }
 
+/// What became of a frame, with the details a packet socket reports beyond [`TxOutcome`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Observed {
+    pub outcome: TxOutcome,
+    /// `sll_pkttype` where the frame was seen (PACKET_HOST 0, BROADCAST 1, MULTICAST 2,
+    /// OTHERHOST 3, OUTGOING 4); `None` if it was not seen.
+    pub pkt_type: Option<u8>,
+}
+
+impl Observed {
+    fn unseen(outcome: TxOutcome) -> Observed {
+        Observed {
+            outcome,
+            pkt_type: None,
+        }
+    }
+}
+
 /// Sends `frame` out of `sender` and reports where it went. `stats` reads a device's
 /// counters (by rtnetlink, in the device's namespace).
 pub fn transmit(
     sender: &Place,
     peer: Option<&Place>,
     frame: &[u8],
+    meta: SendMeta,
     mut stats: impl FnMut(&Place) -> Result<Stats, Error>,
-) -> Result<TxOutcome, Error> {
+) -> Result<Observed, Error> {
     let mut watchers = vec![(
         sender.netns.clone(),
         capture_socket(sender.netns.as_deref())?,
@@ -76,7 +117,7 @@ pub fn transmit(
     if let Some(peer) = peer.filter(|p| p.netns != sender.netns) {
         watchers.push((peer.netns.clone(), capture_socket(peer.netns.as_deref())?));
     }
-    let out = send_socket(sender.netns.as_deref())?;
+    let out = send_socket(sender.netns.as_deref(), meta)?;
     let before = stats(sender)?;
     match sys::send_packet(&out, sender.ifindex.0, frame) {
         Ok(_) => {}
@@ -92,7 +133,7 @@ pub fn transmit(
     }
     let after = stats(sender)?;
     if after.tx_dropped > before.tx_dropped {
-        return Ok(TxOutcome::Dropped);
+        return Ok(Observed::unseen(TxOutcome::Dropped));
     }
     if after.tx_packets == before.tx_packets {
         return Err(Error::new(
@@ -122,18 +163,23 @@ pub fn transmit(
             if here == *sender && outgoing {
                 continue; // the tap's copy of our own transmission
             }
-            if peer == Some(&here) && !outgoing {
-                return Ok(TxOutcome::Delivered(seen.frame));
-            }
-            return Ok(TxOutcome::Redirected {
-                ifindex: here.ifindex,
-                ingress: !outgoing,
+            let outcome = if peer == Some(&here) && !outgoing {
+                TxOutcome::Delivered(seen.frame)
+            } else {
+                TxOutcome::Redirected {
+                    ifindex: here.ifindex,
+                    ingress: !outgoing,
+                }
+            };
+            return Ok(Observed {
+                outcome,
+                pkt_type: Some(seen.pkt_type),
             });
         }
     }
     // Counted as sent but seen nowhere: a redirect to a device that does not exist (the
     // kernel counts tx before the redirect fails) or a receive backlog drop.
-    Ok(TxOutcome::Dropped)
+    Ok(Observed::unseen(TxOutcome::Dropped))
 }
 
 #[cfg(test)]

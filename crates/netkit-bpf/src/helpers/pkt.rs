@@ -296,6 +296,8 @@ fn csum_diff(m: &mut Machine, a: [u64; 5]) -> Result<u64, AbortReason> {
     let mut to = vec![0; to_size as usize];
     m.read(a[0], &mut from)?;
     m.read(a[2], &mut to)?;
+    // Kernels since 6.13 return the sum folded to 16 bits (csum_from32to16, not
+    // complemented) on every architecture; csum::csum_diff does that fold.
     Ok(u64::from(csum::csum_diff(&from, &to, a[4] as u32)))
 }
 

@@ -48,6 +48,8 @@ struct Type {
     /// ARRAY: (element type, nelems).
     array: Option<(u32, u32)>,
     members: Vec<Member>,
+    /// Byte position of this type's header in the raw BTF (for fix-ups).
+    pos: usize,
 }
 
 /// A parsed BTF type table. Type id 0 is `void`; ids start at 1.
@@ -110,9 +112,12 @@ impl Btf {
             size_or_type: 0,
             array: None,
             members: Vec::new(),
+            pos: 0,
         }];
+        let types_start = hdr_len + type_off;
         let mut p = 0usize;
         while p < types_b.len() {
+            let pos = types_start + p;
             let name_off = rd_u32(types_b, p)?;
             let info = rd_u32(types_b, p + 4)?;
             let size_or_type = rd_u32(types_b, p + 8)?;
@@ -125,6 +130,7 @@ impl Btf {
                 size_or_type,
                 array: None,
                 members: Vec::new(),
+                pos,
             };
             // Each kind is followed by kind-specific data of a known size.
             let (entry, count) = match k {
@@ -308,5 +314,59 @@ impl Btf {
                 "not a pointer to an array (expected __uint)".into(),
             )),
         }
+    }
+}
+
+impl Btf {
+    /// The id of the `FUNC` type called `name`.
+    pub fn func_id(&self, name: &str) -> Option<u32> {
+        self.types
+            .iter()
+            .position(|t| t.kind == kind::FUNC && t.name == name)
+            .map(|i| i as u32)
+    }
+
+    /// A copy of `raw` (the bytes this table was parsed from) with every `DATASEC` completed
+    /// as libbpf does before loading BTF: clang leaves section sizes and variable offsets 0,
+    /// so they are taken from the ELF section sizes and symbol values, and the variables are
+    /// sorted by offset as the kernel requires. Sections the callbacks do not know stay as is.
+    pub fn fixed_up(
+        &self,
+        raw: &[u8],
+        section_size: &dyn Fn(&str) -> Option<u32>,
+        var_offset: &dyn Fn(&str, &str) -> Option<u32>,
+    ) -> Vec<u8> {
+        let mut out = raw.to_vec();
+        let put = |out: &mut Vec<u8>, at: usize, v: u32| {
+            if let Some(dst) = out.get_mut(at..at + 4) {
+                dst.copy_from_slice(&v.to_le_bytes());
+            }
+        };
+        for t in self.types.iter().filter(|t| t.kind == kind::DATASEC) {
+            let Some(size) = section_size(&t.name) else {
+                continue;
+            };
+            put(&mut out, t.pos + 8, size);
+            let mut vars: Vec<(u32, u32, u32)> = Vec::new();
+            for (i, m) in t.members.iter().enumerate() {
+                let at = t.pos + 12 + i * 12;
+                let old_off = rd_u32(raw, at + 4).unwrap_or(0);
+                let var_size = rd_u32(raw, at + 8).unwrap_or(0);
+                let name = self
+                    .types
+                    .get(m.type_id as usize)
+                    .map_or("", |v| v.name.as_str());
+                let off = var_offset(&t.name, name).unwrap_or(old_off);
+                vars.push((off, m.type_id, var_size));
+            }
+            vars.sort();
+            for (i, (off, type_id, var_size)) in vars.into_iter().enumerate() {
+                let at = t.pos + 12 + i * 12;
+                put(&mut out, at, type_id);
+                put(&mut out, at + 4, off);
+                put(&mut out, at + 8, var_size);
+            }
+        }
+        out
     }
 }

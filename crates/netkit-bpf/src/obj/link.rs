@@ -5,10 +5,12 @@
 
 use std::collections::HashMap;
 
+use super::btf::Btf;
 use super::elf::{Elf, Rel, Section, Symbol, SHN_UNDEF, STB_GLOBAL, STB_WEAK, STT_FUNC};
 use super::maps::MapLocator;
 use super::{
-    program_section, ObjError, ProgramSpec, PSEUDO_FUNC, PSEUDO_MAP_IDX, PSEUDO_MAP_IDX_VALUE,
+    program_section, FuncInfo, ObjError, ProgramSpec, PSEUDO_FUNC, PSEUDO_MAP_IDX,
+    PSEUDO_MAP_IDX_VALUE,
 };
 use crate::insn::{Insn, BPF_CALL, BPF_DW, BPF_IMM, BPF_JMP, BPF_LD, BPF_PSEUDO_CALL};
 
@@ -133,7 +135,11 @@ fn code_section<'e>(elf: &'e Elf, sec: &'e Section) -> Result<CodeSection<'e>, O
 }
 
 /// Every SCHED_CLS program of the object, in section order then offset order.
-pub fn programs(elf: &Elf, maps: &MapLocator) -> Result<Vec<ProgramSpec>, ObjError> {
+pub fn programs(
+    elf: &Elf,
+    maps: &MapLocator,
+    btf: Option<&Btf>,
+) -> Result<Vec<ProgramSpec>, ObjError> {
     let mut code = HashMap::new();
     let mut entries = Vec::new();
     for sec in elf.sections.iter().filter(|s| s.is_exec() && s.size > 0) {
@@ -163,8 +169,24 @@ pub fn programs(elf: &Elf, maps: &MapLocator) -> Result<Vec<ProgramSpec>, ObjErr
     entries
         .into_iter()
         .map(|(f, attach)| {
+            let (insns, placed) = linker.link(&f)?;
+            // Func info only when every function has a BTF FUNC (the kernel wants all or none).
+            let func_info = btf
+                .and_then(|btf| {
+                    placed
+                        .iter()
+                        .map(|(func, pos)| {
+                            Some(FuncInfo {
+                                insn_off: *pos as u32,
+                                type_id: btf.func_id(&func.name)?,
+                            })
+                        })
+                        .collect::<Option<Vec<_>>>()
+                })
+                .unwrap_or_default();
             Ok(ProgramSpec {
-                insns: linker.link(&f)?,
+                insns,
+                func_info,
                 name: f.name,
                 section: code[&f.sec].section.name.clone(),
                 expected_attach: attach,
@@ -180,8 +202,10 @@ struct Linker<'a, 'e> {
 }
 
 impl Linker<'_, '_> {
-    /// The program `entry` followed by copies of every function it reaches.
-    fn link(&self, entry: &Func) -> Result<Vec<u64>, ObjError> {
+    /// The program `entry` followed by copies of every function it reaches, and where each
+    /// function was placed.
+    #[allow(clippy::type_complexity)]
+    fn link(&self, entry: &Func) -> Result<(Vec<u64>, Vec<(Func, usize)>), ObjError> {
         let mut out: Vec<u64> = Vec::new();
         // (function, position of its first instruction in `out`)
         let mut placed: Vec<(Func, usize)> = Vec::new();
@@ -192,7 +216,7 @@ impl Linker<'_, '_> {
             self.relocate(&func, pos, &mut out, &mut placed)?;
             next += 1;
         }
-        Ok(out)
+        Ok((out, placed))
     }
 
     fn place(&self, f: &Func, out: &mut Vec<u64>, placed: &mut Vec<(Func, usize)>) -> usize {
@@ -288,7 +312,7 @@ impl Linker<'_, '_> {
                         }
                         None => (func.sec, sec_idx as i64 + i64::from(insn.imm) + 1),
                     };
-                    let callee = self.func_at(sec, target, &reloc_err)?;
+                    let callee = self.func_at(sec, target, reloc_err)?;
                     let callee_pos = self.place(&callee, out, placed);
                     insn.imm = rel_imm(callee_pos, out_idx, &reloc_err)?;
                     out[out_idx] = insn.to_raw();
@@ -337,7 +361,10 @@ impl Linker<'_, '_> {
         }
         let sec = usize::from(sym.shndx);
         // The addend lives in the instruction (REL, not RELA): a byte offset from the symbol.
-        let offset = sym.value as i64 + i64::from(lo.imm);
+        let offset = i64::try_from(sym.value)
+            .ok()
+            .and_then(|v| v.checked_add(i64::from(lo.imm)))
+            .ok_or_else(|| sym_err("value out of range"))?;
         if self.code.contains_key(&sec) {
             if offset % 8 != 0 {
                 return Err(sym_err("subprogram address not instruction-aligned"));

@@ -52,20 +52,15 @@ fn def_symbols<'e>(elf: &'e Elf, sec: &Section) -> Vec<&'e super::elf::Symbol> {
     syms
 }
 
-pub fn collect(elf: &Elf) -> Result<(Vec<MapSpec>, MapLocator), ObjError> {
+pub fn collect(elf: &Elf, btf: Option<&Btf>) -> Result<(Vec<MapSpec>, MapLocator), ObjError> {
     let mut maps = Vec::new();
     let mut loc = MapLocator::default();
 
     if let Some(sec) = elf.sections.iter().find(|s| s.name == ".maps") {
-        let btf_sec = elf
-            .sections
-            .iter()
-            .find(|s| s.name == ".BTF")
-            .ok_or_else(|| ObjError::Section {
-                section: ".maps".into(),
-                msg: "BTF-defined maps need a .BTF section".into(),
-            })?;
-        let btf = Btf::parse(elf.section_data(btf_sec)?)?;
+        let btf = btf.ok_or_else(|| ObjError::Section {
+            section: ".maps".into(),
+            msg: "BTF-defined maps need a .BTF section".into(),
+        })?;
         loc.def_sections.push(sec.index);
         for sym in def_symbols(elf, sec) {
             let def = btf.map_def(".maps", &sym.name)?;

@@ -130,6 +130,15 @@ impl ExpectedAttach {
     }
 }
 
+/// One `bpf_func_info` record: the function starting at instruction `insn_off` of a linked
+/// program has BTF type `type_id` (a `FUNC`). The kernel needs these to load programs that
+/// take subprogram addresses (`bpf_loop`, `bpf_for_each_map_elem` callbacks).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FuncInfo {
+    pub insn_off: u32,
+    pub type_id: u32,
+}
+
 /// One program (SCHED_CLS) with its subprograms linked in.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProgramSpec {
@@ -140,6 +149,9 @@ pub struct ProgramSpec {
     pub expected_attach: ExpectedAttach,
     /// Raw 8-byte instructions, little-endian as in the ELF, relocated.
     pub insns: Vec<u64>,
+    /// One record per function of the linked program (entry first), against
+    /// [`ObjectFile::btf`]; empty when the object has no BTF for them.
+    pub func_info: Vec<FuncInfo>,
 }
 
 /// A parsed object.
@@ -148,6 +160,9 @@ pub struct ObjectFile {
     pub license: String,
     pub programs: Vec<ProgramSpec>,
     pub maps: Vec<MapSpec>,
+    /// The object's `.BTF`, with section sizes and variable offsets filled in, ready for
+    /// BPF_BTF_LOAD; `None` when the object has no BTF.
+    pub btf: Option<Vec<u8>>,
 }
 
 /// Why an object could not be loaded. Every variant names the part of the file at fault.
@@ -191,12 +206,22 @@ impl ObjectFile {
             }
             None => String::new(),
         };
-        let (maps, locator) = maps::collect(&elf)?;
-        let programs = link::programs(&elf, &locator)?;
+        let btf_raw = match elf.sections.iter().find(|s| s.name == ".BTF") {
+            Some(sec) => Some(elf.section_data(sec)?),
+            None => None,
+        };
+        let btf = btf_raw.map(btf::Btf::parse).transpose()?;
+        let (maps, locator) = maps::collect(&elf, btf.as_ref())?;
+        let programs = link::programs(&elf, &locator, btf.as_ref())?;
+        let btf = match (btf, btf_raw) {
+            (Some(btf), Some(raw)) => Some(fixed_up_btf(&elf, &btf, raw)),
+            _ => None,
+        };
         Ok(ObjectFile {
             license,
             programs,
             maps,
+            btf,
         })
     }
 
@@ -209,6 +234,20 @@ impl ObjectFile {
     pub fn map_index(&self, name: &str) -> Option<usize> {
         self.maps.iter().position(|m| m.name == name)
     }
+}
+
+/// The object's BTF with DATASECs completed from the ELF section sizes and symbol values.
+fn fixed_up_btf(elf: &elf::Elf, btf: &btf::Btf, raw: &[u8]) -> Vec<u8> {
+    let section = |name: &str| elf.sections.iter().find(|s| s.name == name);
+    let size = |name: &str| section(name).and_then(|s| u32::try_from(s.size).ok());
+    let offset = |sec: &str, var: &str| {
+        let index = section(sec)?.index;
+        elf.symbols
+            .iter()
+            .find(|s| usize::from(s.shndx) == index && s.name == var)
+            .and_then(|s| u32::try_from(s.value).ok())
+    };
+    btf.fixed_up(raw, &size, &offset)
 }
 
 /// The attach type a libbpf section name implies, or `None` when the section does not hold

@@ -1,9 +1,22 @@
 //! Load-time checks, in the spirit of the kernel verifier: a program that passes is a
 //! [`Verified`], the only form the VM accepts. The VM still bounds every access at run time;
-//! the verifier's job is to reject what the kernel rejects, with a message naming the
-//! instruction, as a verifier log does.
+//! the verifier's job is to reject what the kernel (as root) rejects, with a message naming
+//! the instruction, as a verifier log does.
 //!
-//! (Stub: the full verifier replaces this module.)
+//! Two passes, as in the kernel: a structural pass ([`cfg`]: encodings, jump targets,
+//! functions, reachability), then abstract interpretation of every path ([`exec`]) over
+//! register and stack types ([`state`]) with scalar bounds ([`scalar`]), remembering states at
+//! jump targets to prune paths already proven safe and to detect loops that cannot end.
+//! The exploration is bounded like the kernel's: one million processed instructions.
+
+mod branch;
+mod calls;
+mod cfg;
+mod ctx;
+mod exec;
+pub mod helpers;
+mod scalar;
+mod state;
 
 use crate::insn::Insn;
 use crate::obj::MapType;
@@ -25,6 +38,26 @@ pub struct VerifyEnv<'a> {
     pub maps: &'a [MapInfo],
 }
 
+/// What r1 holds when the program starts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ContextKind {
+    /// `struct __sk_buff *`, with the SCHED_CLS access rules.
+    #[default]
+    SkBuff,
+    /// A plain memory buffer (r1) and its length (r2), as `netkit prog run raw` provides:
+    /// its bounds are only known at run time, so the VM alone checks accesses through it.
+    RawMemory,
+}
+
+/// Options beyond the maps: how the program is entered and what the engine can run.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct VerifyOptions<'a> {
+    pub context: ContextKind,
+    /// Helper ids the engine implements; a call to any other helper fails to load, naming it.
+    /// `None`: every helper in [`helpers::PROTOS`].
+    pub implemented_helpers: Option<&'a [u32]>,
+}
+
 /// A rejection: the instruction index (when one is to blame) and what was wrong.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{}{msg}", insn.map(|i| format!("insn {i}: ")).unwrap_or_default())]
@@ -37,23 +70,70 @@ pub struct VerifyError {
 #[derive(Clone, Debug)]
 pub struct Verified {
     insns: Vec<Insn>,
+    subprogs: Vec<usize>,
+    stack_depth: Vec<u32>,
+    processed: u64,
 }
 
 impl Verified {
     pub fn insns(&self) -> &[Insn] {
         &self.insns
     }
+
+    /// First instruction of each function (entry first).
+    pub fn subprogs(&self) -> &[usize] {
+        &self.subprogs
+    }
+
+    /// Deepest stack byte each function uses (same order as [`Verified::subprogs`]).
+    pub fn stack_depth(&self) -> &[u32] {
+        &self.stack_depth
+    }
+
+    /// Instructions the verifier processed (the kernel's `processed N insns`).
+    pub fn processed_insns(&self) -> u64 {
+        self.processed
+    }
 }
 
+/// The kernel's `BPF_COMPLEXITY_LIMIT_INSNS`.
+pub const COMPLEXITY_LIMIT: u64 = 1_000_000;
+/// The kernel's `MAX_CALL_FRAMES`.
+pub const MAX_CALL_FRAMES: usize = 8;
+
 /// Checks `insns` (relocated; map references are `PSEUDO_MAP_IDX`/`PSEUDO_MAP_IDX_VALUE`).
-pub fn verify(insns: &[Insn], _env: &VerifyEnv) -> Result<Verified, VerifyError> {
+pub fn verify(insns: &[Insn], env: &VerifyEnv) -> Result<Verified, VerifyError> {
+    verify_with(insns, env, &VerifyOptions::default())
+}
+
+/// [`verify`] with options.
+pub fn verify_with(
+    insns: &[Insn],
+    env: &VerifyEnv,
+    opts: &VerifyOptions,
+) -> Result<Verified, VerifyError> {
     if insns.is_empty() {
         return Err(VerifyError {
             insn: None,
             msg: "empty program".into(),
         });
     }
+    if insns.len() > COMPLEXITY_LIMIT as usize {
+        return Err(VerifyError {
+            insn: None,
+            msg: format!("program of {} insns is too large", insns.len()),
+        });
+    }
+    let cfg = cfg::check(insns)?;
+    let mut explorer = exec::Explorer::new(insns, env, opts, &cfg);
+    explorer.run()?;
+    let stack_depth = explorer.stack_depth.clone();
+    let processed = explorer.processed;
+    calls::check_call_graph(insns, &cfg, &stack_depth, &explorer.has_tail_call)?;
     Ok(Verified {
         insns: insns.to_vec(),
+        subprogs: cfg.subprogs,
+        stack_depth,
+        processed,
     })
 }

@@ -23,43 +23,66 @@ pub enum FrameError {
     Runt,
 }
 
+/// Where in `skb.buf` a queue read must start so that, for a `kind` device with `vnet_len`
+/// bytes of virtio-net header, the frame's Ethernet header (synthesised for L3) begins at
+/// [`DEFAULT_HEADROOM`]. The bytes before it must exist (any value).
+pub fn rx_offset(kind: TunKind, vnet_len: usize) -> usize {
+    match kind {
+        // The synthesised Ethernet header overwrites the virtio-net header once parsed.
+        TunKind::Tun => DEFAULT_HEADROOM + ETH_HLEN - vnet_len,
+        TunKind::Tap => DEFAULT_HEADROOM - vnet_len,
+    }
+}
+
 /// Fills `skb` from `raw` as read from a queue of a `kind` device with `vnet_len` bytes of
-/// virtio-net header. Returns the header, its checksum offset relative to the Ethernet header.
+/// virtio-net header (copying; the dataplane reads in place and calls [`ingest_in_place`]).
 pub fn ingest(
     raw: &[u8],
     kind: TunKind,
     vnet_len: usize,
     skb: &mut Skb,
 ) -> Result<VnetHdr, FrameError> {
-    let (mut vnet, frame) = if vnet_len == 0 {
-        (VnetHdr::default(), raw)
-    } else {
-        let hdr = VnetHdr::parse(raw).ok_or(FrameError::Malformed)?;
-        (hdr, &raw[vnet_len..])
-    };
     skb.buf.clear();
-    skb.buf.resize(DEFAULT_HEADROOM, 0);
+    skb.buf.resize(rx_offset(kind, vnet_len), 0);
+    skb.buf.extend_from_slice(raw);
+    ingest_in_place(skb, kind, vnet_len)
+}
+
+/// Turns `skb.buf`, holding what a queue read at [`rx_offset`], into the packet the programs
+/// see. Returns the virtio-net header, its checksum offset now relative to the Ethernet header.
+pub fn ingest_in_place(
+    skb: &mut Skb,
+    kind: TunKind,
+    vnet_len: usize,
+) -> Result<VnetHdr, FrameError> {
+    let off = rx_offset(kind, vnet_len);
+    let mut vnet = if vnet_len == 0 {
+        VnetHdr::default()
+    } else {
+        VnetHdr::parse(skb.buf.get(off..).unwrap_or(&[])).ok_or(FrameError::Malformed)?
+    };
+    let frame_at = off + vnet_len;
     skb.head = DEFAULT_HEADROOM;
     let protocol = match kind {
         TunKind::Tun => {
-            let ethertype = match frame.first().map(|b| b >> 4) {
+            let ethertype = match skb.buf.get(frame_at).map(|b| b >> 4) {
                 Some(4) => ETH_P_IP,
                 Some(6) => ETH_P_IPV6,
                 _ => return Err(FrameError::Malformed),
             };
-            skb.buf.extend_from_slice(&[0u8; 12]);
-            skb.buf.extend_from_slice(&ethertype.to_be_bytes());
+            let eth = &mut skb.buf[DEFAULT_HEADROOM..frame_at];
+            eth[..12].fill(0);
+            eth[12..].copy_from_slice(&ethertype.to_be_bytes());
             if !vnet.shift(ETH_HLEN as isize) {
                 return Err(FrameError::Malformed);
             }
             ethertype
         }
-        TunKind::Tap => match frame.get(12..14) {
+        TunKind::Tap => match skb.buf.get(frame_at + 12..frame_at + 14) {
             Some(t) => u16::from_be_bytes([t[0], t[1]]),
             None => return Err(FrameError::Runt),
         },
     };
-    skb.buf.extend_from_slice(frame);
     let len = skb.len() as u32;
     skb.meta = SkbMeta {
         protocol,

@@ -1,5 +1,5 @@
-//! One worker: reads one queue of one end, runs the model's transmit path for that end and
-//! delivers the result. The loop reuses its buffers; nothing on it allocates or locks except
+//! One worker: reads one queue index of both ends, runs the model's transmit path of the end
+//! it read from and delivers the result. The loop reuses its buffers; nothing on it allocates or locks except
 //! the first use of a kernel redirect target or a neighbour-cache miss.
 
 use std::io::ErrorKind;
@@ -12,7 +12,7 @@ use netkit_io::poll::{wait_readable, Waker};
 use netkit_io::tun::{TunKind, TunQueue};
 use netkit_io::vnet::{VnetHdr, VNET_HDR_LEN};
 
-use super::frame::{self, emit, ingest};
+use super::frame::{self, emit, ingest_in_place};
 use super::kernel::NeighResolver;
 use super::model::{Delivery, PacketPath};
 use super::stats::WorkerStats;
@@ -27,8 +27,9 @@ const RX_BUF: usize = VNET_HDR_LEN + 14 + 65536;
 pub(super) struct Worker<P: PacketPath> {
     pub path: Arc<P>,
     pub shared: Arc<Shared>,
-    /// The end this worker reads from (its transmit path runs on what it reads).
-    pub src: Arc<Endpoint>,
+    /// Both ends of the pair: the worker reads queue `queue` of each and runs that end's
+    /// transmit path on what it reads.
+    pub ends: [Arc<Endpoint>; 2],
     pub queue: usize,
     pub stop: Arc<AtomicBool>,
     pub waker: Arc<Waker>,
@@ -37,7 +38,6 @@ pub(super) struct Worker<P: PacketPath> {
 
 /// Per-worker scratch state.
 struct Scratch {
-    rx: Vec<u8>,
     spare: Option<Skb>,
     neigh: NeighResolver,
 }
@@ -48,41 +48,95 @@ fn fresh_skb() -> Skb {
     skb
 }
 
+/// Frames read from one side before looking at the other, so neither starves.
+const BATCH: usize = 32;
+
+enum Read {
+    Packet,
+    Empty,
+    /// The device is gone (deleted, or its queue detached): nothing more comes.
+    Gone,
+}
+
 impl<P: PacketPath> Worker<P> {
+    /// Serves queue `queue` of both ends. One thread for both directions means a reply that
+    /// the receiving stack produces while we write the request (it runs in our write call)
+    /// is picked up without waking another thread.
     pub fn run(self) {
-        let queue: Arc<TunQueue> = self.src.queues[self.queue % self.src.queues.len()].clone();
+        let sides: Vec<(Arc<Endpoint>, Arc<TunQueue>)> = self
+            .ends
+            .iter()
+            .filter_map(|ep| Some((ep.clone(), ep.queues.get(self.queue)?.clone())))
+            .collect();
+        let mut open = vec![true; sides.len()];
         let mut s = Scratch {
-            rx: vec![0u8; RX_BUF],
             spare: Some(fresh_skb()),
             neigh: NeighResolver::default(),
         };
-        let mut ready = [false; 2];
+        let mut ready = [false; 3];
         while !self.stop.load(Relaxed) {
-            match queue.recv(&mut s.rx) {
-                Ok(n) => self.packet(&mut s, n),
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                    if wait_readable(&[queue.as_fd(), self.waker.as_fd()], -1, &mut ready).is_err()
-                    {
-                        return;
+            let mut busy = false;
+            for (i, (ep, q)) in sides.iter().enumerate() {
+                for _ in 0..BATCH {
+                    if !open[i] {
+                        break;
+                    }
+                    match self.read_one(&mut s, ep, q) {
+                        Read::Packet => busy = true,
+                        Read::Empty => break,
+                        Read::Gone => open[i] = false,
                     }
                 }
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                // The device is gone (deleted, or its queue detached): nothing more will come.
-                Err(_) => return,
+            }
+            if !open.iter().any(|o| *o) {
+                return;
+            }
+            if !busy {
+                let mut fds: Vec<_> = sides
+                    .iter()
+                    .zip(&open)
+                    .filter(|(_, o)| **o)
+                    .map(|((_, q), _)| q.as_fd())
+                    .collect();
+                fds.push(self.waker.as_fd());
+                if wait_readable(&fds, -1, &mut ready).is_err() {
+                    return;
+                }
             }
         }
     }
 
-    fn packet(&self, s: &mut Scratch, n: usize) {
+    /// Reads one frame from `q` (a queue of `ep`) straight into a packet buffer, after the
+    /// headroom, and sends it through `ep`'s transmit path.
+    fn read_one(&self, s: &mut Scratch, ep: &Arc<Endpoint>, q: &TunQueue) -> Read {
+        let mut skb = s.spare.take().unwrap_or_else(fresh_skb);
+        skb.buf.clear();
+        skb.buf.resize(frame::rx_offset(ep.kind, ep.vnet_len), 0);
+        skb.buf.reserve(RX_BUF);
+        match q.recv_append(&mut skb.buf) {
+            Ok(n) => {
+                self.packet(s, ep, skb, n);
+                Read::Packet
+            }
+            Err(e) => {
+                s.spare = Some(skb);
+                match e.kind() {
+                    ErrorKind::WouldBlock | ErrorKind::Interrupted => Read::Empty,
+                    _ => Read::Gone,
+                }
+            }
+        }
+    }
+
+    fn packet(&self, s: &mut Scratch, ep: &Endpoint, mut skb: Skb, n: usize) {
         WorkerStats::inc(&self.stats.rx_frames);
         self.stats
             .rx_bytes
-            .fetch_add(n.saturating_sub(self.src.vnet_len) as u64, Relaxed);
-        let mut skb = s.spare.take().unwrap_or_else(fresh_skb);
-        match ingest(&s.rx[..n], self.src.kind, self.src.vnet_len, &mut skb) {
+            .fetch_add(n.saturating_sub(ep.vnet_len) as u64, Relaxed);
+        match ingest_in_place(&mut skb, ep.kind, ep.vnet_len) {
             Ok(vnet) => {
                 let head = skb.head;
-                self.transmit(s, &self.src, skb, vnet, head, 0);
+                self.transmit(s, ep, skb, vnet, head, 0);
             }
             Err(_) => {
                 WorkerStats::inc(&self.stats.dropped_malformed);
@@ -116,7 +170,7 @@ impl<P: PacketPath> Worker<P> {
             Delivery::Redirect { target, kind, skb } => {
                 self.redirect(s, dev, target, kind, skb, vnet, head, depth)
             }
-            Delivery::Drop => WorkerStats::inc(&st.dropped_xmit),
+            Delivery::Drop(_) => WorkerStats::inc(&st.dropped_xmit),
         }
     }
 

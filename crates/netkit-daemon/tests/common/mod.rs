@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use netkit_bpf::skb::Skb;
-use netkit_core::IfIndex;
+use netkit_core::{DropReason, IfIndex};
 use netkit_daemon::dataplane::{Dataplane, Delivery, PacketPath, PairIo, PairRunning};
 use netkit_io::netns::NamedNetns;
 use netkit_io::testing::{have_program, have_root_and_tun, require, unique_name};
@@ -59,10 +59,10 @@ impl TestPath {
 impl PacketPath for TestPath {
     fn xmit(&self, dev: IfIndex, mut skb: Skb) -> Delivery {
         let Some(d) = self.devs.get(&dev) else {
-            return Delivery::Drop;
+            return Delivery::Drop(DropReason::NoDevice);
         };
         if !self.devs.get(&d.peer).is_some_and(|p| p.up.load(Relaxed)) {
-            return Delivery::Drop;
+            return Delivery::Drop(DropReason::PeerDown);
         }
         self.max_gso_segs.fetch_max(skb.meta.gso_segs, Relaxed);
         self.max_gso_size.fetch_max(skb.meta.gso_size, Relaxed);
@@ -75,9 +75,9 @@ impl PacketPath for TestPath {
                     kind: r.kind,
                     skb,
                 },
-                None => Delivery::Drop,
+                None => Delivery::Drop(DropReason::RedirectTarget),
             },
-            _ => Delivery::Drop,
+            v => Delivery::Drop(DropReason::Verdict(v)),
         }
     }
 
@@ -219,3 +219,4 @@ pub fn eventually(ms: u64, mut cond: impl FnMut() -> bool) -> bool {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
+pub mod model_fixture;

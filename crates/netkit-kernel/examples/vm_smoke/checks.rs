@@ -51,12 +51,19 @@ impl Report {
     }
 }
 
-/// Prints the outcome of a version-dependent request as a FACT line.
-pub fn fact<T: Debug>(key: &str, res: &Result<T, Error>) {
-    match res {
-        Ok(v) => println!("FACT {key}: accepted ({v:?})"),
-        Err(e) => println!("FACT {key}: {e}"),
-    }
+/// Prints the outcome of a version-dependent request as a FACT line and checks it against
+/// what Linux 6.12 was seen to do (`want` is the start of the line: "accepted", "EINVAL", ...).
+pub fn fact<T: Debug>(r: &mut Report, key: &str, res: &Result<T, Error>, want: &str) {
+    let text = match res {
+        Ok(v) => format!("accepted ({v:?})"),
+        Err(e) => e.to_string(),
+    };
+    println!("FACT {key}: {text}");
+    r.pass(
+        &format!("6.12: {key}"),
+        text.starts_with(want),
+        format!("want {want}"),
+    );
 }
 
 fn del(b: &mut KernelBackend, c: &Option<Created>) {
@@ -79,7 +86,7 @@ fn named(name: &str) -> NewLink {
 pub fn devices(b: &mut KernelBackend, r: &mut Report) {
     default_pair(b, r);
     validation(b, r);
-    version_dependent_create(b);
+    version_dependent_create(b, r);
     changelink(b, r);
     mac_and_mtu(b, r);
     carrier(b, r);
@@ -249,17 +256,17 @@ fn validation(b: &mut KernelBackend, r: &mut Report) {
     del(b, &c);
 }
 
-fn version_dependent_create(b: &mut KernelBackend) {
+fn version_dependent_create(b: &mut KernelBackend, r: &mut Report) {
     let mut req = named("nkf");
     req.mode = Some(2);
-    fact("create with mode 2", &create(b, req));
+    fact(r, "create with mode 2", &create(b, req), "EINVAL");
     let _ = b.ifindex_by_name("nkf").map(|i| b.link_del(i));
     for (what, scrub, peer_scrub) in [("scrub 2", Some(2), None), ("peer scrub 2", None, Some(2))] {
         let mut req = named("nkf");
         req.scrub = scrub;
         req.peer_scrub = peer_scrub;
         let res = create(b, req);
-        fact(&format!("create with {what}"), &res);
+        fact(r, &format!("create with {what}"), &res, "ERANGE");
         if let Ok(c) = &res {
             let _ = b.link_del(c.primary);
         }
@@ -270,7 +277,12 @@ fn version_dependent_create(b: &mut KernelBackend) {
     req.headroom = Some(128);
     req.tailroom = Some(64);
     let res = create(b, req);
-    fact("create with scrub NONE, headroom 128, tailroom 64", &res);
+    fact(
+        r,
+        "create with scrub NONE, headroom 128, tailroom 64",
+        &res,
+        "accepted",
+    );
     if let Ok(c) = &res {
         if let Ok(d) = b.link_dump(c.primary) {
             println!("FACT dump after scrub NONE + head/tailroom: {:?}", d.netkit);
@@ -280,7 +292,7 @@ fn version_dependent_create(b: &mut KernelBackend) {
     let mut req = named("nkf");
     req.pairing = Some(1);
     let res = create(b, req);
-    fact("create with pairing SINGLE", &res);
+    fact(r, "create with pairing SINGLE", &res, "accepted");
     if let Ok(c) = &res {
         println!("FACT pairing SINGLE created peer: {:?}", c.peer);
         let _ = b.link_del(c.primary);
@@ -288,7 +300,7 @@ fn version_dependent_create(b: &mut KernelBackend) {
     let mut req = named("nkf");
     req.pairing = Some(2);
     let res = create(b, req);
-    fact("create with pairing 2", &res);
+    fact(r, "create with pairing 2", &res, "accepted");
     if let Ok(c) = &res {
         let _ = b.link_del(c.primary);
     }
@@ -296,9 +308,11 @@ fn version_dependent_create(b: &mut KernelBackend) {
     req.peer = Some(PeerInfo::default());
     let res = create(b, req);
     fact(
+        r,
         "create with empty PEER_INFO (peer name)",
         &res.clone()
             .map(|c| c.peer.and_then(|p| b.link_get(p).ok()).map(|l| l.name)),
+        "accepted (Some(\"nk0\"))",
     );
     if let Ok(c) = &res {
         let _ = b.link_del(c.primary);
@@ -379,9 +393,16 @@ fn changelink(b: &mut KernelBackend, r: &mut Report) {
         ),
     ];
     for (what, req) in version_dependent {
+        let want = match what {
+            "PEER_INFO" => "EINVAL",
+            "SCRUB" | "PEER_SCRUB" => "EACCES",
+            _ => "accepted", // HEADROOM, TAILROOM, PAIRING: unknown to 6.12, ignored
+        };
         fact(
+            r,
             &format!("changelink {what}"),
             &b.link_change(c.primary, &req),
+            want,
         );
     }
     r.ok(

@@ -13,6 +13,8 @@ use netkit_core::*;
 use netkit_kernel::KernelBackend;
 
 mod checks;
+mod facts;
+mod objects;
 mod progs;
 mod traffic;
 
@@ -38,6 +40,17 @@ fn main() {
     progs::links(&mut b, &mut r);
     traffic::transmit(&mut b, &mut r);
     traffic::namespaces(&mut b, &mut r);
+    facts::skb_fields(&mut b, &mut r);
+    facts::redirects(&mut b, &mut r);
+    // `--objects DIR`: where pass.bpf.o and policy.bpf.o (examples/) were copied.
+    let args: Vec<String> = std::env::args().collect();
+    match args.iter().position(|a| a == "--objects") {
+        Some(i) => match args.get(i + 1) {
+            Some(dir) => objects::objects(&mut b, &mut r, std::path::Path::new(dir)),
+            None => r.pass("--objects needs a directory", false, ()),
+        },
+        None => println!("SKIP objects: no --objects DIR given"),
+    }
     println!("SUMMARY {} checks, {} failed", r.checks, r.failed);
     if r.failed > 0 {
         std::process::exit(1);

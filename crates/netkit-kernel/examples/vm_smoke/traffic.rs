@@ -153,7 +153,12 @@ pub fn transmit(b: &mut KernelBackend, r: &mut Report) {
     let s0 = stats(b, nk);
     let out = b.transmit(nk, &f);
     let s1 = stats(b, nk);
-    fact("program returns 7 without a recorded redirect", &out);
+    fact(
+        r,
+        "program returns 7 without a recorded redirect",
+        &out,
+        "accepted (Dropped)",
+    );
     println!(
         "FACT counters for bare REDIRECT: tx_packets +{}, tx_dropped +{}",
         s1.tx_packets - s0.tx_packets,
@@ -164,7 +169,12 @@ pub fn transmit(b: &mut KernelBackend, r: &mut Report) {
         let s0 = stats(b, nk);
         let out = b.transmit(nk, &frame(short.max(14))[..short]);
         let s1 = stats(b, nk);
-        fact(&format!("transmit {short}-byte frame"), &out);
+        let want = if short < 14 {
+            "EINVAL"
+        } else {
+            "accepted (Delivered"
+        };
+        fact(r, &format!("transmit {short}-byte frame"), &out, want);
         println!(
             "FACT counters for {short}-byte frame: tx +{}, tx_dropped +{}",
             s1.tx_packets - s0.tx_packets,

@@ -1,0 +1,207 @@
+//! Real interfaces for pairs: a persistent TUN (L3) or TAP (L2) per end, the peer in its
+//! namespace, forwarded by the dataplane through the model's transmit path.
+//!
+//! The interfaces are persistent (TUNSETPERSIST): they outlive the daemon, so the pod keeps
+//! its addresses and routes across a restart; on restore they are reattached by name and keep
+//! their ifindexes.
+
+use std::collections::HashMap;
+use std::sync::mpsc::Sender;
+use std::sync::Arc;
+
+use netkit_bpf::skb::Skb;
+use netkit_core::{self as core, Datapath, Errno, IfIndex, UserBackend};
+use netkit_io::netns::NetNs;
+use netkit_io::tun::{TunConfig, TunDevice, TunKind};
+use netkit_proto::WireError;
+
+use crate::convert::errno;
+use crate::dataplane::{self, Dataplane, PacketPath, PairIo, PairRunning};
+use crate::persist::DeviceRecord;
+use crate::plumbing::{PairSpec, Plumbing};
+
+/// A change of an interface's admin state, for the model (applied by the daemon under its
+/// registry lock, outside the dataplane's threads).
+pub type AdminEvent = (IfIndex, bool);
+
+/// The model's packet path as the dataplane consumes it.
+struct ModelPath {
+    datapath: Datapath,
+    admin: Sender<AdminEvent>,
+}
+
+impl PacketPath for ModelPath {
+    fn xmit(&self, dev: IfIndex, skb: Skb) -> dataplane::Delivery {
+        match self.datapath.xmit(dev, skb) {
+            core::Delivery::ToPeer { peer, skb } => dataplane::Delivery::ToPeer { peer, skb },
+            core::Delivery::Redirect { target, kind, skb } => {
+                dataplane::Delivery::Redirect { target, kind, skb }
+            }
+            core::Delivery::Drop(reason) => dataplane::Delivery::Drop(reason),
+        }
+    }
+
+    fn set_admin_up(&self, dev: IfIndex, up: bool) {
+        // The daemon may be gone already during shutdown; nothing to tell then.
+        let _ = self.admin.send((dev, up));
+    }
+}
+
+pub struct Interfaces {
+    dataplane: Dataplane,
+    admin: Sender<AdminEvent>,
+    path: Option<Arc<ModelPath>>,
+    running: HashMap<String, PairRunning>,
+    queues: usize,
+}
+
+impl Interfaces {
+    /// `admin` receives the admin-state changes the dataplane observes.
+    pub fn new(admin: Sender<AdminEvent>, queues: usize) -> Interfaces {
+        Interfaces {
+            dataplane: Dataplane::new(),
+            admin,
+            path: None,
+            running: HashMap::new(),
+            queues: queues.max(1),
+        }
+    }
+
+    fn path(&mut self, backend: &UserBackend) -> Arc<ModelPath> {
+        self.path
+            .get_or_insert_with(|| {
+                Arc::new(ModelPath {
+                    datapath: backend.datapath(),
+                    admin: self.admin.clone(),
+                })
+            })
+            .clone()
+    }
+
+    /// Opens one end: reattaches a persistent interface when restoring, else creates it.
+    fn open(
+        &self,
+        name: &str,
+        kind: TunKind,
+        ns: &NetNs,
+        restore: bool,
+    ) -> Result<(TunDevice, bool), WireError> {
+        let cfg = TunConfig::new(name, kind)
+            .netns(ns.clone())
+            .queues(self.queues);
+        if restore {
+            if let Ok(dev) = TunDevice::open(&cfg.clone().reattach()) {
+                return Ok((dev, false));
+            }
+        }
+        let dev = TunDevice::open(&cfg).map_err(|e| io_error(&format!("creating {name}"), &e))?;
+        Ok((dev, true))
+    }
+}
+
+fn io_error(what: &str, e: &netkit_io::Error) -> WireError {
+    let errno_value = match e {
+        netkit_io::Error::NotFound(_) => Errno::ENOENT,
+        netkit_io::Error::Invalid(_) => Errno::EINVAL,
+        other => other.errno().map_or(Errno::EINVAL, Errno::from_raw),
+    };
+    errno(errno_value, format!("{what}: {e}"))
+}
+
+fn discard(dev: TunDevice) {
+    let _ = dev.set_persist(false);
+    let _ = dev.delete();
+}
+
+impl Plumbing for Interfaces {
+    fn start(
+        &mut self,
+        backend: &mut UserBackend,
+        pair: &PairSpec,
+    ) -> Result<Option<(u32, u32)>, WireError> {
+        let kind = match pair.mode {
+            core::Mode::L3 => TunKind::Tun,
+            core::Mode::L2 => TunKind::Tap,
+        };
+        let peer_ns = pair.peer_netns.clone().map_or(NetNs::Current, NetNs::Named);
+        let restore = pair.expect.is_some();
+        // The peer first, as the kernel creates it first.
+        let (peer, peer_new) = self.open(&pair.peer_name, kind, &peer_ns, restore)?;
+        let (primary, primary_new) = match self.open(&pair.name, kind, &NetNs::Current, restore) {
+            Ok(p) => p,
+            Err(e) => {
+                if peer_new {
+                    discard(peer);
+                }
+                return Err(e);
+            }
+        };
+        let cleanup = |primary: TunDevice, peer: TunDevice| {
+            if primary_new {
+                discard(primary);
+            }
+            if peer_new {
+                discard(peer);
+            }
+        };
+        let setup = || -> Result<(), netkit_io::Error> {
+            for dev in [&primary, &peer] {
+                dev.set_persist(true)?;
+                // No qdisc, as netkit (IFF_NO_QUEUE); an older kernel may refuse, which only
+                // costs latency.
+                let _ = dev.set_noqueue();
+            }
+            Ok(())
+        };
+        if let Err(e) = setup() {
+            let err = io_error(&format!("setting up {}", pair.name), &e);
+            cleanup(primary, peer);
+            return Err(err);
+        }
+        let ifindexes = (primary.ifindex(), peer.ifindex());
+        let path = self.path(backend);
+        let io = PairIo {
+            primary: (pair.model_primary, primary),
+            peer: (pair.model_peer, peer),
+        };
+        match self.dataplane.start_pair(path, io) {
+            Ok(running) => {
+                self.running.insert(pair.name.clone(), running);
+                Ok(Some(ifindexes))
+            }
+            Err(e) => Err(errno(
+                Errno::EBUSY,
+                format!("starting the dataplane of {}: {e}", pair.name),
+            )),
+        }
+    }
+
+    fn stop(&mut self, pair: &DeviceRecord, delete: bool) {
+        let Some(name) = pair.create.name.as_deref() else {
+            return;
+        };
+        let Some(running) = self.running.remove(name) else {
+            return;
+        };
+        let Ok(io) = running.stop() else {
+            return;
+        };
+        if delete {
+            discard(io.peer.1);
+            discard(io.primary.1);
+        }
+        self.dataplane.refresh_kernel_targets();
+    }
+
+    fn deleted(&mut self) -> Vec<String> {
+        self.running
+            .iter()
+            .filter(|(_, r)| r.is_deleted())
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+
+    fn is_real(&self) -> bool {
+        true
+    }
+}

@@ -1,0 +1,201 @@
+//! Maps of loaded objects, under daemon ids that survive restarts, with bpftool's operations
+//! and the kernel's errnos. Their contents are saved with the state (array and hash maps) and
+//! written back on restore.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use netkit_bpf::obj::MapType;
+use netkit_bpf::Map;
+use netkit_core::Errno;
+use netkit_proto::{self as proto, hex, Response, UpdateFlag, WireError};
+
+use crate::convert::errno;
+use crate::persist::MapRecord;
+
+/// At most this many entries per map are saved with the state.
+const SAVED_ENTRIES: usize = 4096;
+
+pub(crate) struct MapSlot {
+    pub map: Arc<Map>,
+    pub prog_id: u32,
+}
+
+#[derive(Default)]
+pub(crate) struct Maps {
+    pub slots: BTreeMap<u32, MapSlot>,
+}
+
+pub fn type_name(t: MapType) -> String {
+    match t {
+        MapType::Hash => "hash".into(),
+        MapType::Array => "array".into(),
+        MapType::ProgArray => "prog_array".into(),
+        MapType::PerfEventArray => "perf_event_array".into(),
+        MapType::PercpuHash => "percpu_hash".into(),
+        MapType::PercpuArray => "percpu_array".into(),
+        MapType::LruHash => "lru_hash".into(),
+        MapType::LpmTrie => "lpm_trie".into(),
+        MapType::RingBuf => "ringbuf".into(),
+        MapType::Unknown(raw) => format!("type {raw}"),
+    }
+}
+
+/// Whether a map's contents are data worth carrying across a restart.
+fn saved(t: MapType) -> bool {
+    matches!(
+        t,
+        MapType::Hash
+            | MapType::Array
+            | MapType::PercpuHash
+            | MapType::PercpuArray
+            | MapType::LruHash
+            | MapType::LpmTrie
+    )
+}
+
+fn map_errno(e: netkit_bpf::MapError) -> Errno {
+    Errno::from_raw(e.errno())
+}
+
+fn bytes(what: &str, text: &str, want: usize) -> Result<Vec<u8>, WireError> {
+    let b = hex::decode(text).map_err(|e| errno(Errno::EINVAL, format!("{what}: {e}")))?;
+    if b.len() != want {
+        return Err(errno(
+            Errno::EINVAL,
+            format!("{what} has {} bytes, the map's is {want}", b.len()),
+        ));
+    }
+    Ok(b)
+}
+
+impl Maps {
+    fn slot(&self, id: u32) -> Result<&MapSlot, WireError> {
+        self.slots
+            .get(&id)
+            .ok_or_else(|| errno(Errno::ENOENT, format!("no map with id {id}")))
+    }
+
+    pub fn view(&self, id: u32) -> Option<proto::MapView> {
+        let s = self.slots.get(&id)?;
+        let def = s.map.def();
+        Some(proto::MapView {
+            id,
+            name: s.map.name().to_string(),
+            map_type: type_name(def.map_type),
+            bytes_key: def.key_size,
+            bytes_value: def.value_size,
+            max_entries: def.max_entries,
+            prog_id: s.prog_id,
+        })
+    }
+
+    pub fn show(&self, id: Option<u32>) -> Result<Response, WireError> {
+        if let Some(id) = id {
+            self.slot(id)?;
+        }
+        let maps = self
+            .slots
+            .keys()
+            .filter(|k| id.is_none_or(|want| want == **k))
+            .filter_map(|k| self.view(*k))
+            .collect();
+        Ok(Response::Maps { maps })
+    }
+
+    pub fn dump(&self, id: u32) -> Result<Response, WireError> {
+        let map = &self.slot(id)?.map;
+        let entries = map
+            .keys()
+            .into_iter()
+            .filter_map(|k| {
+                let v = map.lookup(&k).ok()?;
+                Some(proto::MapEntry {
+                    key: hex::encode(&k),
+                    value: hex::encode(&v),
+                })
+            })
+            .collect();
+        Ok(Response::MapEntries { entries })
+    }
+
+    pub fn lookup(&self, id: u32, key: &str) -> Result<Response, WireError> {
+        let map = &self.slot(id)?.map;
+        let k = bytes("key", key, map.def().key_size as usize)?;
+        let v = map
+            .lookup(&k)
+            .map_err(|e| errno(map_errno(e), format!("lookup in map {id}: {e}")))?;
+        Ok(Response::MapEntries {
+            entries: vec![proto::MapEntry {
+                key: hex::encode(&k),
+                value: hex::encode(&v),
+            }],
+        })
+    }
+
+    pub fn update(
+        &self,
+        id: u32,
+        key: &str,
+        value: &str,
+        flag: UpdateFlag,
+    ) -> Result<Response, WireError> {
+        let map = &self.slot(id)?.map;
+        let k = bytes("key", key, map.def().key_size as usize)?;
+        let v = bytes("value", value, map.user_value_size())?;
+        let flags = match flag {
+            UpdateFlag::Any => 0,
+            UpdateFlag::NoExist => 1,
+            UpdateFlag::Exist => 2,
+        };
+        map.update(&k, &v, flags)
+            .map_err(|e| errno(map_errno(e), format!("update of map {id}: {e}")))?;
+        Ok(Response::Done)
+    }
+
+    pub fn delete(&self, id: u32, key: &str) -> Result<Response, WireError> {
+        let map = &self.slot(id)?.map;
+        let k = bytes("key", key, map.def().key_size as usize)?;
+        map.delete(&k)
+            .map_err(|e| errno(map_errno(e), format!("delete from map {id}: {e}")))?;
+        Ok(Response::Done)
+    }
+
+    /// The contents to save.
+    pub fn records(&self) -> Vec<MapRecord> {
+        self.slots
+            .iter()
+            .filter(|(_, s)| saved(s.map.def().map_type))
+            .map(|(id, s)| MapRecord {
+                id: *id,
+                entries: s
+                    .map
+                    .keys()
+                    .into_iter()
+                    .take(SAVED_ENTRIES)
+                    .filter_map(|k| {
+                        let v = s.map.lookup(&k).ok()?;
+                        Some((hex::encode(&k), hex::encode(&v)))
+                    })
+                    .collect(),
+            })
+            .collect()
+    }
+
+    /// Writes saved contents back (entries that no longer fit are reported and skipped).
+    pub fn restore(&self, records: &[MapRecord]) {
+        for rec in records {
+            let Some(slot) = self.slots.get(&rec.id) else {
+                continue;
+            };
+            for (k, v) in &rec.entries {
+                let (Ok(k), Ok(v)) = (hex::decode(k), hex::decode(v)) else {
+                    continue;
+                };
+                if let Err(e) = slot.map.update(&k, &v, 0) {
+                    eprintln!("netkitd: restoring an entry of map {}: {e}", rec.id);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! The registry without interfaces (model only): requests, errors that change nothing, and a
+//! reopen from the saved state.
+
+use super::*;
+use crate::persist::StateDir;
+use crate::plumbing::ModelOnly;
+use netkit_proto::{LinkAddReq, LinkSetReq, Policy, Request};
+
+fn tmpdir(tag: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("netkitd-reg-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+fn open(dir: &std::path::Path) -> Registry {
+    Registry::open(
+        UserBackend::default(),
+        Box::new(ModelOnly),
+        StateDir::open(dir).unwrap(),
+    )
+    .unwrap()
+}
+
+fn links(reg: &mut Registry) -> Vec<proto::LinkView> {
+    match reg.handle(Request::LinkShow { name: None }).unwrap() {
+        Response::Links { links } => links,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn pairs_survive_a_reopen_with_names_policies_and_ifindexes() {
+    let dir = tmpdir("reopen");
+    let mut reg = open(&dir);
+    reg.handle(Request::LinkAdd(LinkAddReq {
+        peer_policy: Some(Policy::Blackhole),
+        peer_netns: Some("pod".into()),
+        ..LinkAddReq::default()
+    }))
+    .unwrap();
+    reg.handle(Request::LinkAdd(LinkAddReq {
+        name: Some("b1".into()),
+        peer_name: Some("b0".into()),
+        mode: Some(proto::Mode::L2),
+        ..LinkAddReq::default()
+    }))
+    .unwrap();
+    reg.handle(Request::LinkSet(LinkSetReq {
+        name: "b1".into(),
+        policy: Some(Policy::Blackhole),
+        peer_policy: None,
+    }))
+    .unwrap();
+    let before = links(&mut reg);
+    // The kernel's default names, per namespace: the peer (in "pod") and the primary are
+    // each the first free nkN of their own namespace.
+    let names: Vec<&str> = before.iter().map(|l| l.ifname.as_str()).collect();
+    assert_eq!(names, ["nk0", "nk0", "b1", "b0"]);
+    assert_eq!(before[1].netns.as_deref(), Some("pod"));
+    assert_eq!(before[0].peer_policy, Some(Policy::Blackhole));
+    assert_eq!(before[2].policy, Policy::Blackhole);
+    drop(reg);
+    let mut again = open(&dir);
+    let after = links(&mut again);
+    assert_eq!(after, before);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn failed_requests_leave_registry_and_state_unchanged() {
+    let dir = tmpdir("errors");
+    let mut reg = open(&dir);
+    reg.handle(Request::LinkAdd(LinkAddReq {
+        name: Some("a1".into()),
+        peer_name: Some("a0".into()),
+        ..LinkAddReq::default()
+    }))
+    .unwrap();
+    let state = || std::fs::read_to_string(dir.join("state.json")).unwrap();
+    let saved = state();
+    let before = links(&mut reg);
+    let cases: Vec<(Request, &str)> = vec![
+        (
+            Request::LinkAdd(LinkAddReq {
+                name: Some("a1".into()),
+                ..LinkAddReq::default()
+            }),
+            "EEXIST",
+        ),
+        (
+            Request::LinkAdd(LinkAddReq {
+                name: Some("x".repeat(16)),
+                ..LinkAddReq::default()
+            }),
+            "ERANGE",
+        ),
+        (Request::LinkDel { name: "zz".into() }, "ENODEV"),
+        (Request::ProgShow { id: Some(4) }, "ENOENT"),
+        (Request::ProgUnload { id: 4 }, "ENOENT"),
+        (Request::BpflinkDetach { id: 1 }, "ENOENT"),
+        (
+            Request::ProgQuery {
+                dev: "a9".into(),
+                hook: Hook::Peer,
+            },
+            "ENODEV",
+        ),
+        (
+            Request::ProgLoad(proto::ProgLoadReq {
+                file: "x.o".into(),
+                object: "zz".into(),
+                section: None,
+                name: None,
+            }),
+            "EINVAL",
+        ),
+        (
+            Request::ProgLoad(proto::ProgLoadReq {
+                file: "x.o".into(),
+                object: proto::hex::encode(b"not elf"),
+                section: None,
+                name: None,
+            }),
+            "EINVAL",
+        ),
+    ];
+    for (req, want) in cases {
+        let what = format!("{req:?}");
+        let err = reg.handle(req).unwrap_err();
+        assert_eq!(err.errno, want, "{what}: {err}");
+        assert!(!err.message.is_empty());
+        assert_eq!(links(&mut reg), before, "{what} changed the pairs");
+        assert_eq!(state(), saved, "{what} changed the saved state");
+    }
+    // No object copy is left behind by failed loads.
+    let objects: Vec<_> = std::fs::read_dir(dir.join("objects")).unwrap().collect();
+    assert!(objects.is_empty());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
