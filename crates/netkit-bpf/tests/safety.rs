@@ -133,7 +133,8 @@ fn falling_off_the_end_and_holes() {
     let (r, at) = abort_of(&prog![mov64_imm(0, 0)]);
     assert_eq!((r, at), (AbortReason::FellOff, 1));
     // A jump into the second half of ld_imm64 is rejected at load.
-    let e = Program::from_insns(&prog![ja(1), ld_imm64(0, 1), exit()], vec![]).unwrap_err();
+    let e =
+        Program::from_insns_unverified(&prog![ja(1), ld_imm64(0, 1), exit()], vec![]).unwrap_err();
     assert!(e.to_string().contains("middle of ld_imm64"), "{e}");
 }
 
@@ -160,7 +161,7 @@ fn decoder_rejects_what_it_cannot_run() {
         ),
     ];
     for (p, want) in cases {
-        let e = Program::from_insns(&p, vec![])
+        let e = Program::from_insns_unverified(&p, vec![])
             .expect_err("rejected")
             .to_string();
         assert!(e.contains(want), "{e:?} should mention {want:?}");
@@ -215,4 +216,16 @@ fn many_threads_run_one_program() {
     }
     assert_eq!(p.stats().runs(), 2000);
     assert_eq!(p.stats().aborts(), 0);
+}
+
+#[test]
+fn the_verifier_is_in_the_load_path() {
+    // A store through r10+0 is outside the frame: the verifier rejects it at load with the
+    // instruction index, before the VM would have aborted it at run time.
+    let p = prog![mov64_imm(0, 0), stx(BPF_DW, 10, 0, 0), exit()];
+    let e = Program::from_insns(&p, vec![]).expect_err("rejected at load");
+    assert!(e.to_string().contains("insn 1"), "{e}");
+    assert!(build_verified(&prog![mov64_imm(0, 3), exit()], vec![])
+        .run(&mut Skb::from_frame(&[0; 14]))
+        .is_ok());
 }

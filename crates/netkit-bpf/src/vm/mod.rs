@@ -179,6 +179,29 @@ impl Program {
         Program::build("raw", "raw", insns, maps, Arc::new(TraceLog::default()))
     }
 
+    /// Builds a program from raw bytecode *without* the verifier: only the decoder's checks
+    /// (known opcodes, jumps inside the program, known helpers, map indices). For testing
+    /// and fuzzing that the VM alone contains untrusted programs: every memory access, the
+    /// instruction budget and the call depth are still enforced at run time.
+    #[doc(hidden)]
+    pub fn from_insns_unverified(
+        insns: &[Insn],
+        maps: Vec<Arc<Map>>,
+    ) -> Result<Program, LoadError> {
+        let ops = decode::decode(insns, maps.len()).map_err(|err| LoadError::Decode {
+            prog: "raw".to_string(),
+            err,
+        })?;
+        Ok(Program {
+            name: "raw".to_string(),
+            section: "raw".to_string(),
+            ops: ops.into_boxed_slice(),
+            maps,
+            trace: Arc::new(TraceLog::default()),
+            stats: RunStats::default(),
+        })
+    }
+
     pub(crate) fn build(
         name: &str,
         section: &str,

@@ -130,8 +130,15 @@ impl Piece for Vec<Insn> {
     }
 }
 
+/// Builds without the verifier: these tests check what the VM itself guarantees, including
+/// for programs the verifier would reject (constant division by zero, stray accesses).
 pub fn build(insns: &[Insn], maps: Vec<Arc<Map>>) -> Program {
-    Program::from_insns(insns, maps).expect("program loads")
+    Program::from_insns_unverified(insns, maps).expect("program decodes")
+}
+
+/// Builds through the verifier, as loading an object does.
+pub fn build_verified(insns: &[Insn], maps: Vec<Arc<Map>>) -> Program {
+    Program::from_insns(insns, maps).expect("program passes the verifier")
 }
 
 /// Runs raw bytecode with `mem` as r1/r2.
