@@ -18,7 +18,7 @@ use crate::insn::Insn;
 use crate::maps::Map;
 use crate::skb::Skb;
 use crate::trace::TraceLog;
-use crate::verifier::{self, MapInfo, VerifyEnv, VerifyError};
+use crate::verifier::{self, ContextKind, MapInfo, VerifyEnv, VerifyError, VerifyOptions};
 
 /// Stack bytes per frame, as the kernel's MAX_BPF_STACK.
 pub const STACK_PER_FRAME: usize = 512;
@@ -176,7 +176,18 @@ impl Program {
     /// Builds a program from raw bytecode whose `ld_imm64` map references (src 1/5: map,
     /// src 2/6: value of element 0) index `maps`. Runs the verifier, then decodes.
     pub fn from_insns(insns: &[Insn], maps: Vec<Arc<Map>>) -> Result<Program, LoadError> {
-        Program::build("raw", "raw", insns, maps, Arc::new(TraceLog::default()))
+        let trace = Arc::new(TraceLog::default());
+        Program::build("raw", "raw", insns, maps, trace, ContextKind::SkBuff)
+    }
+
+    /// Builds a program entered with r1 = a memory buffer and r2 = its length (the
+    /// `prog run raw` convention, run with [`Program::run_with_mem`]), verified as such.
+    pub fn from_insns_for_memory(
+        insns: &[Insn],
+        maps: Vec<Arc<Map>>,
+    ) -> Result<Program, LoadError> {
+        let trace = Arc::new(TraceLog::default());
+        Program::build("raw", "raw", insns, maps, trace, ContextKind::RawMemory)
     }
 
     /// Builds a program from raw bytecode *without* the verifier: only the decoder's checks
@@ -208,14 +219,21 @@ impl Program {
         insns: &[Insn],
         maps: Vec<Arc<Map>>,
         trace: Arc<TraceLog>,
+        context: ContextKind,
     ) -> Result<Program, LoadError> {
         let infos: Vec<MapInfo> = maps.iter().map(|m| map_info(m)).collect();
-        let verified = verifier::verify(insns, &VerifyEnv { maps: &infos }).map_err(|err| {
-            LoadError::Verify {
-                prog: name.to_string(),
-                err,
-            }
-        })?;
+        let implemented: Vec<u32> = crate::helpers::NAMES.iter().map(|&(id, _)| id).collect();
+        let opts = VerifyOptions {
+            context,
+            implemented_helpers: Some(&implemented),
+        };
+        let verified =
+            verifier::verify_with(insns, &VerifyEnv { maps: &infos }, &opts).map_err(|err| {
+                LoadError::Verify {
+                    prog: name.to_string(),
+                    err,
+                }
+            })?;
         let ops =
             decode::decode(verified.insns(), maps.len()).map_err(|err| LoadError::Decode {
                 prog: name.to_string(),
