@@ -61,14 +61,14 @@ fn random_insn(rng: &mut Rng, at: usize, len: usize) -> Insn {
         ]),
     };
     // Registers written are r0..r9 mostly; jumps land inside the program mostly.
-    if rng.next() % 8 != 0 {
+    if !rng.next().is_multiple_of(8) {
         insn.dst = (rng.next() % 10) as u8;
     }
-    if matches!(code & 7, 5 | 6) && code != 0x85 && code != 0x95 && rng.next() % 8 != 0 {
+    if matches!(code & 7, 5 | 6) && code != 0x85 && code != 0x95 && !rng.next().is_multiple_of(8) {
         insn.off = ((rng.next() % (len as u64 + 1)) as i64 - at as i64 - 1) as i16;
     }
     // ALU instructions carry offsets only for signed div/mod and movsx.
-    if matches!(code & 7, 4 | 7) && rng.next() % 8 != 0 {
+    if matches!(code & 7, 4 | 7) && !rng.next().is_multiple_of(8) {
         insn.off = 0;
     }
     if code == 0x85 {
@@ -144,7 +144,7 @@ fn random_programs_never_panic() {
         let len = 2 + (rng.next() % 24) as usize;
         let mut insns: Vec<Insn> = (0..len).map(|at| random_insn(&mut rng, at, len)).collect();
         // Most programs end in exit so that some run to completion.
-        if rng.next() % 4 != 0 {
+        if !rng.next().is_multiple_of(4) {
             insns.push(Insn {
                 code: 0x95,
                 ..Insn::default()
@@ -152,7 +152,7 @@ fn random_programs_never_panic() {
         }
         // A 16-byte load needs its second half.
         if let Some(i) = insns.iter().position(|i| i.code == 0x18) {
-            if i + 1 < insns.len() && rng.next() % 8 != 0 {
+            if i + 1 < insns.len() && !rng.next().is_multiple_of(8) {
                 insns[i + 1] = Insn {
                     imm: insns[i + 1].imm,
                     ..Insn::default()
