@@ -73,6 +73,18 @@ fn word(skb: &Skb, field: u32) -> Option<u32> {
 
 /// Loads `size` bytes at `at` of the context. `gen` is the current packet generation.
 pub(crate) fn load(skb: &Skb, gen: u32, at: u32, size: usize) -> Option<u64> {
+    // The common case first: a whole 4-byte field.
+    if size == 4 && at.is_multiple_of(4) {
+        match at {
+            off::DATA | off::DATA_META => return Some(pkt_ptr(gen, skb.head)),
+            off::DATA_END => return Some(pkt_ptr(gen, skb.buf.len())),
+            _ => {
+                if let Some(v) = word(skb, at) {
+                    return Some(u64::from(v));
+                }
+            }
+        }
+    }
     if !at.is_multiple_of(size as u32) || at >= SKB_CTX_SIZE {
         return None;
     }

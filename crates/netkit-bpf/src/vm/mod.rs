@@ -125,19 +125,37 @@ pub enum LoadError {
 }
 
 /// Counters of a program's runs (durations are measured by callers).
+///
+/// Runs are counted in per-CPU-slot shards on separate cache lines, so threads running the
+/// same program do not contend on one counter.
 #[derive(Debug, Default)]
 pub struct RunStats {
-    runs: AtomicU64,
+    runs: [Shard; STAT_SHARDS],
     aborts: AtomicU64,
 }
 
+const STAT_SHARDS: usize = 16;
+
+#[derive(Debug, Default)]
+#[repr(align(64))]
+struct Shard(AtomicU64);
+
 impl RunStats {
     pub fn runs(&self) -> u64 {
-        self.runs.load(Relaxed)
+        self.runs.iter().map(|s| s.0.load(Relaxed)).sum()
     }
 
     pub fn aborts(&self) -> u64 {
         self.aborts.load(Relaxed)
+    }
+
+    fn count(&self, r: &RunResult, cpu: u32) {
+        self.runs[cpu as usize % STAT_SHARDS]
+            .0
+            .fetch_add(1, Relaxed);
+        if r.is_err() {
+            self.aborts.fetch_add(1, Relaxed);
+        }
     }
 }
 
@@ -297,13 +315,13 @@ impl Program {
     /// Runs on `skb` with explicit options; returns the result and the clones the program
     /// asked for with `bpf_clone_redirect`.
     pub fn run_with(&self, skb: &mut Skb, opts: &RunOptions) -> RunOutput {
-        let (result, clones) = Machine::with(skb, opts, false, |m| {
+        let (result, clones, cpu) = Machine::with(skb, opts, false, |m| {
             let ctx = crate::mem::make_ptr(crate::mem::kind::CTX, 0, 0);
             let r = exec::exec(self, m, 0, 0, [ctx, 0, 0, 0, 0]);
             m.finish();
-            (r, std::mem::take(&mut m.clones))
+            (r, std::mem::take(&mut m.clones), m.cpu)
         });
-        self.count(&result);
+        self.stats.count(&result, cpu);
         RunOutput { result, clones }
     }
 
@@ -328,14 +346,7 @@ impl Program {
             r
         });
         *mem = skb.buf;
-        self.count(&r);
+        self.stats.count(&r, 0);
         r
-    }
-
-    fn count(&self, r: &RunResult) {
-        self.stats.runs.fetch_add(1, Relaxed);
-        if r.is_err() {
-            self.stats.aborts.fetch_add(1, Relaxed);
-        }
     }
 }
