@@ -266,8 +266,29 @@ impl Machine<'_> {
         }
     }
 
-    #[inline]
+    /// Stores through a pointer: stack and packet inline, other regions out of line.
+    #[inline(always)]
     pub fn store(&mut self, addr: u64, size: usize, val: u64) -> Result<(), AbortReason> {
+        let off = ptr_off(addr) as usize;
+        match ptr_kind(addr) {
+            kind::STACK if ptr_index(addr) == 0 && off + size <= STACK_SIZE => {
+                self.s.stack[off..off + size].copy_from_slice(&val.to_le_bytes()[..size]);
+                Ok(())
+            }
+            kind::PACKET
+                if ptr_index(addr) == self.pkt_gen
+                    && off >= self.skb.head
+                    && off + size <= self.skb.buf.len() =>
+            {
+                self.skb.buf[off..off + size].copy_from_slice(&val.to_le_bytes()[..size]);
+                Ok(())
+            }
+            _ => self.store_slow(addr, size, val),
+        }
+    }
+
+    #[inline(never)]
+    fn store_slow(&mut self, addr: u64, size: usize, val: u64) -> Result<(), AbortReason> {
         let bytes = val.to_le_bytes();
         match ptr_kind(addr) {
             kind::STACK => {
