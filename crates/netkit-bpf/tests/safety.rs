@@ -229,3 +229,93 @@ fn the_verifier_is_in_the_load_path() {
         .run(&mut Skb::from_frame(&[0; 14]))
         .is_ok());
 }
+
+#[test]
+fn huge_sizes_abort_instead_of_allocating() {
+    use netkit_bpf::obj::MapType;
+    use netkit_bpf::{Map, MapDef};
+    // bpf_perf_event_output(ctx, map, 0, fp-8, 0x7fffffff): a length no memory has.
+    let perf = std::sync::Arc::new(
+        Map::new(
+            "perf",
+            MapDef {
+                map_type: MapType::PerfEventArray,
+                key_size: 4,
+                value_size: 4,
+                max_entries: 1,
+                map_flags: 0,
+                readonly: false,
+            },
+        )
+        .unwrap(),
+    );
+    perf.perf_open(0).unwrap();
+    let p = build(
+        &prog![
+            ld_map(2, 0),
+            mov64_imm(3, 0),
+            mov64_reg(4, 10),
+            alu64_imm(BPF_ADD, 4, -8),
+            mov64_imm(5, 0x7fff_ffff),
+            call(25),
+            exit()
+        ],
+        vec![perf],
+    );
+    let e = p.run(&mut Skb::from_frame(&[0; 14])).unwrap_err();
+    assert!(matches!(e.reason, AbortReason::OutOfBounds { .. }), "{e:?}");
+    // A length within limits but beyond the stack also aborts (csum_diff of 0xfff0 bytes).
+    let (r, _) = abort_of(&prog![
+        mov64_reg(1, 10),
+        alu64_imm(BPF_ADD, 1, -8),
+        mov64_imm(2, 0),
+        mov64_reg(3, 1),
+        mov64_imm(4, 0xfff0),
+        mov64_imm(5, 0),
+        call(28),
+        exit()
+    ]);
+    assert!(matches!(r, AbortReason::OutOfBounds { .. }), "{r:?}");
+    // Maps with absurd value sizes are refused at creation.
+    let def = MapDef {
+        map_type: MapType::Hash,
+        key_size: 4,
+        value_size: u32::MAX,
+        max_entries: 1,
+        map_flags: 0,
+        readonly: false,
+    };
+    assert!(Map::new("huge", def.clone()).is_err());
+    assert!(Map::new(
+        "huge",
+        MapDef {
+            key_size: 4096,
+            value_size: 8,
+            ..def
+        }
+    )
+    .is_err());
+}
+
+#[test]
+fn repeated_vlan_pushes_stay_cheap() {
+    // 20k pushes (the budget allows them): headroom grows geometrically, not per push.
+    let p = build(
+        &prog![
+            mov64_reg(6, 1),
+            mov64_imm(7, 20_000),
+            mov64_reg(1, 6),
+            mov64_imm(2, 0x0081),
+            mov64_imm(3, 1),
+            call(18),
+            alu64_imm(BPF_SUB, 7, 1),
+            jmp_imm(BPF_JNE, 7, 0, -6),
+            mov64_imm(0, 0),
+            exit()
+        ],
+        vec![],
+    );
+    let mut skb = Skb::from_frame(&udp4_frame(b"x"));
+    assert_eq!(p.run(&mut skb), Ok(0));
+    assert_eq!(skb.len(), udp4_frame(b"x").len() + 4 * 19_999);
+}

@@ -8,7 +8,8 @@ mod pkt;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use crate::maps::Map;
+use crate::maps::{Elems, Map};
+use crate::mem::Words;
 use crate::mem::{kind, make_ptr, ptr_index, ptr_kind, ptr_off, Region};
 use crate::trace::{self, Arg};
 use crate::vm::{AbortReason, Machine, Program};
@@ -127,6 +128,23 @@ pub(crate) const ENOTSUPP: u64 = (-524i64) as u64;
 /// `bpf_loop`'s iteration limit (BPF_MAX_LOOPS).
 const MAX_LOOPS: u64 = 1 << 23;
 
+/// The largest buffer a helper argument can describe: nothing a program can address is
+/// larger (stack 4 KiB, packets, map values of at most [`crate::maps::MAX_VALUE_SIZE`]).
+const MAX_ARG: usize = 1 << 23;
+
+/// A zeroed buffer for a helper's memory argument of `len` bytes; lengths no memory could
+/// have abort instead of allocating.
+pub(crate) fn arg_buf(addr: u64, len: u64) -> Result<Vec<u8>, AbortReason> {
+    if len > MAX_ARG as u64 {
+        return Err(AbortReason::OutOfBounds {
+            addr,
+            size: len as u32,
+            write: false,
+        });
+    }
+    Ok(vec![0; len as usize])
+}
+
 fn bad(helper: u32, what: &'static str) -> AbortReason {
     AbortReason::HelperArg { helper, what }
 }
@@ -230,10 +248,10 @@ pub(crate) fn call(
             if a[3] & !3 != 0 {
                 return Ok(EINVAL);
             }
-            let mut data = vec![0; a[2] as usize & 0xffff_ffff];
-            if data.len() > ring_capacity(map) {
+            if (a[2] & 0xffff_ffff) as usize > ring_capacity(map) {
                 return Ok(EAGAIN);
             }
+            let mut data = arg_buf(a[1], a[2] & 0xffff_ffff)?;
             m.read(a[1], &mut data)?;
             match ring.output(&data) {
                 Ok(()) => 0,
@@ -405,18 +423,17 @@ fn for_each(
         return Ok(EINVAL);
     }
     let target = func_arg(a[1])?;
-    let Some(elems) = map.snapshot_elems(m.cpu) else {
+    let Some(elems) = map.for_each_elems(m.cpu) else {
         return Ok(EINVAL);
     };
-    let key_size = map.def().key_size;
     let mut n = 0;
-    for (key, words, start) in elems {
+    let mut visit = |m: &mut Machine, key: &[u8], words: Words, start: usize| {
         let key_words = crate::mem::alloc_words(key.len());
-        crate::mem::write_bytes(&key_words, 0, &key);
+        crate::mem::write_bytes(&key_words, 0, key);
         let kp = m.add_region(Region {
             words: key_words,
             start: 0,
-            len: key_size,
+            len: key.len() as u32,
             writable: false,
             live: true,
             record: None,
@@ -430,9 +447,25 @@ fn for_each(
             record: None,
         })?;
         n += 1;
-        let ret = run_callback(prog, m, target, frame, [a[0], kp, vp, a[2], 0])?;
-        if ret != 0 {
-            break;
+        run_callback(prog, m, target, frame, [a[0], kp, vp, a[2], 0]).map(|ret| ret != 0)
+    };
+    match elems {
+        Elems::Indexed(count) => {
+            for i in 0..count {
+                let Some((words, start)) = map.array_elem(i, m.cpu) else {
+                    break;
+                };
+                if visit(m, &i.to_le_bytes(), words, start)? {
+                    break;
+                }
+            }
+        }
+        Elems::Listed(list) => {
+            for (key, words, start) in list {
+                if visit(m, &key, words, start)? {
+                    break;
+                }
+            }
         }
     }
     Ok(n)
@@ -460,7 +493,7 @@ fn perf_output(prog: &Program, m: &mut Machine, a: [u64; 5]) -> Result<u64, Abor
     if index == u32::MAX {
         index = m.cpu;
     }
-    let mut data = vec![0; (a[4] & 0xffff_ffff) as usize];
+    let mut data = arg_buf(a[3], a[4] & 0xffff_ffff)?;
     m.read(a[3], &mut data)?;
     data.extend_from_slice(&m.skb.data()[..skb_len]);
     Ok(match perf.output(index, data) {

@@ -147,7 +147,7 @@ pub(super) fn call(m: &mut Machine, helper: u32, a: [u64; 5]) -> Result<u64, Abo
             if off > INT_MAX || (off + len) as usize > m.skb.len() {
                 return Ok(EFAULT);
             }
-            let mut bytes = vec![0; len as usize];
+            let mut bytes = super::arg_buf(a[2], len)?;
             m.read(a[2], &mut bytes)?;
             let at = m.skb.head + off as usize;
             m.skb.buf[at..at + len as usize].copy_from_slice(&bytes);
@@ -292,8 +292,8 @@ fn csum_diff(m: &mut Machine, a: [u64; 5]) -> Result<u64, AbortReason> {
     if from_size + to_size > 1 << 16 {
         return Ok(EINVAL);
     }
-    let mut from = vec![0; from_size as usize];
-    let mut to = vec![0; to_size as usize];
+    let mut from = super::arg_buf(a[0], from_size)?;
+    let mut to = super::arg_buf(a[2], to_size)?;
     m.read(a[0], &mut from)?;
     m.read(a[2], &mut to)?;
     // Kernels since 6.13 return the sum folded to 16 bits (csum_from32to16, not
@@ -382,7 +382,8 @@ fn l4_csum(m: &mut Machine, a: [u64; 5]) -> u64 {
 fn push_front(m: &mut Machine, off: usize, len: usize) {
     let skb = &mut *m.skb;
     if skb.head < len {
-        let grow = len - skb.head + crate::skb::DEFAULT_HEADROOM;
+        // Grow geometrically so that repeated pushes cost amortised O(1).
+        let grow = len - skb.head + crate::skb::DEFAULT_HEADROOM + skb.buf.len();
         skb.buf.splice(0..0, std::iter::repeat_n(0, grow));
         skb.head += grow;
     }
