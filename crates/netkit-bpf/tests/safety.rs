@@ -319,3 +319,25 @@ fn repeated_vlan_pushes_stay_cheap() {
     assert_eq!(p.run(&mut skb), Ok(0));
     assert_eq!(skb.len(), udp4_frame(b"x").len() + 4 * 19_999);
 }
+
+#[test]
+fn callbacks_share_the_run_budget() {
+    // bpf_loop(1 << 23, cb, 0, 0) with cb returning 0: 16M+ instructions, over the budget.
+    let p = prog![
+        mov64_imm(1, 1 << 23),
+        ld_func(2, 5),
+        mov64_imm(3, 0),
+        mov64_imm(4, 0),
+        call(181),
+        exit(),
+        mov64_imm(0, 0),
+        exit()
+    ];
+    let (r, _) = abort_of(&p);
+    assert_eq!(r, AbortReason::Budget);
+    // 1000 iterations fit: bpf_loop returns the count.
+    let mut small = p.clone();
+    small[0] = mov64_imm(1, 1000);
+    let prog = build(&small, vec![]);
+    assert_eq!(prog.run(&mut Skb::from_frame(&[0; 14])), Ok(1000));
+}

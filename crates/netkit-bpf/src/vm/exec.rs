@@ -158,14 +158,17 @@ pub(crate) fn exec(
     // `depth` counts this exec's entries on it.
     let mut depth = 0usize;
     let mut pc = entry;
+    // The budget lives in a register while this loop runs; it is written back before
+    // anything that runs more instructions (helpers with callbacks, tail calls) and on return.
+    let mut budget = m.budget;
     loop {
         let Some(&op) = ops.get(pc) else {
             return Err(abort(AbortReason::FellOff, pc));
         };
-        if m.budget == 0 {
+        if budget == 0 {
             return Err(abort(AbortReason::Budget, pc));
         }
-        m.budget -= 1;
+        budget -= 1;
         let here = pc;
         pc += 1;
         match op {
@@ -357,20 +360,28 @@ pub(crate) fn exec(
             Op::LdAbs { size, imm } => match helpers::ld_abs(m, imm as i64, size) {
                 Some(v) => r[0] = v,
                 // An out-of-packet legacy load ends the program with 0.
-                None => return Ok(0),
+                None => {
+                    m.budget = budget;
+                    return Ok(0);
+                }
             },
             Op::LdInd { size, src, imm } => {
                 let off = (r[(src & 15) as usize] as i64).wrapping_add(imm as i64);
                 match helpers::ld_abs(m, off, size) {
                     Some(v) => r[0] = v,
-                    None => return Ok(0),
+                    None => {
+                        m.budget = budget;
+                        return Ok(0);
+                    }
                 }
             }
             Op::Call { helper } => {
                 let args = [r[1], r[2], r[3], r[4], r[5]];
                 if helper == helpers::id::TAIL_CALL {
                     if let Some(target) = tail_target(prog, m, args) {
+                        m.budget = budget;
                         let ret = exec(&target, m, 0, frame + depth, [args[0], 0, 0, 0, 0])?;
+                        budget = m.budget;
                         // The target's exit is the exit of the frame that made the tail call.
                         r[0] = ret;
                         if depth == 0 {
@@ -386,8 +397,11 @@ pub(crate) fn exec(
                     // A failed tail call falls through to the next instruction; the
                     // verifier treats r0 as unknown afterwards, so it is left as it was.
                 } else {
+                    // Callbacks run by helpers spend the same budget.
+                    m.budget = budget;
                     r[0] = helpers::call(prog, m, helper, args, frame + depth)
                         .map_err(|e| abort(e, here))?;
+                    budget = m.budget;
                 }
             }
             Op::CallLocal { target } => {
@@ -405,6 +419,7 @@ pub(crate) fn exec(
             }
             Op::Exit => {
                 if depth == 0 {
+                    m.budget = budget;
                     return Ok(r[0]);
                 }
                 depth -= 1;
