@@ -38,16 +38,21 @@ pub mod id {
     pub const PERF_EVENT_OUTPUT: u32 = 25;
     pub const SKB_LOAD_BYTES: u32 = 26;
     pub const CSUM_DIFF: u32 = 28;
+    pub const SKB_CHANGE_PROTO: u32 = 31;
     pub const SKB_CHANGE_TYPE: u32 = 32;
     pub const GET_HASH_RECALC: u32 = 34;
     pub const SKB_CHANGE_TAIL: u32 = 38;
     pub const SKB_PULL_DATA: u32 = 39;
+    pub const CSUM_UPDATE: u32 = 40;
     pub const SET_HASH_INVALID: u32 = 41;
     pub const GET_NUMA_NODE_ID: u32 = 42;
     pub const SKB_CHANGE_HEAD: u32 = 43;
+    pub const GET_SOCKET_COOKIE: u32 = 46;
+    pub const GET_SOCKET_UID: u32 = 47;
     pub const SET_HASH: u32 = 48;
     pub const SKB_ADJUST_ROOM: u32 = 50;
     pub const SKB_LOAD_BYTES_RELATIVE: u32 = 68;
+    pub const SKB_ECN_SET_CE: u32 = 97;
     pub const JIFFIES64: u32 = 118;
     pub const KTIME_GET_BOOT_NS: u32 = 125;
     pub const RINGBUF_OUTPUT: u32 = 130;
@@ -87,16 +92,21 @@ pub const NAMES: &[(u32, &str)] = &[
     (id::PERF_EVENT_OUTPUT, "perf_event_output"),
     (id::SKB_LOAD_BYTES, "skb_load_bytes"),
     (id::CSUM_DIFF, "csum_diff"),
+    (id::SKB_CHANGE_PROTO, "skb_change_proto"),
     (id::SKB_CHANGE_TYPE, "skb_change_type"),
     (id::GET_HASH_RECALC, "get_hash_recalc"),
     (id::SKB_CHANGE_TAIL, "skb_change_tail"),
     (id::SKB_PULL_DATA, "skb_pull_data"),
+    (id::CSUM_UPDATE, "csum_update"),
     (id::SET_HASH_INVALID, "set_hash_invalid"),
     (id::GET_NUMA_NODE_ID, "get_numa_node_id"),
     (id::SKB_CHANGE_HEAD, "skb_change_head"),
+    (id::GET_SOCKET_COOKIE, "get_socket_cookie"),
+    (id::GET_SOCKET_UID, "get_socket_uid"),
     (id::SET_HASH, "set_hash"),
     (id::SKB_ADJUST_ROOM, "skb_adjust_room"),
     (id::SKB_LOAD_BYTES_RELATIVE, "skb_load_bytes_relative"),
+    (id::SKB_ECN_SET_CE, "skb_ecn_set_ce"),
     (id::JIFFIES64, "jiffies64"),
     (id::KTIME_GET_BOOT_NS, "ktime_get_boot_ns"),
     (id::RINGBUF_OUTPUT, "ringbuf_output"),

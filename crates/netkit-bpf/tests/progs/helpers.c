@@ -267,3 +267,37 @@ int hashes(struct __sk_buff *skb)
 	skb->cb[0] = h1;
 	return (h0 | h2) << 16 | (t & 0xff) << 8 | u;
 }
+
+SEC("tc")
+int ecn_and_sockets(struct __sk_buff *skb)
+{
+	/* (get_socket_uid/cookie are not compared: a test run attaches a dummy socket with a
+	 * fresh cookie, the netkit transmit path has none.) */
+	long ce = bpf_skb_ecn_set_ce(skb);
+	skb->cb[2] = bpf_csum_update(skb, 5);
+	return ce;
+}
+
+/* ECT(0) first, then CE marking with the header checksum patched. */
+SEC("tc")
+int ecn_mark(struct __sk_buff *skb)
+{
+	__u8 tos = 2;
+
+	if (skb->protocol != bpf_htons(ETH_P_IP))
+		return bpf_skb_ecn_set_ce(skb);
+	bpf_l3_csum_replace(skb, 14 + 10, 0, 2 << 8 == 0 ? 0 : bpf_htons(2), 2);
+	bpf_skb_store_bytes(skb, 14 + 1, &tos, 1, 0);
+	return bpf_skb_ecn_set_ce(skb) << 4 | bpf_skb_ecn_set_ce(skb);
+}
+
+SEC("tc")
+int change_proto(struct __sk_buff *skb)
+{
+	long a = bpf_skb_change_proto(skb, bpf_htons(0x86dd), 0);
+	long b = bpf_skb_change_proto(skb, bpf_htons(0x86dd), 1);
+	long c = bpf_skb_change_proto(skb, bpf_htons(0x0806), 0);
+	skb->cb[0] = skb->protocol;
+	skb->cb[1] = skb->len;
+	return (a & 0xff) << 16 | (b & 0xff) << 8 | (c & 0xff);
+}
