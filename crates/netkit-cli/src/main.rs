@@ -3,6 +3,7 @@
 //! itself (`netkit daemon`).
 
 mod grammar;
+mod kernel_mode;
 mod output;
 mod prog_run;
 
@@ -14,6 +15,8 @@ use output::Format;
 struct Global {
     format: Format,
     socket: String,
+    /// `--backend kernel`: talk to the kernel's netkit instead of the daemon.
+    kernel: bool,
 }
 
 fn main() {
@@ -25,6 +28,7 @@ fn run(args: Vec<String>) -> i32 {
     let mut g = Global {
         format: Format::default(),
         socket: std::env::var("NETKIT_SOCKET").unwrap_or_else(|_| proto::DEFAULT_SOCKET.into()),
+        kernel: false,
     };
     let mut words = Vec::new();
     let mut it = args.into_iter();
@@ -50,6 +54,16 @@ fn run(args: Vec<String>) -> i32 {
             "--socket" if leading => match it.next() {
                 Some(p) => g.socket = p,
                 None => return usage_error("--socket needs a path"),
+            },
+            "--backend" => match it.next().as_deref() {
+                Some("kernel") => g.kernel = true,
+                Some("daemon") | Some("user") => g.kernel = false,
+                other => {
+                    return usage_error(&format!(
+                        "--backend takes kernel or daemon, not \"{}\"",
+                        other.unwrap_or("nothing")
+                    ))
+                }
             },
             _ => {
                 leading = false;
@@ -110,7 +124,11 @@ fn run(args: Vec<String>) -> i32 {
 }
 
 fn call(g: &Global, req: Request) -> i32 {
-    let result = Client::connect(&g.socket).and_then(|mut c| c.call(req));
+    let result = if g.kernel {
+        kernel_mode::call(req).map_err(ClientError::Daemon)
+    } else {
+        Client::connect(&g.socket).and_then(|mut c| c.call(req))
+    };
     match result {
         Ok(resp) => {
             let text = output::render(&resp, g.format);

@@ -203,6 +203,15 @@ pub struct Captured {
 
 /// Receives one frame (blocking up to the socket's receive timeout).
 pub fn recv_packet(fd: &OwnedFd) -> io::Result<Captured> {
+    recv_packet_flags(fd, 0)
+}
+
+/// Receives one frame if one is queued, else fails with `WouldBlock`.
+pub fn recv_packet_nowait(fd: &OwnedFd) -> io::Result<Captured> {
+    recv_packet_flags(fd, libc::MSG_DONTWAIT)
+}
+
+fn recv_packet_flags(fd: &OwnedFd, flags: i32) -> io::Result<Captured> {
     let mut buf = vec![0u8; 65536 + 64];
     // SAFETY: sockaddr_ll is plain data; all-zero is a valid value.
     let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
@@ -213,7 +222,7 @@ pub fn recv_packet(fd: &OwnedFd) -> io::Result<Captured> {
             fd.as_raw_fd(),
             buf.as_mut_ptr().cast(),
             buf.len(),
-            0,
+            flags,
             (&mut addr as *mut libc::sockaddr_ll).cast(),
             &mut alen,
         )

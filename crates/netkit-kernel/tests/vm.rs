@@ -7,7 +7,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// `shared/` sits beside the repository (CI clones it elsewhere, with shared/ next to it).
-const VM: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/oracle/netkit-vm");
+const VM: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../../shared/oracle/netkit-vm"
+);
 const TARGET: &str = "x86_64-unknown-linux-gnu";
 
 fn missing(test: &str, what: &str) {
@@ -34,10 +37,7 @@ fn vm_smoke_passes_on_the_reference_kernel() {
     let test = "vm_smoke_passes_on_the_reference_kernel";
     let vm = std::env::var("NETKIT_VM").unwrap_or_else(|_| VM.to_string());
     if !Path::new(&vm).exists() {
-        return missing(
-            test,
-            "the reference VM script (../shared/oracle/netkit-vm)",
-        );
+        return missing(test, "the reference VM script (../shared/oracle/netkit-vm)");
     }
     if !have("qemu-system-x86_64") && !netkit_kernel::is_root() {
         return missing(
