@@ -37,16 +37,18 @@ impl Explorer<'_> {
         }
         let id = insn.imm as u32;
         let proto = helpers::proto(id).ok_or_else(|| fail(pc, helpers::unavailable(id)))?;
-        if let Some(list) = self.opts.implemented_helpers {
-            if !list.contains(&id) {
-                return Err(fail(
-                    pc,
-                    format!(
-                        "helper bpf_{}#{id} is not supported by this engine",
-                        proto.name
-                    ),
-                ));
-            }
+        let implemented = match self.opts.implemented_helpers {
+            Some(list) => list.contains(&id),
+            None => crate::helpers::name(id).is_some(),
+        };
+        if !implemented {
+            return Err(fail(
+                pc,
+                format!(
+                    "helper bpf_{}#{id} is not supported by this engine",
+                    proto.name
+                ),
+            ));
         }
         self.helper_call(path, proto)
     }

@@ -716,6 +716,15 @@ impl<'a> Explorer<'a> {
                 null_id: None,
                 ..
             } => {
+                // Atomics need natural alignment; a variable part is left to the VM.
+                let at = fixed + off + var.smin;
+                if access == Access::Atomic && var.as_const().is_some() && at % i64::from(size) != 0
+                {
+                    return Err(fail(
+                        pc,
+                        format!("misaligned value access off {at} size {size}"),
+                    ));
+                }
                 self.check_mem_region(pc, r, kind, fixed + off, var, i64::from(size), write)?;
                 Ok(Reg::Scalar(Scalar::of_width(size)))
             }

@@ -54,7 +54,7 @@ pub enum ContextKind {
 pub struct VerifyOptions<'a> {
     pub context: ContextKind,
     /// Helper ids the engine implements; a call to any other helper fails to load, naming it.
-    /// `None`: every helper in [`helpers::PROTOS`].
+    /// `None`: the engine's own table, [`crate::helpers::NAMES`].
     pub implemented_helpers: Option<&'a [u32]>,
 }
 
