@@ -215,3 +215,27 @@ mod runtime {
         );
     }
 }
+
+#[test]
+fn dead_code_is_never_handed_to_the_vm() {
+    // r0 = 1; if r0 != 0 goto +1; call bpf_get_socket_cookie (never reached); exit
+    let insns = prog![
+        asm::mov64_imm(0, 1),
+        asm::jmp_imm(netkit_bpf::insn::BPF_JNE, 0, 0, 1),
+        asm::call(46),
+        asm::exit()
+    ];
+    let verified = verify(&insns, &VerifyEnv::default()).expect("the call is dead");
+    assert_eq!(verified.insns()[2], asm::ja(-1), "dead code becomes a trap");
+    assert_eq!(verified.insns()[3], insns[3]);
+    // A map reference is resolved even where it is dead, as the kernel does.
+    let insns = prog![
+        asm::mov64_imm(0, 1),
+        asm::jmp_imm(netkit_bpf::insn::BPF_JNE, 0, 0, 2),
+        asm::ld_map(1, 7),
+        asm::exit()
+    ];
+    let err = verify(&insns, &VerifyEnv::default()).expect_err("map 7 does not exist");
+    assert_eq!(err.insn, Some(2));
+    assert!(err.msg.contains("not pointing to valid bpf_map"), "{err}");
+}

@@ -237,7 +237,9 @@ fn check_alu(insn: Insn, pc: usize) -> Result<(), VerifyError> {
     Ok(())
 }
 
-pub fn check(insns: &[Insn]) -> Result<Cfg, VerifyError> {
+/// `map_count`: how many maps `ld_imm64` map references may index (the kernel resolves
+/// every map reference before exploring, dead code included).
+pub fn check(insns: &[Insn], map_count: usize) -> Result<Cfg, VerifyError> {
     let len = insns.len();
     let mut ld_second = vec![false; len];
     let mut subprogs = vec![0usize];
@@ -247,6 +249,13 @@ pub fn check(insns: &[Insn]) -> Result<Cfg, VerifyError> {
         let insn = insns[pc];
         if insn.code == BPF_LD | BPF_IMM | BPF_DW {
             ld_second[pc + 1] = true;
+            let map_ref = !matches!(insn.src, 0 | PSEUDO_FUNC);
+            if map_ref && insn.imm as u32 as usize >= map_count {
+                return Err(err(
+                    pc,
+                    format!("fd {} is not pointing to valid bpf_map", insn.imm),
+                ));
+            }
             if insn.src == PSEUDO_FUNC {
                 subprogs.push(checked_target(
                     rel(pc, insn.imm.into()),

@@ -50,6 +50,8 @@ pub struct Explorer<'a> {
     /// Deepest stack use per function.
     pub stack_depth: Vec<u32>,
     pub has_tail_call: Vec<bool>,
+    /// Instructions some path reached; the others never run.
+    pub visited: Vec<bool>,
 }
 
 pub fn fail(pc: usize, msg: impl Into<String>) -> VerifyError {
@@ -88,6 +90,7 @@ impl<'a> Explorer<'a> {
             processed: 0,
             stack_depth: vec![0; cfg.subprogs.len()],
             has_tail_call: vec![false; cfg.subprogs.len()],
+            visited: vec![false; insns.len()],
         }
     }
 
@@ -205,6 +208,7 @@ impl<'a> Explorer<'a> {
     fn step(&mut self, path: &mut Path) -> Res<Step> {
         let pc = path.pc;
         let insn = self.insns[pc];
+        self.visited[pc] = true;
         match insn.class() {
             BPF_ALU | BPF_ALU64 => {
                 self.alu(&mut path.state, insn, pc)?;

@@ -124,14 +124,36 @@ pub fn verify_with(
             msg: format!("program of {} insns is too large", insns.len()),
         });
     }
-    let cfg = cfg::check(insns)?;
+    let cfg = cfg::check(insns, env.maps.len())?;
     let mut explorer = exec::Explorer::new(insns, env, opts, &cfg);
     explorer.run()?;
     let stack_depth = explorer.stack_depth.clone();
     let processed = explorer.processed;
     calls::check_call_graph(insns, &cfg, &stack_depth, &explorer.has_tail_call)?;
+    // Like the kernel's sanitize_dead_code: what no path reaches becomes a trap, so that the
+    // VM never sees (or decodes) instructions the verifier did not check.
+    let trap = Insn {
+        code: crate::insn::BPF_JMP | crate::insn::BPF_JA,
+        dst: 0,
+        src: 0,
+        off: -1,
+        imm: 0,
+    };
+    let insns = insns
+        .iter()
+        .zip(&explorer.visited)
+        .enumerate()
+        .map(|(pc, (&insn, &seen))| {
+            let second_half = pc > 0 && cfg.ld_second[pc] && explorer.visited[pc - 1];
+            if seen || second_half {
+                insn
+            } else {
+                trap
+            }
+        })
+        .collect();
     Ok(Verified {
-        insns: insns.to_vec(),
+        insns,
         subprogs: cfg.subprogs,
         stack_depth,
         processed,
