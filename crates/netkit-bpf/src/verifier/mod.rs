@@ -9,6 +9,7 @@
 //! jump targets to prune paths already proven safe and to detect loops that cannot end.
 //! The exploration is bounded like the kernel's: one million processed instructions.
 
+mod alu;
 mod branch;
 mod calls;
 mod cfg;
