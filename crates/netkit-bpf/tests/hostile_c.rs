@@ -165,3 +165,50 @@ fn is_root() -> Option<()> {
     let euid = uid_line.split_whitespace().nth(2)?;
     (euid == "0").then_some(())
 }
+
+/// The other side of the precision goal: every program of the corpus (which the kernel
+/// loads, see kernel_side.rs) passes our verifier, against the maps its object declares.
+#[test]
+fn every_corpus_program_verifies() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus");
+    let build = dir.join("build");
+    let objects = |d: &Path| -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(d)
+            .map(|r| {
+                r.filter_map(|e| e.ok())
+                    .map(|e| e.path())
+                    .filter(|p| p.extension().is_some_and(|e| e == "o"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    };
+    if objects(&build).is_empty() {
+        if !have("clang-19", "every_corpus_program_verifies") {
+            return;
+        }
+        let status = Command::new("make")
+            .arg("-s")
+            .arg("-C")
+            .arg(&dir)
+            .status()
+            .expect("make");
+        assert!(status.success(), "building the corpus failed");
+    }
+    let mut failures = Vec::new();
+    let mut programs = 0;
+    for path in objects(&build) {
+        let obj = ObjectFile::parse(&std::fs::read(&path).expect("object")).expect("corpus parses");
+        let maps = map_infos(&obj);
+        for prog in &obj.programs {
+            programs += 1;
+            let insns: Vec<Insn> = prog.insns.iter().map(|&r| Insn::from_raw(r)).collect();
+            if let Err(e) = verify(&insns, &VerifyEnv { maps: &maps }) {
+                failures.push(format!("{} {}: {e}", path.display(), prog.name));
+            }
+        }
+    }
+    assert!(programs >= 40, "only {programs} corpus programs");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
