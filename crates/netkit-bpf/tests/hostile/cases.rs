@@ -183,6 +183,7 @@ pub fn valid() -> Vec<Case> {
         case("sign-extending loads", prog![st(BPF_DW, 10, -8, -1), raw(BPF_LDX | BPF_MEMSX | BPF_B, 0, 10, -8, 0), raw(BPF_LDX | BPF_MEMSX | BPF_W, 2, 10, -8, 0), alu64_reg(BPF_ADD, 0, 2), exit()], "", None),
         case("legacy packet loads", prog![mov64_reg(6, 1), raw(BPF_LD | BPF_ABS | BPF_H, 0, 0, 0, 12), raw(BPF_LD | BPF_IND | BPF_B, 0, 0, 0, 14), exit()], "", None),
         case("tail call from a function under a small frame", prog![st(BPF_DW, 10, -64, 0), call_rel(2), mov64_imm(0, 0), exit(), ld_map(2, PROG_ARRAY), mov64_imm(3, 0), call(12), mov64_imm(0, 0), exit()], "", None),
+        case("signed 32-bit range checks", prog![ldx(BPF_W, 2, 1, 0), mov64_imm(0, 0), jmp32_imm(BPF_JSLT, 2, 0, 4), jmp32_imm(BPF_JSGT, 2, 7, 3), mov64_reg(3, 10), alu64_reg(BPF_ADD, 3, 2), ldx(BPF_B, 0, 3, -8), exit()], "", None),
         case("jmp32 bounds", prog![ldx(BPF_W, 2, 1, 0), mov64_imm(0, 0), jmp32_imm(BPF_JGT, 2, 7, 3), mov64_reg(3, 10), alu64_reg(BPF_ADD, 3, 2), ldx(BPF_B, 0, 3, -8), exit()], "", None),
     ]
 }
