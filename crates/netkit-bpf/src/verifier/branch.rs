@@ -45,6 +45,7 @@ impl Explorer<'_> {
         } else {
             self.read(&path.state, insn.src, pc)?
         };
+        self.jumps += 1;
         let (taken, fall) = self.outcomes(&path.state, insn, dst, src, jmp32);
         match (taken, fall) {
             (Some(t), Some(f)) => {

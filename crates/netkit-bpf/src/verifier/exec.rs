@@ -32,6 +32,14 @@ struct Node {
     pending: u32,
 }
 
+/// A remembered state at a jump target, with how often it pruned a path and failed to.
+struct Explored {
+    node: u32,
+    state: State,
+    hits: u32,
+    misses: u32,
+}
+
 pub enum Step {
     Next(usize),
     End,
@@ -42,7 +50,10 @@ pub struct Explorer<'a> {
     pub env: &'a VerifyEnv<'a>,
     pub opts: &'a VerifyOptions<'a>,
     pub cfg: &'a Cfg,
-    explored: Vec<Vec<(u32, State)>>,
+    explored: Vec<Vec<Explored>>,
+    /// Conditional jumps processed, and (instructions, jumps) when a state was last stored.
+    pub jumps: u64,
+    last_store: (u64, u64),
     nodes: Vec<Node>,
     work: Vec<Path>,
     next_id: u32,
@@ -84,6 +95,8 @@ impl<'a> Explorer<'a> {
             opts,
             cfg,
             explored: (0..insns.len()).map(|_| Vec::new()).collect(),
+            jumps: 0,
+            last_store: (0, 0),
             nodes: Vec::new(),
             work: Vec::new(),
             next_id: 1,
@@ -153,23 +166,41 @@ impl<'a> Explorer<'a> {
     /// Returns whether the path ends here.
     fn visit(&mut self, path: &mut Path) -> Res<bool> {
         let pc = path.pc;
-        for (node, old) in &self.explored[pc] {
-            if old.covers(&path.state) {
-                if self.nodes[*node as usize].pending > 0 {
-                    return Err(fail(pc, format!("infinite loop detected at insn {pc}")));
-                }
-                self.finish(path.node);
-                return Ok(true);
+        let mut covered = None;
+        for (i, e) in self.explored[pc].iter_mut().enumerate() {
+            if e.state.covers(&path.state) {
+                covered = Some(i);
+                break;
             }
+            e.misses += 1;
         }
-        if self.explored[pc].len() < MAX_STATES_PER_INSN {
+        if let Some(i) = covered {
+            let e = &mut self.explored[pc][i];
+            if self.nodes[e.node as usize].pending > 0 {
+                return Err(fail(pc, format!("infinite loop detected at insn {pc}")));
+            }
+            e.hits += 1;
+            self.finish(path.node);
+            return Ok(true);
+        }
+        // States that never prune anything only cost comparisons (the kernel's miss_cnt).
+        self.explored[pc].retain(|e| e.misses <= 4 * e.hits + 8);
+        // Like the kernel, remember a new state only every few jumps or instructions.
+        let recent = self.processed - self.last_store.0 < 64 && self.jumps - self.last_store.1 < 8;
+        if !recent && self.explored[pc].len() < MAX_STATES_PER_INSN {
             let id = self.nodes.len() as u32;
             self.nodes.push(Node {
                 parent: path.node,
                 pending: 1,
             });
-            self.explored[pc].push((id, path.state.clone()));
+            self.explored[pc].push(Explored {
+                node: id,
+                state: path.state.clone(),
+                hits: 0,
+                misses: 0,
+            });
             path.node = Some(id);
+            self.last_store = (self.processed, self.jumps);
         }
         Ok(false)
     }
