@@ -239,3 +239,24 @@ fn dead_code_is_never_handed_to_the_vm() {
     assert_eq!(err.insn, Some(2));
     assert!(err.msg.contains("not pointing to valid bpf_map"), "{err}");
 }
+
+#[test]
+fn raw_memory_programs_leave_bounds_to_the_vm() {
+    use netkit_bpf::verifier::{verify_with, ContextKind, VerifyOptions};
+    // r0 = *(u64 *)(r1 + 0): a context read the kernel refuses, a buffer read in raw mode.
+    let insns = prog![asm::ldx(netkit_bpf::insn::BPF_DW, 0, 1, 0), asm::exit()];
+    let err = verify(&insns, &VerifyEnv::default()).expect_err("not a valid __sk_buff read");
+    assert!(
+        err.msg.contains("invalid bpf_context access off=0 size=8"),
+        "{err}"
+    );
+    let raw = VerifyOptions {
+        context: ContextKind::RawMemory,
+        ..VerifyOptions::default()
+    };
+    verify_with(&insns, &VerifyEnv::default(), &raw).expect("raw buffer read");
+    // Everything else is still checked: r3 is never written.
+    let bad = prog![asm::mov64_reg(0, 3), asm::exit()];
+    let err = verify_with(&bad, &VerifyEnv::default(), &raw).expect_err("uninit");
+    assert!(err.msg.contains("R3 !read_ok"), "{err}");
+}
