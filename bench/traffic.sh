@@ -3,7 +3,9 @@
 #   (a) a kernel veth pair,
 #   (b) the veth with bench/count.bpf.c on the host end (tc clsact, ingress and egress,
 #       direct-action; bpftool 7.1 has no tcx attach, the program and its cost are the same),
-#   (c) our user-space netkit pair (TUN, L3) with the counting program on both hooks.
+#   (c) our user-space netkit pair (TUN, L3) made by `netkit daemon` + `netkit link add`, with
+#       the same object loaded by `netkit prog load` and attached to both hooks, run by our
+#       eBPF engine.
 # Measures iperf3 TCP single stream (pod->host, host->pod), UDP 64-byte packets per second
 # (pod->host, received), and round-trip latency p50/p99 (1000 pings, 1 ms apart), then prints
 # a table with ratios.
@@ -17,10 +19,13 @@ H=nkbh$$
 P=nkbp$$
 HOST_IP=10.250.0.1
 POD_IP=10.250.0.2
-pair_pid=
+daemon_pid=
 
 cleanup() {
-    [[ -n $pair_pid ]] && kill "$pair_pid" 2>/dev/null && wait "$pair_pid" 2>/dev/null
+    if [[ -n $daemon_pid ]]; then
+        "$nk" link del nkbprim >/dev/null 2>&1 || true
+        kill "$daemon_pid" 2>/dev/null && wait "$daemon_pid" 2>/dev/null || true
+    fi
     ip netns del "$H" 2>/dev/null || true
     ip netns del "$P" 2>/dev/null || true
     rm -rf "$tmp"
@@ -31,8 +36,10 @@ need() { command -v "$1" >/dev/null || { echo "traffic.sh: needs $1" >&2; exit 1
 for t in ip tc iperf3 ping clang-19 python3 cargo; do need "$t"; done
 [[ $(id -u) == 0 ]] || { echo "traffic.sh: run as root" >&2; exit 1; }
 
-echo "building bench_pair (release) and count.bpf.o ..." >&2
-(cd "$root" && cargo build -q --release -p netkit-daemon --example bench_pair)
+echo "building netkit (release) and count.bpf.o ..." >&2
+(cd "$root" && cargo build -q --release -p netkit-cli)
+nk() { "$root/target/release/netkit" --socket "$tmp/sock" "$@"; }
+nk=nk
 clang-19 -O2 -g -target bpf -mcpu=v3 -Wall -I/usr/include/"$(uname -m)"-linux-gnu \
     -c "$root/bench/count.bpf.c" -o "$tmp/count.bpf.o"
 
@@ -60,14 +67,25 @@ tc_prog() {
 }
 
 ours() {
-    NETKIT_RT_PRIO=${NETKIT_RT_PRIO:-} "$root/target/release/examples/bench_pair" "$H" "$P" $HOST_IP/24 $POD_IP/24 >"$tmp/pair.log" 2>&1 &
-    pair_pid=$!
+    # The daemon runs in the host namespace, so the primary is created there.
+    ip netns exec "$H" "$root/target/release/netkit" daemon --socket "$tmp/sock" \
+        --state-dir "$tmp/state" >"$tmp/daemon.log" 2>&1 &
+    daemon_pid=$!
+    for _ in $(seq 50); do [[ -S $tmp/sock ]] && break; sleep 0.1; done
+    nk link add nkbprim type netkit mode l3 peer name nkbpeer netns "$P" >/dev/null
+    nk prog load "$tmp/count.bpf.o" >/dev/null
+    nk prog attach id 1 dev nkbprim primary
+    nk prog attach id 1 dev nkbprim peer
+    ip -n "$H" addr add $HOST_IP/24 dev nkbprim
+    ip -n "$H" link set nkbprim up
+    ip -n "$P" addr add $POD_IP/24 dev nkbpeer
+    ip -n "$P" link set nkbpeer up
     for _ in $(seq 50); do
         ip netns exec "$P" ping -c 1 -W 1 $HOST_IP >/dev/null 2>&1 && return 0
         sleep 0.1
     done
     echo "traffic.sh: our pair did not come up:" >&2
-    cat "$tmp/pair.log" >&2
+    cat "$tmp/daemon.log" >&2
     exit 1
 }
 
@@ -105,7 +123,10 @@ echo "(b) veth + tc program on the host end" >&2
 fresh_ns; veth; tc_prog; measure vethtc
 echo "(c) user-space netkit pair, program on both hooks" >&2
 fresh_ns; ours; measure ours
-kill "$pair_pid" 2>/dev/null; wait "$pair_pid" 2>/dev/null || true; pair_pid=
+echo "programs after the run (run counts from our engine):" >&2
+nk prog show >&2
+nk link del nkbprim
+kill "$daemon_pid" 2>/dev/null; wait "$daemon_pid" 2>/dev/null || true; daemon_pid=
 
 python3 - "$tmp" <<'PY'
 import sys

@@ -31,17 +31,17 @@ show() {  # show LOG: the lines worth reading
 }
 
 if [[ $user == 1 ]]; then
-  cargo build -q -p netkit-conformance --bin netkit-conformance
+  cargo build -q -p netkit-cli --bin netkit
   for version in 6.12 newest; do
     log=target/conformance-user-$version.log
     echo "== user backend, kernel $version"
-    target/debug/netkit-conformance run "${paths[@]}" --backend user --kernel "$version" >"$log" 2>&1 || status=1
+    target/debug/netkit conformance run "${paths[@]}" --backend user --kernel "$version" >"$log" 2>&1 || status=1
     show "$log"
   done
 fi
 
 if [[ $kernel == 1 ]]; then
-  vm=${NETKIT_VM:-/work/shared/oracle/netkit-vm}
+  vm=${NETKIT_VM:-$(realpath -m "$(dirname "$0")/../../shared/oracle/netkit-vm")}
   echo "== kernel backend in the reference VM (6.12)"
   if [[ ! -x $vm ]]; then
     if [[ ${NETKIT_REQUIRE_PRIVILEGED:-0} == 1 ]]; then
@@ -50,14 +50,15 @@ if [[ $kernel == 1 ]]; then
     echo "SKIP conformance kernel backend: needs the reference VM ($vm)" >&2
     exit "$status"
   fi
+  # The netkit binary, static so that it runs in the VM's bare initramfs.
   RUSTFLAGS='-C target-feature=+crt-static' CARGO_TARGET_DIR=target/static \
-    cargo build -q --target x86_64-unknown-linux-gnu -p netkit-conformance --bin netkit-conformance
+    cargo build -q --target x86_64-unknown-linux-gnu -p netkit-cli --bin netkit
   files=()
   for p in "${paths[@]}"; do files+=(--file "$p:/data/$p"); done
   log=target/conformance-kernel.log
   NETKIT_VM=$vm scripts/vm-run.sh --timeout 600 "${files[@]}" \
-    target/static/x86_64-unknown-linux-gnu/debug/netkit-conformance \
-    run "${paths[@]}" --backend kernel >"$log" 2>&1 || status=1
+    target/static/x86_64-unknown-linux-gnu/debug/netkit \
+    conformance run "${paths[@]}" --backend kernel >"$log" 2>&1 || status=1
   show "$log"
   grep -q 'passed, [0-9]* failed' "$log" || { echo "conformance.sh: the VM run did not finish; see $log" >&2; status=1; }
 fi

@@ -72,7 +72,12 @@ ip netns exec "$POD" python3 -m http.server 80 --bind "$POD_IP" >/dev/null 2>&1 
 PIDS+=($!)
 ip netns exec "$POD" python3 -m http.server 8080 --bind "$POD_IP" >/dev/null 2>&1 &
 PIDS+=($!)
-sleep 1
+for port in 80 8080; do
+    for _ in $(seq 100); do
+        ip netns exec "$POD" ss -ltn "sport = :$port" | grep -q LISTEN && break
+        sleep 0.1
+    done
+done
 
 bold "Loading examples/policy.bpf.o and attaching it to both hooks"
 PROG=$("$NK" -j prog load examples/policy.bpf.o | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')

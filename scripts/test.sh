@@ -9,3 +9,4 @@ make -s -C examples
 if [[ -f crates/netkit-bpf/tests/corpus/Makefile ]]; then make -s -C crates/netkit-bpf/tests/corpus; fi
 cargo build --workspace --all-targets
 cargo test --workspace -- --test-threads=2
+bash scripts/conformance.sh

@@ -9,7 +9,7 @@
 #   RUSTFLAGS='-C target-feature=+crt-static' CARGO_TARGET_DIR=target/static \
 #     cargo build --target x86_64-unknown-linux-gnu -p netkit-kernel --example vm_smoke
 set -euo pipefail
-vm=${NETKIT_VM:-/work/shared/oracle/netkit-vm}
+vm=${NETKIT_VM:-$(realpath -m "$(dirname "$0")/../../shared/oracle/netkit-vm")}
 opts=()
 while [[ $# -gt 0 ]]; do
   case "$1" in

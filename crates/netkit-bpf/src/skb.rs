@@ -138,6 +138,8 @@ pub enum TestRunError {
     NoDevice(u32),
     #[error("ctx_in wire_len {0} out of range (EINVAL)")]
     WireLen(u32),
+    #[error("data_in shorter than its {0} network header (EINVAL)")]
+    TruncatedNetworkHeader(&'static str),
 }
 
 /// The size of `struct __sk_buff`.
@@ -199,6 +201,17 @@ impl Skb {
         if ifindex > LOOPBACK_IFINDEX {
             return Err(TestRunError::NoDevice(ifindex));
         }
+        // Recent kernels (observed on 6.18) refuse IPv4/IPv6 packets whose fixed network
+        // header is not all present.
+        match u16::from_be_bytes([data[12], data[13]]) {
+            0x0800 if data.len() < 14 + 20 => {
+                return Err(TestRunError::TruncatedNetworkHeader("IPv4"))
+            }
+            0x86dd if data.len() < 14 + 40 => {
+                return Err(TestRunError::TruncatedNetworkHeader("IPv6"))
+            }
+            _ => {}
+        }
         let mut skb = Skb::from_frame(data);
         let h_proto = u16::from_be_bytes([data[12], data[13]]);
         skb.meta.protocol = if h_proto >= 0x0600 {
@@ -209,7 +222,9 @@ impl Skb {
             0x0004
         };
         skb.meta.pkt_type = if data[0] & 1 != 0 {
-            if data[..6] == [0xff; 6] {
+            // eth_type_trans compares with the device's broadcast address, which is all
+            // zeroes on loopback: ff:ff:ff:ff:ff:ff is MULTICAST there (seen on 6.18).
+            if data[..6] == [0; 6] {
                 pkt_type::BROADCAST
             } else {
                 pkt_type::MULTICAST

@@ -226,7 +226,14 @@ fn prog_json(p: &proto::ProgView) -> Value {
 fn prog_text(p: &proto::ProgView) -> String {
     let mut s = format!(
         "{}: sched_cls  name {}  run_time_ns {} run_cnt {}\n\tfile {}  section {}  loaded_at {}  xlated {}B\n",
-        p.id, p.name, p.run_time_ns, p.run_cnt, p.file, p.section, p.loaded_at, p.bytes_xlated
+        p.id,
+        p.name,
+        p.run_time_ns,
+        p.run_cnt,
+        p.file,
+        p.section,
+        utc(p.loaded_at),
+        p.bytes_xlated
     );
     if !p.map_ids.is_empty() {
         let ids: Vec<String> = p.map_ids.iter().map(u32::to_string).collect();
@@ -236,6 +243,27 @@ fn prog_text(p: &proto::ProgView) -> String {
         s += &format!("\tattached {}\n", p.attached.join(" "));
     }
     s
+}
+
+/// Seconds since the epoch as `YYYY-MM-DDTHH:MM:SSZ` (bpftool prints `loaded_at` so).
+fn utc(secs: u64) -> String {
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 fn query_text(q: &proto::QueryView) -> String {
@@ -289,4 +317,16 @@ fn byte_words(hex: &str) -> Vec<String> {
 
 fn entry_text(e: &proto::MapEntry) -> String {
     format!("key: {}  value: {}\n", spaced(&e.key), spaced(&e.value))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::utc;
+
+    #[test]
+    fn loaded_at_is_printed_as_utc() {
+        assert_eq!(utc(0), "1970-01-01T00:00:00Z");
+        assert_eq!(utc(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(utc(1_795_613_427), "2026-11-25T13:30:27Z");
+    }
 }

@@ -159,7 +159,11 @@ fn cli_errors_name_the_errno_and_change_nothing() {
         .output()
         .unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot reach netkitd"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("ENOENT") && stderr.contains("cannot reach netkitd"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -197,4 +201,79 @@ fn daemon_rejects_other_protocol_versions_and_garbage() {
         &std::fs::metadata(&env.socket).unwrap().permissions(),
     );
     assert_eq!(mode & 0o777, 0o600);
+}
+
+#[test]
+fn group_option_opens_the_socket_to_that_group_only() {
+    if !require(
+        "group_option_opens_the_socket_to_that_group_only",
+        &[("root", is_root())],
+    ) {
+        return;
+    }
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let dir = std::env::temp_dir().join(format!("netkit-e2e-group-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let socket = dir.join("s");
+    // A group other than root's own, so the chown is visible: the first non-zero gid in
+    // /etc/group.
+    let groups = std::fs::read_to_string("/etc/group").unwrap();
+    let (name, gid) = groups
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            Some((f.first()?.to_string(), f.get(2)?.parse::<u32>().ok()?))
+        })
+        .find(|(_, gid)| *gid != 0)
+        .expect("a non-root group in /etc/group");
+    let mut daemon = std::process::Command::new(NETKIT)
+        .args(["daemon", "--model-only", "--group", &name, "--socket"])
+        .arg(&socket)
+        .arg("--state-dir")
+        .arg(dir.join("state"))
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut up = false;
+    for _ in 0..200 {
+        if std::os::unix::net::UnixStream::connect(&socket).is_ok() {
+            up = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let meta = std::fs::metadata(&socket);
+    // A second daemon on the same socket refuses to start.
+    let second = std::process::Command::new(NETKIT)
+        .args(["daemon", "--model-only", "--socket"])
+        .arg(&socket)
+        .arg("--state-dir")
+        .arg(dir.join("state2"))
+        .output()
+        .unwrap();
+    let bad_group = std::process::Command::new(NETKIT)
+        .args([
+            "daemon",
+            "--model-only",
+            "--group",
+            "no-such-group-nk",
+            "--socket",
+        ])
+        .arg(dir.join("s2"))
+        .arg("--state-dir")
+        .arg(dir.join("state3"))
+        .output()
+        .unwrap();
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(up, "daemon did not listen");
+    let meta = meta.unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o660);
+    assert_eq!(meta.gid(), gid, "group {name}");
+    assert!(!second.status.success());
+    assert!(String::from_utf8_lossy(&second.stderr).contains("another netkitd is listening"));
+    assert!(!bad_group.status.success());
+    assert!(String::from_utf8_lossy(&bad_group.stderr).contains("no-such-group-nk"));
 }

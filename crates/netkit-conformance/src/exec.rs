@@ -21,6 +21,8 @@ use crate::scenario::Outcome;
 pub struct Observed {
     pub outcome: Option<Outcome>,
     pub fields: Vec<(String, String)>,
+    /// The backend's sentence when the step failed, for reports.
+    pub message: Option<String>,
 }
 
 impl Observed {
@@ -28,6 +30,7 @@ impl Observed {
         Observed {
             outcome: Some(Outcome::Ok),
             fields: Vec::new(),
+            message: None,
         }
     }
 
@@ -35,6 +38,7 @@ impl Observed {
         Observed {
             outcome: Some(Outcome::Errno(errno_name(e.errno))),
             fields: Vec::new(),
+            message: Some(e.msg.clone()),
         }
     }
 
@@ -449,19 +453,19 @@ fn xmit(
         Ok(TxOutcome::Delivered(bytes)) => {
             let mut o = Observed {
                 outcome: Some(Outcome::Delivered),
-                fields: Vec::new(),
+                ..Observed::default()
             };
             o.field("len", bytes.len());
             o
         }
         Ok(TxOutcome::Dropped) => Observed {
             outcome: Some(Outcome::Dropped),
-            fields: Vec::new(),
+            ..Observed::default()
         },
         Ok(TxOutcome::Redirected { ifindex, ingress }) => {
             let mut o = Observed {
                 outcome: Some(Outcome::Redirected),
-                fields: Vec::new(),
+                ..Observed::default()
             };
             o.field("to", b.dev_name(ifindex.0));
             o.field("ingress", u8::from(ingress));

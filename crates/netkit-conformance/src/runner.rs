@@ -124,10 +124,10 @@ fn judge(step: &Step, expect: &Expect, observed: Result<Observed, String>) -> Ve
         (want, got) => want == got,
     };
     if !outcome_ok {
-        let detail = if let Outcome::Errno(_) = got {
-            String::new()
-        } else {
-            render_fields(&observed, expect)
+        let detail = match (&got, &observed.message) {
+            (Outcome::Errno(_), Some(message)) => format!(" ({message})"),
+            (Outcome::Errno(_), None) => String::new(),
+            _ => render_fields(&observed, expect),
         };
         return Verdict::Fail(format!("expected {}, got {got}{detail}", expect.outcome));
     }
@@ -179,6 +179,7 @@ mod tests {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
+            message: None,
         })
     }
 

@@ -6,9 +6,10 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
+use crate::compat::Compat;
 use crate::error::{fail, Errno, Error};
 use crate::mprog::Bundle;
-use crate::types::{IfIndex, Mode, Pairing, Policy, Scrub};
+use crate::types::{IfIndex, Mode, NewLink, Pairing, Policy, Scrub};
 use crate::xmit::{mac_to_u64, AtomicStats, DevPath, NetnsId};
 
 /// Ethernet MTU bounds of a netkit device (min ETH_MIN_MTU, max ETH_MAX_MTU).
@@ -249,4 +250,149 @@ pub fn random_mac(seed: u64) -> [u8; 6] {
     let mut mac = [b[0], b[1], b[2], b[3], b[4], b[5]];
     mac[0] = (mac[0] & 0xfe) | 0x02;
     mac
+}
+
+/// One end of a validated RTM_NEWLINK request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EndPlan {
+    /// A name or a `%d` template.
+    pub name: String,
+    /// Namespace label (the peer's PEER_INFO netns; `None` = the caller's).
+    pub netns: Option<String>,
+    pub policy: Policy,
+    pub scrub: Scrub,
+    pub mtu: u32,
+    /// `None`: random in L2, all-zero in L3.
+    pub mac: Option<[u8; 6]>,
+}
+
+/// A validated RTM_NEWLINK: all attribute checks done; names and ifindexes still to assign.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PairPlan {
+    pub shape: Shape,
+    pub primary: EndPlan,
+    /// `None` in single-device mode.
+    pub peer: Option<EndPlan>,
+}
+
+/// The attribute checks of RTM_NEWLINK kind netkit in the kernel's order (spec/netkit.md
+/// §1.3, docs/kernel-6.12-facts.md): netlink policy, address validation, primary MTU,
+/// driver checks (mode, policies, L3 address, single mode), then the peer's MTU. Attributes the
+/// selected kernel does not know are ignored, as its liberal parser does.
+pub fn plan_pair(req: &NewLink, c: Compat) -> Result<PairPlan, Error> {
+    if let Some(name) = &req.name {
+        check_name_len(name)?;
+    }
+    if req.primary.is_some() {
+        return fail(Errno::EINVAL, "Primary attribute is read-only");
+    }
+    if c.mode_policy_range {
+        check_max1(req.mode, "IFLA_NETKIT_MODE")?;
+    }
+    let known = |v: Option<u32>, yes: bool| if yes { v } else { None };
+    let (scrub, peer_scrub) = (
+        known(req.scrub, c.scrub_attrs),
+        known(req.peer_scrub, c.scrub_attrs),
+    );
+    let pairing = known(req.pairing, c.pairing_attr);
+    check_max1(scrub, "IFLA_NETKIT_SCRUB")?;
+    check_max1(peer_scrub, "IFLA_NETKIT_PEER_SCRUB")?;
+    check_max1(pairing, "IFLA_NETKIT_PAIRING")?;
+    let address = req.address.as_deref().map(check_mac).transpose()?;
+    let pi = req.peer.clone().unwrap_or_default();
+    if let Some(name) = &pi.name {
+        check_name_len(name)?;
+    }
+    let peer_address = pi.address.as_deref().map(check_mac).transpose()?;
+    // Without PEER_INFO the peer is built from the top-level attributes (MTU, not address).
+    let peer_mtu = if req.peer.is_some() { pi.mtu } else { req.mtu };
+    let mtu = req.mtu.unwrap_or(DEFAULT_MTU);
+    check_mtu(mtu)?;
+    if req.mode.is_some_and(|m| m > 1) {
+        return fail(Errno::EINVAL, "Provided device mode can only be L2 or L3");
+    }
+    let mode = parse_mode(req.mode.unwrap_or(Mode::L3 as u32));
+    let policy = parse_policy(req.policy.unwrap_or(0))?;
+    let peer_policy = parse_policy(req.peer_policy.unwrap_or(0))?;
+    if mode != Mode::L2 && (address.is_some() || peer_address.is_some()) {
+        return fail(
+            Errno::EOPNOTSUPP,
+            "Setting Ethernet address is not supported in L3 mode",
+        );
+    }
+    let single = pairing == Some(1);
+    if single
+        && (req.peer.is_some()
+            || req.peer_policy.is_some()
+            || peer_scrub.is_some()
+            || scrub.is_some())
+    {
+        return fail(
+            Errno::EOPNOTSUPP,
+            "netkit single device mode takes no peer attributes or scrub",
+        );
+    }
+    if single && policy != Policy::Pass {
+        return fail(
+            Errno::EOPNOTSUPP,
+            "netkit single device policy must be PASS",
+        );
+    }
+    let room = |v: Option<u16>| if c.room_attrs { v.unwrap_or(0) } else { 0 };
+    let scrub_of = |v: Option<u32>| {
+        if v == Some(0) {
+            Scrub::None
+        } else {
+            Scrub::Default
+        }
+    };
+    let peer = if single {
+        None
+    } else {
+        let mtu = peer_mtu.unwrap_or(DEFAULT_MTU);
+        check_mtu(mtu)?;
+        Some(EndPlan {
+            name: pi.name.unwrap_or_else(|| NAME_TEMPLATE.to_string()),
+            netns: pi.netns,
+            policy: peer_policy,
+            scrub: scrub_of(peer_scrub),
+            mtu,
+            mac: peer_address,
+        })
+    };
+    Ok(PairPlan {
+        shape: Shape {
+            mode,
+            pairing: if single {
+                Pairing::Single
+            } else {
+                Pairing::Pair
+            },
+            headroom: room(req.headroom),
+            tailroom: room(req.tailroom),
+        },
+        primary: EndPlan {
+            name: req
+                .name
+                .clone()
+                .unwrap_or_else(|| NAME_TEMPLATE.to_string()),
+            netns: None,
+            policy,
+            scrub: scrub_of(scrub),
+            mtu,
+            mac: address,
+        },
+        peer,
+    })
+}
+
+/// `dev_validate_mtu` for the Ethernet bounds of a netkit device.
+pub fn check_mtu(mtu: u32) -> Result<(), Error> {
+    if !(MIN_MTU..=MAX_MTU).contains(&mtu) {
+        return fail(
+            Errno::EINVAL,
+            format!("MTU {mtu} outside {MIN_MTU}..={MAX_MTU}"),
+        );
+    }
+    Ok(())
 }

@@ -5,6 +5,7 @@
 //! * [`device`]: one end of a pair and the attribute rules of RTM_NEWLINK;
 //! * [`mprog`]: bpf_mprog, the ordered program list of one hook with its revision;
 //! * [`prog`]: loaded programs ([`Classifier`]s) with run statistics;
+//! * [`engine`]: programs run by the eBPF engine (objects, and constants as real bytecode);
 //! * [`xmit`]: the transmit path, a function from a packet to a [`Delivery`];
 //! * [`compat`]: which kernel's behaviour to reproduce ([`KernelVersion`], default newest).
 //!
@@ -29,6 +30,7 @@
 pub mod backend;
 pub mod compat;
 pub mod device;
+pub mod engine;
 pub mod error;
 pub mod mprog;
 pub mod prog;

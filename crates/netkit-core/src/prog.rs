@@ -1,5 +1,6 @@
 //! Loaded programs as the device model runs them: a [`Classifier`] plus id and run statistics.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -59,13 +60,19 @@ impl Prog {
     pub fn run(&self, skb: &mut Skb, timed: bool) -> i32 {
         self.run_cnt.fetch_add(1, Ordering::Relaxed);
         if !timed {
-            return self.classifier.run(skb);
+            return self.guarded_run(skb);
         }
         let start = Instant::now();
-        let verdict = self.classifier.run(skb);
+        let verdict = self.guarded_run(skb);
         let ns = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
         self.run_time_ns.fetch_add(ns, Ordering::Relaxed);
         verdict
+    }
+
+    /// A classifier must not panic; if one does anyway, the packet is dropped (NETKIT_DROP)
+    /// and the datapath carries on: untrusted programs never take the process down.
+    fn guarded_run(&self, skb: &mut Skb) -> i32 {
+        std::panic::catch_unwind(AssertUnwindSafe(|| self.classifier.run(skb))).unwrap_or(2)
     }
 
     pub fn stats(&self) -> ProgStats {

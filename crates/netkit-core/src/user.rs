@@ -155,6 +155,7 @@ impl UserBackend {
         self.timed.store(on, Relaxed);
     }
 
+    /// Replaces the default loader ([`crate::engine::EngineLoader`]).
     pub fn set_loader(&mut self, loader: Box<dyn ProgLoader>) {
         self.loader = Some(loader);
     }
@@ -253,162 +254,66 @@ impl UserBackend {
             .expect("device resolved before")
     }
 
-    /// RTM_NEWLINK kind netkit (spec/netkit.md §1.3), checks in the kernel's order.
+    /// RTM_NEWLINK kind netkit (spec/netkit.md §1.3): attribute checks ([`plan_pair`]), then
+    /// the peer is registered first (lower ifindex, first free `nkN`), then the primary.
     pub fn link_add(&mut self, req: &NewLink) -> Result<Created, Error> {
-        let c = self.compat;
-        if let Some(name) = &req.name {
-            check_name_len(name)?;
-        }
-        if req.primary.is_some() {
-            return fail(Errno::EINVAL, "Primary attribute is read-only");
-        }
-        if c.mode_policy_range {
-            check_max1(req.mode, "IFLA_NETKIT_MODE")?;
-        }
-        let scrub_in = |v: Option<u32>| if c.scrub_attrs { v } else { None };
-        let (scrub, peer_scrub) = (scrub_in(req.scrub), scrub_in(req.peer_scrub));
-        check_max1(scrub, "IFLA_NETKIT_SCRUB")?;
-        check_max1(peer_scrub, "IFLA_NETKIT_PEER_SCRUB")?;
-        let pairing = if c.pairing_attr { req.pairing } else { None };
-        check_max1(pairing, "IFLA_NETKIT_PAIRING")?;
-        let address = req.address.as_deref().map(check_mac).transpose()?;
-        let (peer_mtu, peer_address) = match &req.peer {
-            Some(pi) => {
-                if let Some(name) = &pi.name {
-                    check_name_len(name)?;
-                }
-                (pi.mtu, pi.address.as_deref().map(check_mac).transpose()?)
-            }
-            None => (req.mtu, None),
+        let plan = plan_pair(req, self.compat)?;
+        let peer = match plan.peer {
+            Some(end) => Some(self.new_device(end, plan.shape, false, None)?),
+            None => None,
         };
-        let mtu = req.mtu.unwrap_or(DEFAULT_MTU);
-        check_mtu(mtu)?;
-        if req.mode.is_some_and(|m| m > 1) {
-            return fail(Errno::EINVAL, "Provided device mode can only be L2 or L3");
-        }
-        let mode = parse_mode(req.mode.unwrap_or(Mode::L3 as u32));
-        let policy = parse_policy(req.policy.unwrap_or(0))?;
-        let peer_policy = parse_policy(req.peer_policy.unwrap_or(0))?;
-        if mode != Mode::L2 && (address.is_some() || peer_address.is_some()) {
-            return fail(
-                Errno::EOPNOTSUPP,
-                "Setting Ethernet address is not supported in L3 mode",
-            );
-        }
-        let pairing = if pairing == Some(1) {
-            Pairing::Single
-        } else {
-            Pairing::Pair
-        };
-        let room = |v: Option<u16>| if c.room_attrs { v.unwrap_or(0) } else { 0 };
-        let shape = Shape {
-            mode,
-            pairing,
-            headroom: room(req.headroom),
-            tailroom: room(req.tailroom),
-        };
-        let scrub_of = |v: Option<u32>| {
-            if v == Some(0) {
-                Scrub::None
-            } else {
-                Scrub::Default
-            }
-        };
-        if pairing == Pairing::Single {
-            if req.peer.is_some()
-                || req.peer_policy.is_some()
-                || peer_scrub.is_some()
-                || scrub.is_some()
-            {
-                return fail(
-                    Errno::EOPNOTSUPP,
-                    "netkit single device mode takes no peer attributes or scrub",
-                );
-            }
-            if policy != Policy::Pass {
-                return fail(
-                    Errno::EOPNOTSUPP,
-                    "netkit single device policy must be PASS",
-                );
-            }
-        }
-        let base = |s: &Self, ifindex, name, netns, primary, policy, scrub, mtu, mac| DevSpec {
-            ifindex,
-            name,
-            netns,
-            primary,
-            shape,
-            policy,
-            scrub,
-            mtu,
-            mac,
-            legacy_scrub: !s.compat.scrub_attrs,
-        };
-        let peer = if pairing == Pairing::Pair {
-            let pi = req.peer.clone().unwrap_or_default();
-            let ns = self.intern_ns(pi.netns.as_deref());
-            let mtu = peer_mtu.unwrap_or(DEFAULT_MTU);
-            check_mtu(mtu)?;
-            let name = assign_name(pi.name.as_deref().unwrap_or(NAME_TEMPLATE), |n| {
-                self.name_taken(n, ns)
-            })?;
-            let mac = match (mode, peer_address) {
-                (Mode::L3, _) => [0; 6],
-                (Mode::L2, Some(m)) => m,
-                (Mode::L2, None) => self.random_mac(),
-            };
-            let ifindex = self.alloc_ifindex();
-            let spec = base(
-                self,
-                ifindex,
-                name,
-                ns,
-                false,
-                peer_policy,
-                scrub_of(peer_scrub),
-                mtu,
-                mac,
-            );
-            Some(Device::new(spec))
-        } else {
-            None
-        };
-        let ns = self.caller_ns;
-        let taken = |n: &str| {
-            self.name_taken(n, ns) || peer.as_ref().is_some_and(|p| p.netns == ns && p.name == n)
-        };
-        let name = assign_name(req.name.as_deref().unwrap_or(NAME_TEMPLATE), taken)?;
-        let mac = match (mode, address) {
-            (Mode::L3, _) => [0; 6],
-            (Mode::L2, Some(m)) => m,
-            (Mode::L2, None) => self.random_mac(),
-        };
-        let ifindex = self.alloc_ifindex();
-        let mut primary = Device::new(base(
-            self,
-            ifindex,
-            name,
-            ns,
-            true,
-            policy,
-            scrub_of(scrub),
-            mtu,
-            mac,
-        ));
+        let mut primary = self.new_device(plan.primary, plan.shape, true, peer.as_ref())?;
         let created = Created {
-            primary: ifindex,
+            primary: primary.ifindex,
             peer: peer.as_ref().map(|p| p.ifindex),
         };
-        self.names.insert((ns, primary.name.clone()));
+        for dev in std::iter::once(&primary).chain(peer.as_ref()) {
+            self.names.insert((dev.netns, dev.name.clone()));
+        }
         if let Some(mut peer) = peer {
-            self.names.insert((peer.netns, peer.name.clone()));
-            peer.set_peer(Some(ifindex));
+            peer.set_peer(Some(primary.ifindex));
             primary.set_peer(Some(peer.ifindex));
             self.devices.insert(peer.ifindex, peer);
         }
-        self.devices.insert(ifindex, primary);
+        self.devices.insert(primary.ifindex, primary);
         self.republish();
         Ok(created)
+    }
+
+    /// Names, addresses and numbers one end of a new pair (`pending`: the peer not yet
+    /// registered, whose name is taken too). A failure leaves nothing behind.
+    fn new_device(
+        &mut self,
+        end: EndPlan,
+        shape: Shape,
+        primary: bool,
+        pending: Option<&Device>,
+    ) -> Result<Device, Error> {
+        let ns = match end.netns.as_deref() {
+            Some(label) => self.intern_ns(Some(label)),
+            None => self.caller_ns,
+        };
+        let taken = |n: &str| {
+            self.name_taken(n, ns) || pending.is_some_and(|p| p.netns == ns && p.name == n)
+        };
+        let name = assign_name(&end.name, taken)?;
+        let mac = match (shape.mode, end.mac) {
+            (Mode::L3, _) => [0; 6],
+            (Mode::L2, Some(mac)) => mac,
+            (Mode::L2, None) => self.random_mac(),
+        };
+        Ok(Device::new(DevSpec {
+            ifindex: self.alloc_ifindex(),
+            name,
+            netns: ns,
+            primary,
+            shape,
+            policy: end.policy,
+            scrub: end.scrub,
+            mtu: end.mtu,
+            mac,
+            legacy_scrub: !self.compat.scrub_attrs,
+        }))
     }
 
     /// changelink (spec/netkit.md §1.8), including the POLICY-committed-first quirk.
@@ -541,19 +446,52 @@ impl UserBackend {
     pub fn link_set_netns(&mut self, ifindex: IfIndex, netns: Option<&str>) -> Result<(), Error> {
         self.visible(ifindex, (Errno::EINVAL, "loopback cannot change namespace"))?;
         let ns = self.intern_ns(netns);
-        let name = self.devices[&ifindex].name.clone();
-        if self.devices[&ifindex].netns != ns && self.name_taken(&name, ns) {
+        let (name, old) = (
+            self.devices[&ifindex].name.clone(),
+            self.devices[&ifindex].netns,
+        );
+        if old == ns {
+            return Ok(()); // dev_change_net_namespace: same namespace, nothing happens
+        }
+        if self.name_taken(&name, ns) {
             return fail(
                 Errno::EEXIST,
                 format!("device {name} already exists in the target namespace"),
             );
         }
         self.link_set_up(ifindex, false)?;
-        let old = self.devices[&ifindex].netns;
         self.names.remove(&(old, name.clone()));
         self.names.insert((ns, name));
         self.dev_mut(ifindex).set_netns(ns);
         Ok(())
+    }
+
+    /// A namespace is destroyed: every pair with an end in it is deleted (netkit has a
+    /// dellink operation, so the core deletes rather than moves its devices), and so are the
+    /// other devices registered there. Returns the deleted netkit ifindexes.
+    pub fn netns_del(&mut self, netns: &str) -> Vec<IfIndex> {
+        let Some(pos) = self.netns_names.iter().position(|n| n == netns) else {
+            return Vec::new();
+        };
+        let ns = pos as NetnsId + 1;
+        let mut gone = Vec::new();
+        while let Some(i) = self
+            .devices
+            .values()
+            .find(|d| d.netns == ns)
+            .map(|d| d.ifindex)
+        {
+            gone.extend(std::iter::once(i).chain(self.devices[&i].peer));
+            self.delete_pair(i);
+        }
+        self.foreign.retain(|_, f| f.netns != ns);
+        self.names.retain(|(n, _)| *n != ns);
+        if self.caller_ns == ns {
+            self.caller_ns = 0;
+        }
+        self.republish();
+        gone.sort();
+        gone
     }
 
     /// RTM_DELLINK: deleting either end deletes both; their links go defunct.
@@ -566,7 +504,16 @@ impl UserBackend {
             }
             return fail(Errno::EOPNOTSUPP, "loopback cannot be deleted");
         }
-        let peer = self.visible(ifindex, (Errno::ENODEV, ""))?.peer;
+        self.visible(ifindex, (Errno::ENODEV, ""))?;
+        self.delete_pair(ifindex);
+        self.republish();
+        Ok(())
+    }
+
+    /// Unregisters `ifindex` and its other end: peer pointers cleared first, programs
+    /// released, links defunct. The caller republishes the device table.
+    fn delete_pair(&mut self, ifindex: IfIndex) {
+        let peer = self.devices[&ifindex].peer;
         for i in std::iter::once(ifindex).chain(peer) {
             self.dev_mut(i).set_peer(None);
         }
@@ -579,8 +526,6 @@ impl UserBackend {
                 link.dev = None;
             }
         }
-        self.republish();
-        Ok(())
     }
 
     /// The device as `ip -d -s link show` reports it. Attributes the selected kernel does not
@@ -608,6 +553,13 @@ impl UserBackend {
             carrier: d.carrier,
             stats: d.path.stats(),
         })
+    }
+
+    /// Every netkit device in the caller's namespace, by ifindex (`ip link show type netkit`).
+    pub fn link_list(&self) -> Vec<LinkInfo> {
+        let ns = self.caller_ns;
+        let here = self.devices.values().filter(|d| d.netns == ns);
+        here.filter_map(|d| self.link_get(d.ifindex).ok()).collect()
     }
 
     pub fn ifindex_by_name(&self, name: &str) -> Result<IfIndex, Error> {
@@ -641,17 +593,7 @@ impl UserBackend {
         if !dev.up {
             return fail(Errno::Other(100), format!("ENETDOWN: {} is down", dev.name));
         }
-        // A packet socket refuses frames shorter than the link header; the transmit path's
-        // own runt drop is reachable through [`Datapath::xmit`] only.
-        if frame.len() < 14 {
-            return fail(
-                Errno::EINVAL,
-                format!(
-                    "a {}-byte frame is shorter than an Ethernet header",
-                    frame.len()
-                ),
-            );
-        }
+        packet_socket_check(frame, dev.mtu)?;
         Ok(
             match self.datapath().xmit(ifindex, Skb::from_frame(frame)) {
                 Delivery::ToPeer { skb, .. } => TxOutcome::Delivered(skb.data().to_vec()),
@@ -665,11 +607,41 @@ impl UserBackend {
     }
 }
 
-fn check_mtu(mtu: u32) -> Result<(), Error> {
-    if !(MIN_MTU..=MAX_MTU).contains(&mtu) {
+/// The checks `packet_snd` makes before a frame reaches the device (spec/userspace.md; the
+/// kernel backend sends through an AF_PACKET socket): longer than MTU + header → EMSGSIZE
+/// (4 more bytes for an 802.1Q frame), shorter than the header → EINVAL. The transmit path's
+/// own runt drop stays reachable through [`Datapath::xmit`].
+fn packet_socket_check(frame: &[u8], mtu: u32) -> Result<(), Error> {
+    const ETH_HLEN: usize = 14;
+    const VLAN_HLEN: usize = 4;
+    let limit = mtu as usize + ETH_HLEN;
+    let too_long = |extra| frame.len() > limit + extra;
+    let vlan = frame.get(12..14) == Some(&[0x81, 0x00][..]);
+    if too_long(VLAN_HLEN) {
+        return fail(
+            Errno::EMSGSIZE,
+            format!(
+                "a {}-byte frame exceeds MTU {mtu} plus the header",
+                frame.len()
+            ),
+        );
+    }
+    if frame.len() < ETH_HLEN {
         return fail(
             Errno::EINVAL,
-            format!("MTU {mtu} outside {MIN_MTU}..={MAX_MTU}"),
+            format!(
+                "a {}-byte frame is shorter than an Ethernet header",
+                frame.len()
+            ),
+        );
+    }
+    if too_long(0) && !vlan {
+        return fail(
+            Errno::EMSGSIZE,
+            format!(
+                "a {}-byte frame exceeds MTU {mtu} plus the header",
+                frame.len()
+            ),
         );
     }
     Ok(())

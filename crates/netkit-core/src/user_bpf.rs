@@ -4,11 +4,12 @@
 use std::sync::Arc;
 
 use crate::backend::Backend;
+use crate::engine::EngineLoader;
 use crate::error::{fail, Errno, Error};
 use crate::mprog::{Anchor, AttachOp, DetachOp};
-use crate::prog::{ConstProg, Prog, ProgStats};
+use crate::prog::{Prog, ProgStats};
 use crate::types::*;
-use crate::user::{LinkState, Object, UserBackend};
+use crate::user::{LinkState, Object, ProgLoader, UserBackend};
 
 /// The flags BPF_PROG_ATTACH/DETACH accept for netkit attach types.
 const MPROG_FLAGS: u32 = flags::REPLACE | flags::BEFORE | flags::AFTER | flags::ID | flags::LINK;
@@ -192,22 +193,11 @@ impl UserBackend {
     }
 
     fn load(&mut self, src: &ProgSource) -> Result<(Handle, ProgId), Error> {
-        match src {
-            ProgSource::Constant(v) => {
-                Ok(self.load_classifier(&format!("const_{v}"), Arc::new(ConstProg(*v))))
-            }
-            ProgSource::Object { path, .. } => {
-                let Some(loader) = &self.loader else {
-                    let p = path.display();
-                    return fail(
-                        Errno::EINVAL,
-                        format!("{p}: no eBPF engine is wired to load objects"),
-                    );
-                };
-                let (name, classifier) = loader.load(src)?;
-                Ok(self.load_classifier(&name, classifier))
-            }
-        }
+        let (name, classifier) = match &self.loader {
+            Some(loader) => loader.load(src)?,
+            None => EngineLoader.load(src)?,
+        };
+        Ok(self.load_classifier(&name, classifier))
     }
 
     fn attach(&mut self, req: &AttachReq) -> Result<(), Error> {

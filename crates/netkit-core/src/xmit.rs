@@ -193,14 +193,15 @@ fn scrub(dev: &DevPath, skb: &mut Skb, xnet: bool) {
     m.pkt_type = pkt_type::HOST;
     m.ingress_ifindex = 0;
     if dev.legacy_scrub {
+        // 6.7 – 6.12.3: priority always, mark across namespaces.
         m.priority = 0;
-    }
-    let clear_marks = xnet && (dev.scrub || dev.legacy_scrub);
-    if clear_marks {
-        m.mark = 0;
-        if !dev.legacy_scrub {
-            m.priority = 0;
+        if xnet {
+            m.mark = 0;
         }
+    } else if xnet && dev.scrub {
+        // NETKIT_SCRUB_DEFAULT: both, and only across namespaces.
+        m.mark = 0;
+        m.priority = 0;
     }
     // A receive timestamp (REALTIME) is zeroed across namespaces; delivery times survive.
     if xnet && m.tstamp_type == 0 {
@@ -240,13 +241,13 @@ pub fn xmit(table: &DevTable, dev: &DevPath, mut skb: Skb, timed: bool) -> Deliv
     skb.redirect = None;
     let peer = match dev.peer().and_then(|p| table.netkit.get(&p)) {
         Some(p) => p,
-        None => return drop(dev, DropReason::NoPeer),
+        None => return dropped(dev, DropReason::NoPeer),
     };
     if !peer.up.load(Relaxed) {
-        return drop(dev, DropReason::PeerDown);
+        return dropped(dev, DropReason::PeerDown);
     }
     if skb.len() < 14 {
-        return drop(dev, DropReason::Runt);
+        return dropped(dev, DropReason::Runt);
     }
     let peer_ns = peer.netns.load(Relaxed);
     scrub(dev, &mut skb, dev.netns.load(Relaxed) != peer_ns);
@@ -283,12 +284,12 @@ pub fn xmit(table: &DevTable, dev: &DevPath, mut skb: Skb, timed: bool) -> Deliv
                 None => Delivery::Drop(DropReason::RedirectTarget),
             }
         }
-        _ if progs.is_empty() => drop(dev, DropReason::Policy),
-        v => drop(dev, DropReason::Verdict(v)),
+        _ if progs.is_empty() => dropped(dev, DropReason::Policy),
+        v => dropped(dev, DropReason::Verdict(v)),
     }
 }
 
-fn drop(dev: &DevPath, reason: DropReason) -> Delivery {
+fn dropped(dev: &DevPath, reason: DropReason) -> Delivery {
     dev.stats.drop_tx();
     Delivery::Drop(reason)
 }

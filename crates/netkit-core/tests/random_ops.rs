@@ -225,3 +225,89 @@ fn random_sequences_keep_the_model_consistent() {
     }
     eprintln!("successful operations by kind: {succeeded:?}");
 }
+
+#[test]
+fn random_creations_either_succeed_whole_or_leave_nothing() {
+    let mut rng = Rng(0x1234_5678_9abc_def1);
+    let mut b = UserBackend::default();
+    let mut live = 0usize;
+    let (mut ok, mut failed) = (0, 0);
+    for _ in 0..3000 {
+        // Mostly valid values (0 is valid everywhere), sometimes out of range.
+        let small = |rng: &mut Rng| {
+            Some(rng.pick(&[0u32, 0, 0, 0, 0, 0, 1, 2, 7, u32::MAX])).filter(|_| rng.below(2) == 0)
+        };
+        let mac = |rng: &mut Rng| {
+            let macs: [&[u8]; 5] = [
+                &[2, 0, 0, 0, 0, 1],
+                &[1, 0, 0, 0, 0, 1],
+                &[0; 6],
+                &[2, 0, 0],
+                &[2, 0, 0, 0, 0, 2, 9],
+            ];
+            Some(rng.pick(&macs).to_vec()).filter(|_| rng.below(8) == 0)
+        };
+        let name = |rng: &mut Rng| {
+            Some(
+                rng.pick(&["a", "nk0", "nk%d", "nk%d", "x y", "waytoolongname123"])
+                    .to_string(),
+            )
+            .filter(|_| rng.below(4) == 0)
+        };
+        let req = NewLink {
+            name: name(&mut rng),
+            primary: Some(1).filter(|_| rng.below(50) == 0),
+            mode: small(&mut rng),
+            policy: small(&mut rng),
+            peer_policy: small(&mut rng),
+            scrub: small(&mut rng),
+            peer_scrub: small(&mut rng),
+            headroom: Some(32).filter(|_| rng.below(3) == 0),
+            tailroom: None,
+            pairing: small(&mut rng),
+            mtu: Some(rng.pick(&[67, 68, 1500, 9000, 65535, 65536])).filter(|_| rng.below(4) == 0),
+            address: mac(&mut rng),
+            peer: Some(PeerInfo {
+                name: name(&mut rng),
+                mtu: Some(rng.pick(&[10, 1400, 1400])).filter(|_| rng.below(4) == 0),
+                address: mac(&mut rng),
+                netns: Some("pod".to_string()).filter(|_| rng.below(2) == 0),
+            })
+            .filter(|_| rng.below(2) == 0),
+        };
+        let progs_before: Vec<String> = b.prog_list().iter().map(|p| p.name.clone()).collect();
+        match b.link_add(&req) {
+            Ok(c) => {
+                ok += 1;
+                live += 1 + c.peer.is_some() as usize;
+                let p = b.link_get(c.primary).unwrap();
+                assert!((68..=65535).contains(&p.mtu) && p.primary);
+                assert_eq!(p.peer_ifindex, c.peer);
+                if p.mode == Mode::L3 {
+                    assert_eq!(p.address, [0; 6]);
+                } else {
+                    assert_eq!(p.address[0] & 1, 0, "unicast");
+                }
+                // Keep the namespace small: delete now and then.
+                if rng.below(2) == 0 {
+                    b.link_del(c.primary).unwrap();
+                    live -= 1 + c.peer.is_some() as usize;
+                }
+            }
+            Err(e) => {
+                failed += 1;
+                assert!(!e.msg.is_empty());
+                assert!(e.errno != Errno::EBADF && e.errno != Errno::ENOENT, "{e}");
+            }
+        }
+        let mut count = 0;
+        for ns in [None, Some("pod")] {
+            b.set_caller_netns(ns);
+            count += b.link_list().len();
+        }
+        b.set_caller_netns(None);
+        assert_eq!(count, live, "a failed creation left a device behind");
+        assert_eq!(progs_before.len(), b.prog_list().len());
+    }
+    assert!(ok > 200 && failed > 200, "ok {ok} failed {failed}");
+}

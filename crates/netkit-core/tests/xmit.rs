@@ -445,3 +445,28 @@ fn datapath_is_shareable_across_threads() {
     assert_send_sync::<Datapath>();
     assert_send::<UserBackend>();
 }
+
+#[test]
+fn a_panicking_program_drops_the_packet_not_the_process() {
+    struct Bad;
+    impl Classifier for Bad {
+        fn run(&self, skb: &mut Skb) -> i32 {
+            if skb.meta.mark == 13 {
+                panic!("a buggy classifier");
+            }
+            0
+        }
+    }
+    let mut fx = Fx::new(Hook::Primary);
+    up(&mut fx);
+    let (h, _) = fx.b.load_classifier("bad", Arc::new(Bad));
+    fx.attach(h, 0, 0, 0).unwrap();
+    let dp = fx.b.datapath();
+    let out = dp.xmit(fx.primary, skb([0; 6], 13, 0));
+    assert_eq!(out, Delivery::Drop(DropReason::Verdict(2)));
+    assert!(matches!(
+        dp.xmit(fx.primary, skb([0; 6], 1, 0)),
+        Delivery::ToPeer { .. }
+    ));
+    assert_eq!(dp.stats(fx.primary).unwrap().tx_dropped, 1);
+}

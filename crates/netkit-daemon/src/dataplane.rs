@@ -16,7 +16,6 @@ mod carrier;
 pub mod frame;
 pub mod kernel;
 pub mod model;
-pub mod plumbing;
 pub mod stats;
 mod worker;
 
@@ -31,7 +30,7 @@ use netkit_io::netns::{NetNs, NsId};
 use netkit_io::poll::Waker;
 use netkit_io::tun::{TunDevice, TunKind, TunQueue};
 
-pub use model::{AdminChange, Delivery, ModelPath, PacketPath};
+pub use model::{Delivery, PacketPath};
 pub use stats::DataplaneStats;
 use stats::WorkerStats;
 

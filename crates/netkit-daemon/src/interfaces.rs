@@ -32,7 +32,13 @@ struct ModelPath {
 
 impl PacketPath for ModelPath {
     fn xmit(&self, dev: IfIndex, skb: Skb) -> dataplane::Delivery {
-        self.datapath.xmit(dev, skb)
+        match self.datapath.xmit(dev, skb) {
+            core::Delivery::ToPeer { peer, skb } => dataplane::Delivery::ToPeer { peer, skb },
+            core::Delivery::Redirect { target, kind, skb } => {
+                dataplane::Delivery::Redirect { target, kind, skb }
+            }
+            core::Delivery::Drop(reason) => dataplane::Delivery::Drop(reason),
+        }
     }
 
     fn set_admin_up(&self, dev: IfIndex, up: bool) {

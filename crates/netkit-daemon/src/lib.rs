@@ -9,6 +9,7 @@ pub mod interfaces;
 mod maps;
 pub mod persist;
 pub mod plumbing;
+mod progs;
 pub mod registry;
 mod restore;
 pub mod server;

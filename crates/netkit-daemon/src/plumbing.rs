@@ -31,7 +31,9 @@ pub trait Plumbing: Send {
     /// Stops forwarding; with `delete` also removes the interfaces.
     fn stop(&mut self, pair: &DeviceRecord, delete: bool);
     /// Pairs (by primary name) whose interfaces were deleted from outside.
-    fn deleted(&mut self) -> Vec<String>;
+    fn deleted(&mut self) -> Vec<String> {
+        Vec::new()
+    }
     /// Whether pairs are backed by real interfaces.
     fn is_real(&self) -> bool;
 }
@@ -50,10 +52,6 @@ impl Plumbing for ModelOnly {
     }
 
     fn stop(&mut self, _pair: &DeviceRecord, _delete: bool) {}
-
-    fn deleted(&mut self) -> Vec<String> {
-        Vec::new()
-    }
 
     fn is_real(&self) -> bool {
         false

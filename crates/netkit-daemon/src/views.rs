@@ -99,8 +99,8 @@ pub(crate) fn prog_show(reg: &Registry, id: Option<u32>) -> Result<Response, Wir
                 loaded_at: p.rec.loaded_at,
                 run_cnt: stats.run_cnt,
                 run_time_ns: stats.run_time_ns,
-                bytes_xlated: 0,
-                map_ids: Vec::new(),
+                bytes_xlated: p.loaded.program.len() as u64 * 8,
+                map_ids: p.rec.map_ids.clone(),
                 attached: attached_to(reg, p.rec.id),
             }
         })

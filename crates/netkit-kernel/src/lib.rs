@@ -20,6 +20,7 @@
 pub mod bpf;
 pub mod netlink;
 pub mod netns;
+pub mod object;
 pub mod progs;
 pub mod rtnl;
 mod sys;
@@ -40,9 +41,14 @@ pub use sys::is_root;
 
 /// The real-kernel backend.
 pub struct KernelBackend {
-    /// One rtnetlink socket per namespace (`None` = the caller's); `RefCell` because queries
-    /// (`link_get`) take `&self` but a socket's sequence number advances.
-    rtnl: RefCell<HashMap<Option<String>, Rtnl>>,
+    /// The rtnetlink socket of the caller's namespace; `RefCell` because queries
+    /// (`link_get`) take `&self` but a socket's sequence number advances. Sockets for other
+    /// namespaces are opened per request and closed at once: a socket pins its namespace,
+    /// and a namespace deleted by its owner must really go away (taking its devices along).
+    rtnl: RefCell<Rtnl>,
+    /// Packet sockets of the caller's namespace for [`Backend::transmit`], kept open because
+    /// closing one waits for an RCU grace period (tens of milliseconds in a VM).
+    taps: RefCell<Option<xmit::Tap>>,
     /// Devices living in a named namespace (peers created there).
     netns_of: HashMap<IfIndex, String>,
     /// Whether new devices keep IPv6 (see [`KernelBackend::keep_ipv6`]).
@@ -54,10 +60,9 @@ pub struct KernelBackend {
 impl KernelBackend {
     /// Opens an rtnetlink socket in the caller's namespace.
     pub fn new() -> Result<KernelBackend, Error> {
-        let mut rtnl = HashMap::new();
-        rtnl.insert(None, Rtnl::open(None)?);
         Ok(KernelBackend {
-            rtnl: RefCell::new(rtnl),
+            rtnl: RefCell::new(Rtnl::open(None)?),
+            taps: RefCell::new(None),
             netns_of: HashMap::new(),
             ipv6: false,
             handles: HashSet::new(),
@@ -107,12 +112,10 @@ impl KernelBackend {
         netns: Option<String>,
         f: impl FnOnce(&mut Rtnl) -> Result<T, Error>,
     ) -> Result<T, Error> {
-        let mut map = self.rtnl.borrow_mut();
-        if !map.contains_key(&netns) {
-            let sock = Rtnl::open(netns.as_deref())?;
-            map.insert(netns.clone(), sock);
+        match netns {
+            None => f(&mut self.rtnl.borrow_mut()),
+            Some(name) => f(&mut Rtnl::open(Some(&name))?),
         }
-        f(map.get_mut(&netns).expect("inserted above"))
     }
 
     /// The raw dump of one device: every netkit attribute the kernel emitted, or `None`
@@ -182,8 +185,13 @@ impl Backend for KernelBackend {
             peer,
         };
         if !self.ipv6 {
-            for dev in std::iter::once(created.primary).chain(created.peer) {
-                self.quiet(dev)?;
+            let quieted = std::iter::once(created.primary)
+                .chain(created.peer)
+                .try_for_each(|dev| self.quiet(dev));
+            if let Err(e) = quieted {
+                // All or nothing, as the kernel's own creation: no half-configured pair.
+                let _ = self.link_del(created.primary);
+                return Err(e);
             }
         }
         Ok(created)
@@ -237,16 +245,7 @@ impl Backend for KernelBackend {
     fn prog_load(&mut self, src: &ProgSource) -> Result<(Handle, ProgId), Error> {
         let fd = match src {
             ProgSource::Constant(v) => progs::load_constant(*v)?,
-            ProgSource::Object { path, .. } => {
-                return Err(Error::new(
-                    Errno::EOPNOTSUPP,
-                    format!(
-                        "loading object {} needs the object loader (netkit_kernel::bpf), \
-                         not available in this build",
-                        path.display()
-                    ),
-                ))
-            }
+            ProgSource::Object { path, program } => object::load(path, program.as_deref())?,
         };
         let fd = self.own(fd);
         match progs::prog_id(fd) {
@@ -339,7 +338,12 @@ impl KernelBackend {
                 ifindex: IfIndex(l),
                 netns: self.netns(IfIndex(l)),
             });
-        xmit::transmit(&sender, peer.as_ref(), frame, meta, |place| {
+        let mut taps = self.taps.borrow_mut();
+        if taps.is_none() {
+            *taps = Some(xmit::Tap::open(None)?);
+        }
+        let local = taps.as_ref().expect("opened above");
+        xmit::transmit(local, &sender, peer.as_ref(), frame, meta, |place| {
             self.with_rtnl_in(place.netns.clone(), |r| r.get(place.ifindex))
                 .map(|d| d.stats)
         })

@@ -35,6 +35,8 @@ impl Rtnl {
             sys::setsockopt_int(&fd, SOL_NETLINK, NETLINK_EXT_ACK, 1)?;
             sys::setsockopt_int(&fd, SOL_NETLINK, NETLINK_CAP_ACK, 1)?;
             sys::bind_netlink(&fd)?;
+            // A kernel always answers; the timeout only turns a lost answer into an error.
+            sys::set_recv_timeout(&fd, std::time::Duration::from_secs(10))?;
             Ok(fd)
         })
         .map_err(|e| io_err(&format!("netlink socket in netns {netns:?}"), e))?;

@@ -203,6 +203,15 @@ pub struct Captured {
 
 /// Receives one frame (blocking up to the socket's receive timeout).
 pub fn recv_packet(fd: &OwnedFd) -> io::Result<Captured> {
+    recv_packet_flags(fd, 0)
+}
+
+/// Receives one frame if one is queued, else fails with `WouldBlock`.
+pub fn recv_packet_nowait(fd: &OwnedFd) -> io::Result<Captured> {
+    recv_packet_flags(fd, libc::MSG_DONTWAIT)
+}
+
+fn recv_packet_flags(fd: &OwnedFd, flags: i32) -> io::Result<Captured> {
     let mut buf = vec![0u8; 65536 + 64];
     // SAFETY: sockaddr_ll is plain data; all-zero is a valid value.
     let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
@@ -213,7 +222,7 @@ pub fn recv_packet(fd: &OwnedFd) -> io::Result<Captured> {
             fd.as_raw_fd(),
             buf.as_mut_ptr().cast(),
             buf.len(),
-            0,
+            flags,
             (&mut addr as *mut libc::sockaddr_ll).cast(),
             &mut alen,
         )
@@ -275,4 +284,12 @@ pub fn gettid() -> i32 {
 pub fn is_root() -> bool {
     // SAFETY: geteuid(2) takes no arguments and cannot fail.
     unsafe { libc::geteuid() == 0 }
+}
+
+/// A second, independently owned descriptor for the same open object.
+pub fn dup(fd: RawFd) -> io::Result<OwnedFd> {
+    // SAFETY: fcntl(F_DUPFD_CLOEXEC) takes no pointers; on success it returns a new
+    // descriptor that nothing else owns.
+    let new = check(unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) })?;
+    Ok(own_fd(new))
 }

@@ -36,6 +36,33 @@ fn io_fail(what: &str, e: std::io::Error) -> Error {
     )
 }
 
+/// The packet sockets of one namespace: one that sees every frame on every device, one to
+/// send with.
+pub struct Tap {
+    capture: OwnedFd,
+    send: OwnedFd,
+}
+
+impl Tap {
+    pub fn open(netns: Option<&str>) -> Result<Tap, Error> {
+        Ok(Tap {
+            capture: capture_socket(netns)?,
+            send: send_socket(netns)?,
+        })
+    }
+
+    /// Discards what the capture socket saw so far (traffic before this transmission).
+    fn drain(&self) -> Result<(), Error> {
+        loop {
+            match sys::recv_packet_nowait(&self.capture) {
+                Ok(_) => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) => return Err(io_fail("drain packet capture", e)),
+            }
+        }
+    }
+}
+
 fn capture_socket(netns: Option<&str>) -> Result<OwnedFd, Error> {
     netns::run_in(netns, || {
         let fd = sys::socket(libc::AF_PACKET, libc::SOCK_RAW, ETH_P_ALL.to_be() as i32)?;
@@ -54,24 +81,26 @@ pub struct SendMeta {
     pub priority: u32,
 }
 
-fn send_socket(netns: Option<&str>, meta: SendMeta) -> Result<OwnedFd, Error> {
+fn send_socket(netns: Option<&str>) -> Result<OwnedFd, Error> {
     // Protocol 0: this socket only sends, it receives nothing.
     netns::run_in(netns, move || {
-        let fd = sys::socket(libc::AF_PACKET, libc::SOCK_RAW, 0)?;
-        if meta.mark != 0 {
-            sys::setsockopt_int(&fd, libc::SOL_SOCKET, libc::SO_MARK, meta.mark as i32)?;
-        }
-        if meta.priority != 0 {
+        sys::socket(libc::AF_PACKET, libc::SOCK_RAW, 0)
+    })
+    .map_err(|e| io_fail("packet send socket", e))
+}
+
+/// Every frame sent from now on carries `meta` (0 resets).
+fn set_meta(fd: &OwnedFd, meta: SendMeta) -> Result<(), Error> {
+    sys::setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_MARK, meta.mark as i32)
+        .and_then(|_| {
             sys::setsockopt_int(
-                &fd,
+                fd,
                 libc::SOL_SOCKET,
                 libc::SO_PRIORITY,
                 meta.priority as i32,
-            )?;
-        }
-        Ok(fd)
-    })
-    .map_err(|e| io_fail("packet send socket", e))
+            )
+        })
+        .map_err(|e| io_fail("set mark/priority on the packet socket", e))
 }
 
 /// Whether a captured frame is (most likely) the one we sent: same bytes after the MAC
@@ -101,25 +130,46 @@ impl Observed {
     }
 }
 
-/// Sends `frame` out of `sender` and reports where it went. `stats` reads a device's
-/// counters (by rtnetlink, in the device's namespace).
+/// Sends `frame` out of `sender` and reports where it went. `local` is the caller's
+/// namespace's [`Tap`]; taps for other namespaces are opened for this one transmission.
+/// `stats` reads a device's counters (by rtnetlink, in the device's namespace).
 pub fn transmit(
+    local: &Tap,
     sender: &Place,
     peer: Option<&Place>,
     frame: &[u8],
     meta: SendMeta,
     mut stats: impl FnMut(&Place) -> Result<Stats, Error>,
 ) -> Result<Observed, Error> {
-    let mut watchers = vec![(
-        sender.netns.clone(),
-        capture_socket(sender.netns.as_deref())?,
-    )];
+    let mut namespaces = vec![sender.netns.clone()];
     if let Some(peer) = peer.filter(|p| p.netns != sender.netns) {
-        watchers.push((peer.netns.clone(), capture_socket(peer.netns.as_deref())?));
+        namespaces.push(peer.netns.clone());
     }
-    let out = send_socket(sender.netns.as_deref(), meta)?;
+    let mut opened = Vec::new();
+    for name in namespaces.iter().flatten() {
+        opened.push((Some(name.clone()), Tap::open(Some(name))?));
+    }
+    let mut watchers: Vec<(Option<String>, &Tap)> =
+        opened.iter().map(|(ns, tap)| (ns.clone(), tap)).collect();
+    if namespaces.contains(&None) {
+        watchers.push((None, local));
+    }
+    for (_, tap) in &watchers {
+        tap.drain()?;
+    }
+    let Some(out) = watchers
+        .iter()
+        .find(|(ns, _)| *ns == sender.netns)
+        .map(|(_, tap)| &tap.send)
+    else {
+        return Err(Error::new(
+            Errno::Other(libc::EIO),
+            "no packet socket for the sender",
+        ));
+    };
+    set_meta(out, meta)?;
     let before = stats(sender)?;
-    match sys::send_packet(&out, sender.ifindex.0, frame) {
+    match sys::send_packet(out, sender.ifindex.0, frame) {
         Ok(_) => {}
         // netkit_xmit answered NET_XMIT_DROP (a DROP or unknown verdict); the packet socket
         // reports that as ENOBUFS. The counters below say what happened.
@@ -146,8 +196,8 @@ pub fn transmit(
     }
     let deadline = Instant::now() + SETTLE;
     while Instant::now() < deadline {
-        for (ns, sock) in &watchers {
-            let seen = match sys::recv_packet(sock) {
+        for (ns, tap) in &watchers {
+            let seen = match sys::recv_packet(&tap.capture) {
                 Ok(seen) => seen,
                 Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock) => continue,
                 Err(e) => return Err(io_fail("packet capture", e)),

@@ -58,17 +58,52 @@ fn constant_programs_load_with_distinct_ids_and_handles_close_once() {
 }
 
 #[test]
-fn object_source_without_loader_is_a_clear_error() {
-    if !privileged("object_source_without_loader_is_a_clear_error") {
+fn objects_load_by_name_or_section_and_bad_ones_say_why() {
+    let test = "objects_load_by_name_or_section_and_bad_ones_say_why";
+    if !privileged(test) {
+        return;
+    }
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    let made = Command::new("make")
+        .arg("-s")
+        .arg("-C")
+        .arg(&examples)
+        .status();
+    if !made.is_ok_and(|s| s.success()) {
+        assert!(
+            std::env::var("NETKIT_REQUIRE_PRIVILEGED").as_deref() != Ok("1"),
+            "{test} needs clang-19 (make -C examples)"
+        );
+        eprintln!("SKIP {test}: needs clang-19 (make -C examples)");
         return;
     }
     let mut b = KernelBackend::new().unwrap();
-    let src = ProgSource::Object {
-        path: "/nonexistent/prog.o".into(),
-        program: None,
+    let obj = |file: &str, program: Option<&str>| ProgSource::Object {
+        path: examples.join(file),
+        program: program.map(String::from),
     };
-    let err = b.prog_load(&src).unwrap_err();
-    assert!(err.msg.contains("/nonexistent/prog.o"), "{err}");
+    let (h1, id1) = b.prog_load(&obj("pass.bpf.o", None)).unwrap();
+    let (h2, id2) = b
+        .prog_load(&obj("policy.bpf.o", Some("netkit/peer")))
+        .unwrap();
+    let (h3, id3) = b.prog_load(&obj("policy.bpf.o", Some("policy"))).unwrap();
+    assert!(
+        id1.0 > 0 && id1 != id2 && id2 != id3,
+        "each load is a new program"
+    );
+    for h in [h1, h2, h3] {
+        b.prog_close(h).unwrap();
+    }
+    let err = b.prog_load(&obj("pass.bpf.o", Some("nope"))).unwrap_err();
+    assert_eq!(err.errno, Errno::ENOENT, "{err}");
+    assert!(
+        err.msg.contains("programs: pass"),
+        "lists what the object has: {err}"
+    );
+    let err = b.prog_load(&obj("pass.bpf.c", None)).unwrap_err();
+    assert_eq!(err.errno, Errno::EINVAL, "C source is not an object: {err}");
+    let err = b.prog_load(&obj("missing.bpf.o", None)).unwrap_err();
+    assert_eq!(err.errno, Errno::ENOENT, "{err}");
 }
 
 #[test]

@@ -105,20 +105,34 @@ impl WireError {
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     #[error(
-        "cannot reach netkitd at {path}: {source} (is the daemon running? try `netkit daemon`)"
+        "{}: cannot reach netkitd at {path}: {source} (is the daemon running? try `netkit daemon`)",
+        io_errno(source)
     )]
     Connect {
         path: String,
         source: std::io::Error,
     },
-    #[error("talking to netkitd: {0}")]
+    #[error("{errno}: talking to netkitd: {0}", errno = io_errno(.0))]
     Io(#[from] std::io::Error),
-    #[error("netkitd sent a malformed response: {0}")]
+    #[error("EPROTO: netkitd sent a malformed response: {0}")]
     Decode(#[from] serde_json::Error),
-    #[error("netkitd closed the connection without answering")]
+    #[error("EPIPE: netkitd closed the connection without answering")]
     Closed,
     #[error(transparent)]
     Daemon(#[from] WireError),
+}
+
+/// The errno name of an I/O error, for messages ("ECONNREFUSED").
+fn io_errno(e: &std::io::Error) -> &'static str {
+    match e.raw_os_error() {
+        Some(1) => "EPERM",
+        Some(2) => "ENOENT",
+        Some(13) => "EACCES",
+        Some(32) => "EPIPE",
+        Some(104) => "ECONNRESET",
+        Some(111) => "ECONNREFUSED",
+        _ => "EIO",
+    }
 }
 
 /// A connection to the daemon.

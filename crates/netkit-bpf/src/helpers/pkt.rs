@@ -292,7 +292,11 @@ fn csum_diff(m: &mut Machine, a: [u64; 5]) -> Result<u64, AbortReason> {
     let mut to = vec![0; to_size as usize];
     m.read(a[0], &mut from)?;
     m.read(a[2], &mut to)?;
-    Ok(u64::from(csum::csum_diff(&from, &to, a[4] as u32)))
+    // Kernels since 6.13 return the sum folded to 16 bits (csum_from32to16, not
+    // complemented) on every architecture; seen on 6.18.
+    let sum = csum::csum_diff(&from, &to, a[4] as u32);
+    let sum = (sum & 0xffff) + (sum >> 16);
+    Ok(u64::from((sum & 0xffff) + (sum >> 16)))
 }
 
 /// The checksum field at `off` from the packet start, if writable there.

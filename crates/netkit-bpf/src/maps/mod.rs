@@ -179,11 +179,16 @@ impl Map {
 
     /// Creates the map an object declares, with global data initialised.
     pub fn from_spec(spec: &MapSpec) -> Result<Map, MapCreateError> {
+        // libbpf sizes a perf event array declared without max_entries to the CPU count.
+        let max_entries = match (spec.map_type, spec.max_entries) {
+            (MapType::PerfEventArray, 0) => num_cpus(),
+            (_, n) => n,
+        };
         let def = MapDef {
             map_type: spec.map_type,
             key_size: spec.key_size,
             value_size: spec.value_size,
-            max_entries: spec.max_entries,
+            max_entries,
             map_flags: spec.map_flags,
             readonly: spec.origin == crate::obj::MapOrigin::Rodata,
         };

@@ -361,7 +361,10 @@ impl Linker<'_, '_> {
         }
         let sec = usize::from(sym.shndx);
         // The addend lives in the instruction (REL, not RELA): a byte offset from the symbol.
-        let offset = sym.value as i64 + i64::from(lo.imm);
+        let offset = i64::try_from(sym.value)
+            .ok()
+            .and_then(|v| v.checked_add(i64::from(lo.imm)))
+            .ok_or_else(|| sym_err("value out of range"))?;
         if self.code.contains_key(&sec) {
             if offset % 8 != 0 {
                 return Err(sym_err("subprogram address not instruction-aligned"));

@@ -397,3 +397,51 @@ fn corrupted_objects_never_panic() {
     let random: Vec<u8> = (0..4096).map(|_| rng.next() as u8).collect();
     assert!(ObjectFile::parse(&random).is_err());
 }
+
+/// Every symbol's value and size, and every relocation's symbol index, set to extreme values:
+/// arithmetic on them must not overflow.
+#[test]
+fn extreme_symbol_and_relocation_fields() {
+    let Some(objs) = corpus("extreme_symbol_and_relocation_fields") else {
+        return;
+    };
+    let (_, bytes) = objs.iter().find(|(s, _)| s == "global_data.v4").unwrap();
+    let rd64 = |b: &[u8], o: usize| u64::from_le_bytes(b[o..o + 8].try_into().unwrap()) as usize;
+    let shoff = rd64(bytes, 40);
+    let shnum = u16::from_le_bytes([bytes[60], bytes[61]]) as usize;
+    let tables: Vec<(u32, usize, usize)> = (0..shnum)
+        .map(|i| {
+            let h = shoff + i * 64;
+            let ty = u32::from_le_bytes(bytes[h + 4..h + 8].try_into().unwrap());
+            (ty, rd64(bytes, h + 24), rd64(bytes, h + 32))
+        })
+        .collect();
+    for extreme in [u64::MAX, i64::MAX as u64, 1 << 63, 0xffff_fff8, 7] {
+        for &(ty, off, size) in &tables {
+            let mut m = bytes.clone();
+            match ty {
+                // SHT_SYMTAB: st_value at +8, st_size at +16 of each 24-byte entry.
+                2 => {
+                    for e in (off..off + size).step_by(24) {
+                        m[e + 8..e + 16].copy_from_slice(&extreme.to_le_bytes());
+                        m[e + 16..e + 24].copy_from_slice(&extreme.to_le_bytes());
+                    }
+                }
+                // SHT_REL: r_offset at +0, r_info at +8.
+                9 => {
+                    for e in (off..off + size).step_by(16) {
+                        m[e..e + 8].copy_from_slice(&extreme.to_le_bytes());
+                        m[e + 8..e + 16].copy_from_slice(&extreme.to_le_bytes());
+                    }
+                }
+                _ => continue,
+            }
+            // Relocations of debug sections are not used; those of code sections and every
+            // symbol are, so a corrupted symbol table must be refused.
+            let result = ObjectFile::parse(&m);
+            if ty == 2 {
+                assert!(result.is_err(), "extreme {extreme:#x} in the symbol table");
+            }
+        }
+    }
+}

@@ -148,12 +148,9 @@ pub const PROTOS: &[Proto] = &[
     ),
     maps(p(3, "map_delete_elem", &[MapPtr, MapKey], INT), Maps::Data),
     p(5, "ktime_get_ns", &[], INT),
-    p(
-        6,
-        "trace_printk",
-        &[MemIn, Size, Anything, Anything, Anything],
-        INT,
-    ),
+    // The kernel's bpf_trace_printk_proto declares only fmt and fmt_size: the up to three
+    // values after them are not checked, so bpf_printk with fewer leaves them unset.
+    p(6, "trace_printk", &[MemIn, Size], INT),
     p(7, "get_prandom_u32", &[], INT),
     p(8, "get_smp_processor_id", &[], INT),
     pkt(p(

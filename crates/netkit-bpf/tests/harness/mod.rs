@@ -1,6 +1,7 @@
 //! Shared by the corpus tests and the benchmark: building the C corpus and the packet fixtures.
 #![allow(dead_code)]
 
+pub mod engine;
 pub mod kernel;
 pub mod packets;
 

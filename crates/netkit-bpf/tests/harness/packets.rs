@@ -137,6 +137,22 @@ const V4_C: [u8; 4] = [192, 0, 2, 77];
 const V6_A: [u8; 16] = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
 const V6_B: [u8; 16] = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 2];
 
+/// IPv4 with a 4-byte options field (IHL 6: three NOPs and an end-of-options byte),
+/// carrying UDP.
+fn ipv4_with_options() -> Vec<u8> {
+    let mut ip = ipv4(17, V4_B, V4_C, &udp(1234, 53, &pattern(16, 10)));
+    let l4 = ip.split_off(20);
+    ip[0] = 0x46;
+    ip.extend_from_slice(&[1, 1, 1, 0]);
+    let total = (ip.len() + l4.len()) as u16;
+    ip[2..4].copy_from_slice(&total.to_be_bytes());
+    ip[10..12].copy_from_slice(&[0, 0]);
+    let c = csum_fold(sum16(&ip));
+    ip[10..12].copy_from_slice(&c.to_be_bytes());
+    ip.extend_from_slice(&l4);
+    eth(0x0800, &ip)
+}
+
 /// The fixtures, by name. All are at least 14 bytes (BPF_PROG_TEST_RUN's minimum for skbs)
 /// and at most 3000 (its single-page limit).
 pub fn fixtures() -> Vec<(&'static str, Vec<u8>)> {
@@ -219,5 +235,18 @@ pub fn fixtures() -> Vec<(&'static str, Vec<u8>)> {
             "ipv4_tcp_small",
             eth(0x0800, &ipv4(6, V4_C, V4_A, &tcp(80, 1025, b""))),
         ),
+        ("ipv4_options_udp", ipv4_with_options()),
+        ("ipv6_truncated_udp", {
+            let full = eth(0x86dd, &ipv6(17, V6_A, V6_B, &udp(53, 53, &pattern(20, 8))));
+            full[..14 + 40 + 4].to_vec()
+        }),
+        ("multicast_udp", {
+            let mut f = eth(
+                0x0800,
+                &ipv4(17, V4_A, [239, 1, 2, 3], &udp(5004, 5004, &pattern(48, 9))),
+            );
+            f[..6].copy_from_slice(&[0x01, 0x00, 0x5e, 0x01, 0x02, 0x03]);
+            f
+        }),
     ]
 }

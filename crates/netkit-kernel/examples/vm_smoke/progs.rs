@@ -141,6 +141,68 @@ pub fn mprog(b: &mut KernelBackend, r: &mut Report) {
         q.ok().map(|q| (q.count, q.revision, q.progs)),
         Some((2, 3, vec![(b_id, None), (a_id, None)])),
     );
+    r.eq(
+        "query with NULL prog_ids: count only",
+        b.prog_query(&query(nk, Hook::Primary, None)).ok(),
+        Some(QueryResult {
+            count: 2,
+            revision: 3,
+            progs: vec![],
+        }),
+    );
+    r.eq(
+        "query with capacity 0: count only, no ENOSPC",
+        b.prog_query(&query(nk, Hook::Primary, Some(0))).ok(),
+        Some(QueryResult {
+            count: 2,
+            revision: 3,
+            progs: vec![],
+        }),
+    );
+    let (c_prog, c_id) = progs[2];
+    let mut repl = attach(nk, Hook::Primary, c_prog);
+    repl.flags = flags::REPLACE;
+    repl.replace = Some(bb);
+    r.ok("opts REPLACE B with C", b.prog_attach(&repl));
+    r.eq(
+        "C takes B's slot, revision 4",
+        b.prog_query(&query(nk, Hook::Primary, Some(64)))
+            .ok()
+            .map(|q| (q.revision, q.progs)),
+        Some((4, vec![(c_id, None), (a_id, None)])),
+    );
+    let mut back = attach(nk, Hook::Primary, bb);
+    back.flags = flags::REPLACE;
+    back.replace = Some(c_prog);
+    r.ok("opts REPLACE C with B", b.prog_attach(&back));
+    let mut after_id = attach(nk, Hook::Primary, c_prog);
+    after_id.flags = flags::AFTER | flags::ID;
+    after_id.relative = Relative(b_id.0);
+    after_id.expected_revision = 5;
+    r.ok(
+        "attach C AFTER B by id at revision 5",
+        b.prog_attach(&after_id),
+    );
+    r.eq(
+        "order B, C, A",
+        b.prog_query(&query(nk, Hook::Primary, Some(64)))
+            .ok()
+            .map(|q| q.progs),
+        Some(vec![(b_id, None), (c_id, None), (a_id, None)]),
+    );
+    let mut first = detach(nk, Hook::Primary, None);
+    first.flags = flags::BEFORE;
+    r.ok(
+        "detach BEFORE (no relative) removes the first",
+        b.prog_detach(&first),
+    );
+    r.ok(
+        "detach C",
+        b.prog_detach(&detach(nk, Hook::Primary, Some(c_prog))),
+    );
+    let mut back_b = attach(nk, Hook::Primary, bb);
+    back_b.flags = flags::BEFORE;
+    r.ok("attach B at the front again", b.prog_attach(&back_b));
     let mut anchor_only = attach(nk, Hook::Primary, progs[2].0);
     anchor_only.relative = Relative(a.0);
     r.errno(
@@ -280,6 +342,29 @@ pub fn links(b: &mut KernelBackend, r: &mut Report) {
     r.eq(
         "query shows link id",
         q.map(|q| q.progs),
+        Some(vec![(a_id, Some(la_id))]),
+    );
+    let mut before_link = link(nk, Hook::Primary, progs[3].0);
+    before_link.flags = flags::BEFORE | flags::LINK;
+    before_link.relative = Relative(la.0);
+    let l2 = r.ok(
+        "link create BEFORE a link (by fd)",
+        b.link_create(&before_link),
+    );
+    let q = b.prog_query(&query(nk, Hook::Primary, Some(8))).ok();
+    r.eq(
+        "link before link order",
+        q.map(|q| q.progs),
+        l2.map(|(_, id)| vec![(progs[3].1, Some(id)), (a_id, Some(la_id))]),
+    );
+    if let Some((l2, _)) = l2 {
+        r.ok("close the second link (release detaches)", b.link_close(l2));
+    }
+    r.eq(
+        "closing a link's last fd detached it",
+        b.prog_query(&query(nk, Hook::Primary, Some(8)))
+            .ok()
+            .map(|q| q.progs),
         Some(vec![(a_id, Some(la_id))]),
     );
     r.errno(

@@ -1,0 +1,115 @@
+//! A pair made by the daemon's own plumbing over the real device model.
+
+use netkit_core::{IfIndex, Mode, NewLink, PeerInfo, UserBackend};
+use netkit_daemon::interfaces::{AdminEvent, Interfaces};
+use netkit_daemon::plumbing::{PairSpec as ModelPair, Plumbing};
+use netkit_io::netns::NamedNetns;
+use netkit_io::testing::unique_name;
+
+use super::{run, sh};
+
+/// `ping` from the test's own namespace.
+pub fn ping_here(dst: &str, count: u32) -> bool {
+    let c = count.to_string();
+    run(&["ping", "-c", &c, "-i", "0.2", "-W", "2", dst])
+        .status
+        .success()
+}
+
+pub struct Fixture {
+    pub backend: UserBackend,
+    /// Keeps the pair forwarding while the fixture lives.
+    _plumbing: Interfaces,
+    admin: std::sync::mpsc::Receiver<AdminEvent>,
+    pub primary: IfIndex,
+    pub peer: IfIndex,
+    pod: String,
+    name: String,
+}
+
+impl Fixture {
+    /// Applies the admin changes the dataplane saw to the model (the daemon does this under
+    /// its registry lock); true once the model has carrier on the primary.
+    pub fn sync(&mut self) -> bool {
+        while let Ok((dev, up)) = self.admin.try_recv() {
+            let ns = (dev == self.peer).then_some(self.pod.as_str());
+            self.backend.set_caller_netns(ns);
+            self.backend.link_set_up(dev, up).unwrap();
+            self.backend.set_caller_netns(None);
+        }
+        self.backend
+            .link_get(self.primary)
+            .map(|l| l.carrier)
+            .unwrap_or(false)
+    }
+}
+
+/// A model pair (L3, peer policy `peer_policy`) with its peer in `pod`, plumbed to TUNs,
+/// addressed 10.{net}.0.1 (primary, in the daemon's = the test's initial namespace) and
+/// 10.{net}.0.2, both up.
+pub fn fixture(pod: &NamedNetns, net: u8, peer_policy: u32) -> Fixture {
+    let mut backend = UserBackend::default();
+    let (name, peer_name) = (unique_name("nkM"), unique_name("nkN"));
+    let created = backend
+        .link_add(&NewLink {
+            name: Some(name.clone()),
+            mode: Some(1),
+            peer_policy: Some(peer_policy),
+            peer: Some(PeerInfo {
+                name: Some(peer_name.clone()),
+                netns: Some(pod.name().to_string()),
+                ..PeerInfo::default()
+            }),
+            ..NewLink::default()
+        })
+        .unwrap();
+    let (tx, admin) = std::sync::mpsc::channel();
+    let mut plumbing = Interfaces::new(tx, 1);
+    let spec = ModelPair {
+        name: name.clone(),
+        peer_name: peer_name.clone(),
+        peer_netns: Some(pod.name().to_string()),
+        mode: Mode::L3,
+        model_primary: created.primary,
+        model_peer: created.peer.unwrap(),
+        expect: None,
+    };
+    let (pi, qi) = plumbing.start(&mut backend, &spec).unwrap().unwrap();
+    assert!(pi > 0 && qi > 0);
+    sh(&[
+        "ip",
+        "addr",
+        "add",
+        &format!("10.{net}.0.1/24"),
+        "dev",
+        &name,
+    ]);
+    sh(&["ip", "link", "set", &name, "up"]);
+    sh(&[
+        "ip",
+        "-n",
+        pod.name(),
+        "addr",
+        "add",
+        &format!("10.{net}.0.2/24"),
+        "dev",
+        &peer_name,
+    ]);
+    sh(&["ip", "-n", pod.name(), "link", "set", &peer_name, "up"]);
+    Fixture {
+        backend,
+        _plumbing: plumbing,
+        admin,
+        primary: created.primary,
+        peer: created.peer.unwrap(),
+        pod: pod.name().to_string(),
+        name,
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        // Persistent interfaces: deleting the primary takes the peer with it.
+        let _ = run(&["ip", "link", "del", &self.name]);
+    }
+}
