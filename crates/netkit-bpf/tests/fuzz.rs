@@ -29,8 +29,8 @@ use netkit_bpf::LoadedObject;
 use run::{Campaign, Outcome};
 
 /// Iterations of the bounded runs (CI).
-const CI_PROGRAMS: u64 = 8_000;
-const CI_OBJECTS: u64 = 4_000;
+const CI_PROGRAMS: u64 = 25_000;
+const CI_OBJECTS: u64 = 8_000;
 /// Accepted programs kept for further mutation.
 const POOL: usize = 256;
 
