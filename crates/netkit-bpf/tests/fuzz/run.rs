@@ -68,6 +68,7 @@ pub struct Campaign {
     limit: u64,
     deadline: Option<Instant>,
     start: Instant,
+    last_report: Instant,
     pub accepted: u64,
     pub rejected: u64,
     pub runs: u64,
@@ -78,16 +79,11 @@ pub struct Campaign {
 
 impl Campaign {
     pub fn new(name: &'static str, ci_iterations: u64, default_seed: u64) -> Campaign {
-        let secs: Option<u64> = std::env::var("NETKIT_FUZZ_SECS")
-            .ok()
-            .and_then(|s| s.parse().ok());
-        let base = std::env::var("NETKIT_FUZZ_SEED")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(default_seed);
+        let env = |k: &str| std::env::var(k).ok().and_then(|s| s.parse::<u64>().ok());
+        let secs = env("NETKIT_FUZZ_SECS");
         Campaign {
             name,
-            base,
+            base: env("NETKIT_FUZZ_SEED").unwrap_or(default_seed),
             i: 0,
             limit: if secs.is_some() {
                 u64::MAX
@@ -96,6 +92,7 @@ impl Campaign {
             },
             deadline: secs.map(|s| Instant::now() + Duration::from_secs(s)),
             start: Instant::now(),
+            last_report: Instant::now(),
             accepted: 0,
             rejected: 0,
             runs: 0,
@@ -104,10 +101,17 @@ impl Campaign {
         }
     }
 
-    /// The next seed and its generator, or `None` when the run is over.
+    /// The next seed and its generator, or `None` when the run is over. Long runs report
+    /// progress once a minute.
     pub fn next(&mut self) -> Option<(u64, Rng)> {
         if self.i >= self.limit || self.deadline.is_some_and(|d| Instant::now() >= d) {
             return None;
+        }
+        if self.i.is_multiple_of(256) && self.last_report.elapsed() >= Duration::from_secs(60) {
+            self.last_report = Instant::now();
+            let line = format!("progress: {}", self.summary());
+            eprintln!("{line}");
+            append_out(&line);
         }
         let seed = self.base.wrapping_add(self.i);
         self.i += 1;
@@ -119,21 +123,26 @@ impl Campaign {
             .iter()
             .map(|i| format!("{:016x}", i.to_raw().swap_bytes()))
             .collect();
-        self.failures.push(format!(
+        self.record(format!(
             "seed {seed} ({kind}): {what}\n  program: {}",
             hex.join(" ")
         ));
     }
 
     pub fn fail_bytes(&mut self, seed: u64, what: String, bytes: &[u8]) {
-        self.failures.push(format!(
+        self.record(format!(
             "seed {seed} (object of {} bytes): {what}",
             bytes.len()
         ));
     }
 
-    pub fn finish(self) {
-        let summary = format!(
+    fn record(&mut self, failure: String) {
+        append_out(&failure);
+        self.failures.push(failure);
+    }
+
+    fn summary(&self) -> String {
+        format!(
             "{}: {} iterations in {:.1}s (seeds {}..{}), {} accepted, {} rejected, {} VM runs, aborts {:?}, {} failures",
             self.name,
             self.i,
@@ -145,35 +154,34 @@ impl Campaign {
             self.runs,
             self.aborts,
             self.failures.len()
-        );
+        )
+    }
+
+    pub fn finish(self) {
+        let summary = self.summary();
         eprintln!("{summary}");
-        if let Ok(path) = std::env::var("NETKIT_FUZZ_OUT") {
-            use std::io::Write;
-            let mut f = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .expect("fuzz output file");
-            writeln!(f, "{summary}").expect("write fuzz output");
-            for fail in &self.failures {
-                writeln!(f, "{fail}").expect("write fuzz output");
-            }
-        }
+        append_out(&summary);
         assert!(
             self.accepted > 0,
             "{}: nothing was ever accepted",
             self.name
         );
-        let shown: Vec<&String> = self.failures.iter().take(20).collect();
-        assert!(
-            self.failures.is_empty(),
-            "{}",
-            shown
-                .iter()
-                .map(|s| s.as_str())
-                .collect::<Vec<_>>()
-                .join("\n")
-        );
+        let shown: Vec<&str> = self.failures.iter().take(20).map(|s| s.as_str()).collect();
+        assert!(self.failures.is_empty(), "{}", shown.join("\n"));
+    }
+}
+
+/// Appends a line to `NETKIT_FUZZ_OUT` when set.
+fn append_out(line: &str) {
+    if let Ok(path) = std::env::var("NETKIT_FUZZ_OUT") {
+        use std::io::Write;
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
+            let _ = writeln!(f, "{line}");
+        }
     }
 }
 
