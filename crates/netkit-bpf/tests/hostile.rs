@@ -260,3 +260,25 @@ fn raw_memory_programs_leave_bounds_to_the_vm() {
     let err = verify_with(&bad, &VerifyEnv::default(), &raw).expect_err("uninit");
     assert!(err.msg.contains("R3 !read_ok"), "{err}");
 }
+
+#[test]
+fn structure_only_mode_keeps_the_structural_checks() {
+    use netkit_bpf::verifier::{verify_with, VerifyOptions};
+    let opts = VerifyOptions {
+        structure_only: true,
+        ..VerifyOptions::default()
+    };
+    // A packet read without a bounds check passes the structural pass (the VM must then
+    // stop it at run time)...
+    let unchecked = prog![
+        asm::ldx(netkit_bpf::insn::BPF_W, 2, 1, 76),
+        asm::ldx(netkit_bpf::insn::BPF_B, 0, 2, 0),
+        asm::exit()
+    ];
+    assert!(verify(&unchecked, &VerifyEnv::default()).is_err());
+    verify_with(&unchecked, &VerifyEnv::default(), &opts).expect("structurally fine");
+    // ...but a wild jump does not.
+    let wild = prog![asm::mov64_imm(0, 0), asm::ja(100), asm::exit()];
+    let err = verify_with(&wild, &VerifyEnv::default(), &opts).expect_err("wild jump");
+    assert_eq!(err.insn, Some(1));
+}

@@ -57,6 +57,10 @@ pub struct VerifyOptions<'a> {
     /// Helper ids the engine implements; a call to any other helper fails to load, naming it.
     /// `None`: the engine's own table, [`crate::helpers::NAMES`].
     pub implemented_helpers: Option<&'a [u32]>,
+    /// Only the structural pass (encodings, jumps, functions, reachability), no path
+    /// exploration: for testing the VM's own run-time checks with programs the full
+    /// verifier refuses. Never for loading programs from users.
+    pub structure_only: bool,
 }
 
 /// A rejection: the instruction index (when one is to blame) and what was wrong.
@@ -126,6 +130,14 @@ pub fn verify_with(
         });
     }
     let cfg = cfg::check(insns, env.maps.len())?;
+    if opts.structure_only {
+        return Ok(Verified {
+            insns: insns.to_vec(),
+            stack_depth: vec![state::STACK_SIZE as u32; cfg.subprogs.len()],
+            subprogs: cfg.subprogs,
+            processed: 0,
+        });
+    }
     let mut explorer = exec::Explorer::new(insns, env, opts, &cfg);
     explorer.run()?;
     let stack_depth = explorer.stack_depth.clone();
