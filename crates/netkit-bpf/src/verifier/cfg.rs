@@ -237,9 +237,10 @@ fn check_alu(insn: Insn, pc: usize) -> Result<(), VerifyError> {
     Ok(())
 }
 
-/// `map_count`: how many maps `ld_imm64` map references may index (the kernel resolves
-/// every map reference before exploring, dead code included).
-pub fn check(insns: &[Insn], map_count: usize) -> Result<Cfg, VerifyError> {
+/// `maps`: what `ld_imm64` map references may index. As the kernel's
+/// `resolve_pseudo_ldimm64`, every map reference is resolved before exploring, dead code
+/// included, and a value address needs a map that has one (a one-element array).
+pub fn check(insns: &[Insn], maps: &[super::MapInfo]) -> Result<Cfg, VerifyError> {
     let len = insns.len();
     let mut ld_second = vec![false; len];
     let mut subprogs = vec![0usize];
@@ -250,11 +251,31 @@ pub fn check(insns: &[Insn], map_count: usize) -> Result<Cfg, VerifyError> {
         if insn.code == BPF_LD | BPF_IMM | BPF_DW {
             ld_second[pc + 1] = true;
             let map_ref = !matches!(insn.src, 0 | PSEUDO_FUNC);
-            if map_ref && insn.imm as u32 as usize >= map_count {
+            let map = maps.get(insn.imm as u32 as usize);
+            if map_ref && map.is_none() {
                 return Err(err(
                     pc,
                     format!("fd {} is not pointing to valid bpf_map", insn.imm),
                 ));
+            }
+            let value_ref = matches!(
+                insn.src,
+                BPF_PSEUDO_MAP_VALUE | crate::obj::PSEUDO_MAP_IDX_VALUE
+            );
+            if let (true, Some(m)) = (value_ref, map) {
+                let off = insns[pc + 1].imm as u32;
+                if m.map_type != crate::obj::MapType::Array {
+                    return Err(err(pc, "no direct value access support for this map type"));
+                }
+                if m.max_entries != 1 || off >= m.value_size {
+                    return Err(err(
+                        pc,
+                        format!(
+                            "invalid access to map value pointer, value_size={} off={off}",
+                            m.value_size
+                        ),
+                    ));
+                }
             }
             if insn.src == PSEUDO_FUNC {
                 subprogs.push(checked_target(

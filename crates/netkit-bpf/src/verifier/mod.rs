@@ -129,7 +129,7 @@ pub fn verify_with(
             msg: format!("program of {} insns is too large", insns.len()),
         });
     }
-    let cfg = cfg::check(insns, env.maps.len())?;
+    let cfg = cfg::check(insns, env.maps)?;
     if opts.structure_only {
         return Ok(Verified {
             insns: insns.to_vec(),

@@ -307,12 +307,16 @@ fn run_once(
         Outcome::Panic(msg) => c.fail(seed, kind, format!("VM panicked: {msg}"), insns),
         Outcome::Done(Ok(_)) => {}
         Outcome::Done(Err(abort)) => {
-            let name = format!("{:?}", abort.reason);
-            let name = name
-                .split([' ', '{'])
-                .next()
-                .unwrap_or_default()
-                .to_string();
+            // By reason; NETKIT_FUZZ_DETAIL=1 keeps the details (helper, address).
+            let full = format!("{:?}", abort.reason);
+            let name = match std::env::var_os("NETKIT_FUZZ_DETAIL") {
+                Some(_) => full,
+                None => full
+                    .split([' ', '{'])
+                    .next()
+                    .unwrap_or_default()
+                    .to_string(),
+            };
             *c.aborts.entry(name).or_insert(0) += 1;
             if !expected_abort(&abort.reason) {
                 c.fail(

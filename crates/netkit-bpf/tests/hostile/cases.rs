@@ -116,6 +116,7 @@ pub fn hostile() -> Vec<Case> {
         case("map value index from a packet length", prog![mov64_reg(6, 1), lookup(ARRAY), jmp_imm(BPF_JEQ, 0, 0, 4), ldx(BPF_W, 2, 6, 0), alu64_reg(BPF_ADD, 0, 2), ldx(BPF_B, 0, 0, 0), exit(), mov64_imm(0, 0), exit()], "R0 unbounded memory access", Some(10)),
         case("write into .rodata", prog![ld_map_value(2, RODATA, 0), st(BPF_DW, 2, 0, 1), mov64_imm(0, 0), exit()], "write into map forbidden", Some(2)),
         case("direct value address past the value", prog![ld_map_value(2, ARRAY, 16), mov64_imm(0, 0), exit()], "invalid access to map value pointer", Some(0)),
+        case("value address of a hash map", prog![ld_map_value(2, HASH, 0), mov64_imm(0, 0), exit()], "no direct value access support", Some(0)),
         case("infinite loop", prog![mov64_imm(0, 0), jmp_imm(BPF_JEQ, 0, 1, 1), ja(-2), exit()], "infinite loop detected at insn 1", Some(1)),
         case("loop without a bound", prog![ldx(BPF_W, 2, 1, 0), mov64_imm(0, 0), alu64_imm(BPF_ADD, 0, 1), jmp_imm(BPF_JNE, 2, 0, -2), exit()], "BPF program is too large", None),
         case("counting loop that never ends", prog![mov64_imm(0, 0), alu64_imm(BPF_ADD, 0, 1), jmp_imm(BPF_JNE, 0, 0, -2), exit()], "BPF program is too large", None),
