@@ -15,8 +15,11 @@ pub struct Cfg {
     pub subprogs: Vec<usize>,
     /// Instructions that are the second slot of a 16-byte load.
     pub ld_second: Vec<bool>,
-    /// Where states are remembered for pruning and loop detection: jump targets.
+    /// Where states are remembered for pruning and loop detection: jump targets and
+    /// callback entries.
     pub prune_point: Vec<bool>,
+    /// First instructions of functions used as callbacks (`BPF_PSEUDO_FUNC` targets).
+    pub callback_entry: Vec<bool>,
 }
 
 impl Cfg {
@@ -308,10 +311,17 @@ pub fn check(insns: &[Insn], maps: &[super::MapInfo]) -> Result<Cfg, VerifyError
     }
     subprogs.sort_unstable();
     subprogs.dedup();
+    let mut callback_entry = vec![false; len];
+    for (pc, insn) in insns.iter().enumerate() {
+        if insn.code == BPF_LD | BPF_IMM | BPF_DW && insn.src == PSEUDO_FUNC && !ld_second[pc] {
+            callback_entry[rel(pc, insn.imm.into()) as usize] = true;
+        }
+    }
     let mut cfg = Cfg {
         subprogs,
         ld_second,
-        prune_point: vec![false; len],
+        prune_point: callback_entry.clone(),
+        callback_entry,
     };
     for sub in 0..cfg.subprogs.len() {
         let (start, end) = (cfg.subprogs[sub], cfg.end_of(sub, len));

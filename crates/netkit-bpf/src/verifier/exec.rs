@@ -176,7 +176,10 @@ impl<'a> Explorer<'a> {
         }
         if let Some(i) = covered {
             let e = &mut self.explored[pc][i];
-            if self.nodes[e.node as usize].pending > 0 {
+            // An earlier call of the same callback on this path covers this one: the
+            // iterations have converged (the helper bounds how often it calls).
+            let converged = self.cfg.callback_entry[pc] && path.state.cur().callback.is_some();
+            if self.nodes[e.node as usize].pending > 0 && !converged {
                 return Err(fail(pc, format!("infinite loop detected at insn {pc}")));
             }
             e.hits += 1;
@@ -186,7 +189,9 @@ impl<'a> Explorer<'a> {
         // States that never prune anything only cost comparisons (the kernel's miss_cnt).
         self.explored[pc].retain(|e| e.misses <= 4 * e.hits + 8);
         // Like the kernel, remember a new state only every few jumps or instructions.
-        let recent = self.processed - self.last_store.0 < 64 && self.jumps - self.last_store.1 < 8;
+        let recent = self.processed - self.last_store.0 < 64
+            && self.jumps - self.last_store.1 < 8
+            && !self.cfg.callback_entry[pc];
         if !recent && self.explored[pc].len() < MAX_STATES_PER_INSN {
             let id = self.nodes.len() as u32;
             self.nodes.push(Node {
