@@ -197,6 +197,30 @@ mod runtime {
         assert_eq!(prog.stats().aborts(), 1);
     }
 
+    /// Found by the fuzzer: a packet helper on a frame whose IPv6 header is cut short.
+    /// Whatever the program asks, the run ends with a value or an abort, never a panic.
+    #[test]
+    fn adjust_room_on_a_truncated_ipv6_frame() {
+        let insns = prog![
+            mov64_imm(2, 0),
+            mov64_imm(3, 0),
+            mov64_imm(4, 0),
+            call(50),
+            mov64_imm(0, 0),
+            exit(),
+        ];
+        let prog = Program::from_insns(&insns, vec![]).expect("loads");
+        let mut frame = vec![0u8; 35];
+        frame[12..14].copy_from_slice(&[0x86, 0xdd]);
+        frame[14] = 0x60;
+        let mut skb = Skb::from_frame(&frame);
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| prog.run(&mut skb)));
+        assert!(
+            outcome.is_ok(),
+            "bpf_skb_adjust_room panicked on a 35-byte IPv6 frame"
+        );
+    }
+
     /// A plain loop runs only as long as the verifier walked it, so one longer than the
     /// budget is refused at load (the kernel too: "BPF program is too large").
     #[test]
