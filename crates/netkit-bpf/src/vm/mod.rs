@@ -244,6 +244,7 @@ impl Program {
         let opts = VerifyOptions {
             context,
             implemented_helpers: Some(&implemented),
+            structure_only: false,
         };
         let verified =
             verifier::verify_with(insns, &VerifyEnv { maps: &infos }, &opts).map_err(|err| {
