@@ -3,6 +3,7 @@
 //! itself (`netkit daemon`).
 
 mod grammar;
+mod kernel_cmd;
 mod output;
 mod prog_run;
 
@@ -14,6 +15,8 @@ use output::Format;
 struct Global {
     format: Format,
     socket: String,
+    /// `--backend user|kernel` (else `$NETKIT_BACKEND`): kernel acts on the running kernel.
+    backend: Option<String>,
 }
 
 fn main() {
@@ -25,6 +28,7 @@ fn run(args: Vec<String>) -> i32 {
     let mut g = Global {
         format: Format::default(),
         socket: std::env::var("NETKIT_SOCKET").unwrap_or_else(|_| proto::DEFAULT_SOCKET.into()),
+        backend: None,
     };
     let mut words = Vec::new();
     let mut it = args.into_iter();
@@ -47,6 +51,10 @@ fn run(args: Vec<String>) -> i32 {
             }
             "-s" | "--stats" => g.format.stats = true,
             "-d" | "--details" => {}
+            "--backend" if leading => match it.next() {
+                Some(b) => g.backend = Some(b),
+                None => return usage_error("--backend needs user or kernel"),
+            },
             "--socket" if leading => match it.next() {
                 Some(p) => g.socket = p,
                 None => return usage_error("--socket needs a path"),
@@ -61,6 +69,13 @@ fn run(args: Vec<String>) -> i32 {
         Ok(c) => c,
         Err(e) => return usage_error(&e),
     };
+    let kernel = match kernel_cmd::wants_kernel(g.backend.as_deref()) {
+        Ok(k) => k,
+        Err(e) => return usage_error(&e),
+    };
+    if kernel && matches!(command, Command::Request(_) | Command::ProgLoad { .. }) {
+        return kernel_cmd::run(command, g.format);
+    }
     match command {
         Command::Help => {
             println!("{}", grammar::USAGE);

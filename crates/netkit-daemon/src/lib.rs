@@ -2,7 +2,7 @@
 //! serves the control socket, and keeps durable state so that a restart, also after
 //! `kill -9`, brings everything back with the same ids.
 
-mod convert;
+pub mod convert;
 pub mod dataplane;
 mod engine;
 pub mod interfaces;
