@@ -173,8 +173,18 @@ else
 fi
 
 # --- deletion ---
+run bpflink create id $P3 dev nk1 primary -j
+L2=$(id_of)
+expect "bpflink create on the primary hook" 0 '"devname":"nk1"'
 run link del nk0
 expect "link del through the peer" 0
+run bpflink show
+expect "a deleted device leaves its pinned link defunct" 0 "^$L2: netkit  prog $P3"
+grep -q '(defunct)' $out && ok "bpflink show: defunct" || bad "bpflink show: defunct"
+run bpflink detach id $L2
+expect "bpflink detach of a defunct link" 0
+run bpflink show -j
+expect "defunct link released" 0 '^\[\]$'
 run link show -j
 expect "link del: both ends gone" 0 '^\[\]$'
 run link del nk1
