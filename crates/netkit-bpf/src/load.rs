@@ -33,8 +33,14 @@ impl LoadedObject {
             .iter()
             .map(|spec| {
                 let insns: Vec<Insn> = spec.insns.iter().map(|&raw| Insn::from_raw(raw)).collect();
-                Program::build(&spec.name, &spec.section, &insns, maps.clone(), trace.clone())
-                    .map(Arc::new)
+                Program::build(
+                    &spec.name,
+                    &spec.section,
+                    &insns,
+                    maps.clone(),
+                    trace.clone(),
+                )
+                .map(Arc::new)
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(LoadedObject {

@@ -217,7 +217,10 @@ mod tests {
         assert_eq!(fmt("x=%d\n", &[Arg::Int(u64::MAX)]), "x=-1\n");
         assert_eq!(fmt("%u", &[Arg::Int(u64::MAX)]), "4294967295");
         assert_eq!(fmt("%llu", &[Arg::Int(u64::MAX)]), "18446744073709551615");
-        assert_eq!(fmt("%08x|%-4d|", &[Arg::Int(0xbeef), Arg::Int(7)]), "0000beef|7   |");
+        assert_eq!(
+            fmt("%08x|%-4d|", &[Arg::Int(0xbeef), Arg::Int(7)]),
+            "0000beef|7   |"
+        );
         assert_eq!(fmt("%s!", &[Arg::Str(b"hi".to_vec())]), "hi!");
         assert_eq!(fmt("100%%", &[]), "100%");
     }

@@ -32,7 +32,10 @@ const NEG1: u64 = u64::MAX;
 fn alu64_arithmetic() {
     assert_eq!(op64(BPF_ADD, 0, u64::MAX, 2), 1);
     assert_eq!(op64(BPF_SUB, 0, 0, 1), u64::MAX);
-    assert_eq!(op64(BPF_MUL, 0, 0x1_0000_0001, 0x1_0000_0001), 0x2_0000_0001);
+    assert_eq!(
+        op64(BPF_MUL, 0, 0x1_0000_0001, 0x1_0000_0001),
+        0x2_0000_0001
+    );
     assert_eq!(op64(BPF_DIV, 0, 100, 7), 14);
     assert_eq!(op64(BPF_DIV, 0, NEG1, 2), u64::MAX / 2);
     assert_eq!(op64(BPF_DIV, 0, 12345, 0), 0, "div by zero is 0");
@@ -55,7 +58,11 @@ fn alu64_signed_div_mod_v4() {
     assert_eq!(op64(BPF_DIV, 1, 7, (-2i64) as u64), (-3i64) as u64);
     assert_eq!(op64(BPF_DIV, 1, MIN64, NEG1), MIN64, "INT_MIN / -1 wraps");
     assert_eq!(op64(BPF_DIV, 1, 5, 0), 0);
-    assert_eq!(op64(BPF_MOD, 1, (-7i64) as u64, 2), NEG1, "sign follows dividend");
+    assert_eq!(
+        op64(BPF_MOD, 1, (-7i64) as u64, 2),
+        NEG1,
+        "sign follows dividend"
+    );
     assert_eq!(op64(BPF_MOD, 1, 7, (-2i64) as u64), 1);
     assert_eq!(op64(BPF_MOD, 1, MIN64, NEG1), 0);
     assert_eq!(op64(BPF_MOD, 1, (-5i64) as u64, 0), (-5i64) as u64);
@@ -73,23 +80,46 @@ fn shifts_are_masked() {
     assert_eq!(op32(BPF_LSH, 0, 1, 32), 1);
     assert_eq!(op32(BPF_LSH, 0, 1, 31), 0x8000_0000);
     assert_eq!(op32(BPF_RSH, 0, 0xffff_ffff_8000_0000, 31), 1);
-    assert_eq!(op32(BPF_ARSH, 0, 0x8000_0000, 4), 0xf800_0000, "32-bit arsh zero-extends");
+    assert_eq!(
+        op32(BPF_ARSH, 0, 0x8000_0000, 4),
+        0xf800_0000,
+        "32-bit arsh zero-extends"
+    );
     assert_eq!(op32(BPF_ARSH, 0, 0x8000_0000, 36), 0xf800_0000);
 }
 
 #[test]
 fn alu32_zero_extends_and_wraps() {
     assert_eq!(op32(BPF_ADD, 0, 0xffff_ffff, 1), 0);
-    assert_eq!(op32(BPF_ADD, 0, 0xdead_0000_0000_0005, 1), 6, "upper half cleared");
+    assert_eq!(
+        op32(BPF_ADD, 0, 0xdead_0000_0000_0005, 1),
+        6,
+        "upper half cleared"
+    );
     assert_eq!(op32(BPF_SUB, 0, 0, 1), 0xffff_ffff);
     assert_eq!(op32(BPF_MUL, 0, 0x1_0001, 0x1_0001), 0x0002_0001);
-    assert_eq!(op32(BPF_DIV, 0, 0xffff_ffff_0000_0010, 4), 4, "operands truncated");
+    assert_eq!(
+        op32(BPF_DIV, 0, 0xffff_ffff_0000_0010, 4),
+        4,
+        "operands truncated"
+    );
     assert_eq!(op32(BPF_DIV, 0, 77, 0), 0);
-    assert_eq!(op32(BPF_MOD, 0, 0xffff_ffff_0000_0009, 0), 9, "mod by zero: dst zero-extended");
+    assert_eq!(
+        op32(BPF_MOD, 0, 0xffff_ffff_0000_0009, 0),
+        9,
+        "mod by zero: dst zero-extended"
+    );
     assert_eq!(op32(BPF_MOV, 0, 0, 0xffff_ffff_ffff_ffff), 0xffff_ffff);
-    assert_eq!(op32(BPF_DIV, 1, 0x8000_0000, 0xffff_ffff), 0x8000_0000, "INT_MIN / -1");
+    assert_eq!(
+        op32(BPF_DIV, 1, 0x8000_0000, 0xffff_ffff),
+        0x8000_0000,
+        "INT_MIN / -1"
+    );
     assert_eq!(op32(BPF_MOD, 1, 0x8000_0000, 0xffff_ffff), 0);
-    assert_eq!(op32(BPF_DIV, 1, (-7i32) as u32 as u64, 2), (-3i32) as u32 as u64);
+    assert_eq!(
+        op32(BPF_DIV, 1, (-7i32) as u32 as u64, 2),
+        (-3i32) as u32 as u64
+    );
     assert_eq!(op32(BPF_MOD, 1, (-7i32) as u32 as u64, 2), 0xffff_ffff);
     assert_eq!(op32(BPF_MOD, 1, 0xaaaa_aaaa_ffff_fff9, 0), 0xffff_fff9);
     // 32-bit immediates are not sign-extended beyond 32 bits.
@@ -99,8 +129,20 @@ fn alu32_zero_extends_and_wraps() {
 
 #[test]
 fn neg_and_movsx() {
-    let neg64 = |v| r0(&prog![ld_imm64(0, v), i(BPF_ALU64 | BPF_NEG, 0, 0, 0, 0), exit()]);
-    let neg32 = |v| r0(&prog![ld_imm64(0, v), i(BPF_ALU | BPF_NEG, 0, 0, 0, 0), exit()]);
+    let neg64 = |v| {
+        r0(&prog![
+            ld_imm64(0, v),
+            i(BPF_ALU64 | BPF_NEG, 0, 0, 0, 0),
+            exit()
+        ])
+    };
+    let neg32 = |v| {
+        r0(&prog![
+            ld_imm64(0, v),
+            i(BPF_ALU | BPF_NEG, 0, 0, 0, 0),
+            exit()
+        ])
+    };
     assert_eq!(neg64(1), NEG1);
     assert_eq!(neg64(MIN64), MIN64);
     assert_eq!(neg32(1), 0xffff_ffff);
@@ -125,9 +167,8 @@ fn neg_and_movsx() {
 
 #[test]
 fn byte_swaps() {
-    let end = |code: u8, bits: i32, v: u64| {
-        r0(&prog![ld_imm64(0, v), i(code, 0, 0, 0, bits), exit()])
-    };
+    let end =
+        |code: u8, bits: i32, v: u64| r0(&prog![ld_imm64(0, v), i(code, 0, 0, 0, bits), exit()]);
     let v = 0x0102_0304_0506_0708;
     let to_be = BPF_ALU | BPF_END | BPF_X;
     let to_le = BPF_ALU | BPF_END;
@@ -176,8 +217,16 @@ fn jumps_64_and_32() {
         (BPF_JSLE, 0xffff_ffff, 0, false, true),
     ];
     for &(op, a, b, t64, t32) in cases {
-        assert_eq!(taken(jmp_reg(op, 1, 2, 1), a, b), t64 as u64, "jmp {op:#x} {a:#x} {b:#x}");
-        assert_eq!(taken(jmp32_reg(op, 1, 2, 1), a, b), t32 as u64, "jmp32 {op:#x} {a:#x} {b:#x}");
+        assert_eq!(
+            taken(jmp_reg(op, 1, 2, 1), a, b),
+            t64 as u64,
+            "jmp {op:#x} {a:#x} {b:#x}"
+        );
+        assert_eq!(
+            taken(jmp32_reg(op, 1, 2, 1), a, b),
+            t32 as u64,
+            "jmp32 {op:#x} {a:#x} {b:#x}"
+        );
     }
     // Immediate forms: 64-bit compares against the sign-extended immediate.
     assert_eq!(taken(jmp_imm(BPF_JEQ, 1, -1, 1), NEG1, 0), 1);
@@ -271,9 +320,15 @@ fn atomics_on_stack() {
         (0x1_0000_0000, 0xffff_ffff, 0),
         "32-bit add wraps inside its word, fetch zero-extends"
     );
-    assert_eq!(run(BPF_OR as i32 | BPF_FETCH, BPF_DW, 0xf0, 0x0f, 0), (0xff, 0xf0, 0));
+    assert_eq!(
+        run(BPF_OR as i32 | BPF_FETCH, BPF_DW, 0xf0, 0x0f, 0),
+        (0xff, 0xf0, 0)
+    );
     assert_eq!(run(BPF_AND as i32, BPF_DW, 0xf0, 0x3c, 0), (0x30, 0x3c, 0));
-    assert_eq!(run(BPF_XOR as i32 | BPF_FETCH, BPF_W, 0xff, 0x0f, 0), (0xf0, 0xff, 0));
+    assert_eq!(
+        run(BPF_XOR as i32 | BPF_FETCH, BPF_W, 0xff, 0x0f, 0),
+        (0xf0, 0xff, 0)
+    );
     assert_eq!(run(BPF_XCHG, BPF_DW, 1, 2, 0), (2, 1, 0));
     // cmpxchg: r0 = old; stored only when old == r0.
     assert_eq!(run(BPF_CMPXCHG, BPF_DW, 9, 4, 9), (4, 4, 9));

@@ -46,7 +46,14 @@ fn array_semantics() {
     assert_eq!(m.lookup(&k(1)).unwrap(), vec![8; 8]);
     assert_eq!(m.keys().len(), 4);
     assert_eq!(MapError::Full.errno(), 7);
-    assert!(Map::new("bad", MapDef { key_size: 8, ..m.def().clone() }).is_err());
+    assert!(Map::new(
+        "bad",
+        MapDef {
+            key_size: 8,
+            ..m.def().clone()
+        }
+    )
+    .is_err());
 }
 
 #[test]
@@ -57,8 +64,16 @@ fn hash_semantics() {
     assert_eq!(m.update(&k(1), &k(10), BPF_NOEXIST), Ok(()));
     assert_eq!(m.update(&k(1), &k(11), BPF_NOEXIST), Err(MapError::Exists));
     assert_eq!(m.update(&k(2), &k(20), BPF_ANY), Ok(()));
-    assert_eq!(m.update(&k(3), &k(30), BPF_ANY), Err(MapError::Full), "E2BIG when full");
-    assert_eq!(m.update(&k(2), &k(21), BPF_ANY), Ok(()), "replacing works when full");
+    assert_eq!(
+        m.update(&k(3), &k(30), BPF_ANY),
+        Err(MapError::Full),
+        "E2BIG when full"
+    );
+    assert_eq!(
+        m.update(&k(2), &k(21), BPF_ANY),
+        Ok(()),
+        "replacing works when full"
+    );
     assert_eq!(m.lookup(&k(2)).unwrap(), k(21));
     let mut keys = m.keys();
     keys.sort();
@@ -77,7 +92,11 @@ fn lru_evicts_least_recently_used() {
     // Touch 0 from a program-visible path (Rust update counts as use too).
     m.update(&k(0), &k(100), BPF_EXIST).unwrap();
     m.update(&k(3), &k(3), BPF_ANY).unwrap();
-    assert_eq!(m.lookup(&k(1)), Err(MapError::NotFound), "1 was least recently used");
+    assert_eq!(
+        m.lookup(&k(1)),
+        Err(MapError::NotFound),
+        "1 was least recently used"
+    );
     assert_eq!(m.lookup(&k(0)).unwrap(), k(100));
     assert_eq!(m.keys().len(), 3);
 }
@@ -96,9 +115,20 @@ fn lpm_longest_prefix() {
     assert_eq!(m.lookup(&key(32, [10, 1, 2, 3])).unwrap(), k(24));
     assert_eq!(m.lookup(&key(32, [10, 1, 3, 3])).unwrap(), k(8));
     assert_eq!(m.lookup(&key(32, [11, 1, 3, 3])).unwrap(), k(0));
-    assert_eq!(m.lookup(&key(16, [10, 1, 2, 3])).unwrap(), k(8), "query prefix bounds matches");
-    assert_eq!(m.update(&key(33, [0; 4]), &k(1), BPF_ANY), Err(MapError::Invalid));
-    assert_eq!(m.delete(&key(24, [10, 1, 2, 99])), Ok(()), "host bits ignored");
+    assert_eq!(
+        m.lookup(&key(16, [10, 1, 2, 3])).unwrap(),
+        k(8),
+        "query prefix bounds matches"
+    );
+    assert_eq!(
+        m.update(&key(33, [0; 4]), &k(1), BPF_ANY),
+        Err(MapError::Invalid)
+    );
+    assert_eq!(
+        m.delete(&key(24, [10, 1, 2, 99])),
+        Ok(()),
+        "host bits ignored"
+    );
     assert_eq!(m.lookup(&key(32, [10, 1, 2, 3])).unwrap(), k(8));
     assert_eq!(m.delete(&key(24, [10, 1, 2, 0])), Err(MapError::NotFound));
 }
@@ -134,7 +164,9 @@ fn percpu_values_per_cpu() {
         assert_eq!(v[cpu * 8..cpu * 8 + 4], k(want), "cpu {cpu}");
     }
     // Rust updates set every CPU.
-    let all: Vec<u8> = (0..n).flat_map(|c| [c as u8, 0, 0, 0, 0, 0, 0, 0]).collect();
+    let all: Vec<u8> = (0..n)
+        .flat_map(|c| [c as u8, 0, 0, 0, 0, 0, 0, 0])
+        .collect();
     m.update(&k(0), &all, BPF_ANY).unwrap();
     assert_eq!(m.lookup(&k(0)).unwrap(), all);
 
@@ -191,7 +223,11 @@ fn program_map_ops_and_concurrent_atomics() {
     for t in threads {
         t.join().unwrap();
     }
-    assert_eq!(m.lookup(&k(7)).unwrap(), 10_001u64.to_le_bytes(), "no lost increments");
+    assert_eq!(
+        m.lookup(&k(7)).unwrap(),
+        10_001u64.to_le_bytes(),
+        "no lost increments"
+    );
 }
 
 #[test]
@@ -217,7 +253,10 @@ fn program_update_errnos() {
     assert_eq!(del.run(&mut Skb::from_frame(&[0; 14])), Ok((-2i64) as u64));
     let arr = map(MapType::Array, 4, 8, 4);
     let del_arr = build(&del_insns(), vec![arr]);
-    assert_eq!(del_arr.run(&mut Skb::from_frame(&[0; 14])), Ok((-22i64) as u64));
+    assert_eq!(
+        del_arr.run(&mut Skb::from_frame(&[0; 14])),
+        Ok((-22i64) as u64)
+    );
 }
 
 fn del_insns() -> Vec<Insn> {
@@ -249,7 +288,10 @@ fn map_value_bounds_and_readonly() {
         vec![m.clone()],
     );
     let e = p.run(&mut Skb::from_frame(&[0; 14])).unwrap_err();
-    assert!(matches!(e.reason, netkit_bpf::AbortReason::OutOfBounds { .. }));
+    assert!(matches!(
+        e.reason,
+        netkit_bpf::AbortReason::OutOfBounds { .. }
+    ));
     // Read-only global data: loads work, stores abort.
     let ro = Arc::new(
         Map::new(
@@ -262,10 +304,18 @@ fn map_value_bounds_and_readonly() {
         .unwrap(),
     );
     ro.update(&k(0), &42u64.to_le_bytes(), BPF_ANY).unwrap();
-    let load = build(&prog![ld_map_value(1, 0, 0), ldx(BPF_DW, 0, 1, 0), exit()], vec![ro.clone()]);
+    let load = build(
+        &prog![ld_map_value(1, 0, 0), ldx(BPF_DW, 0, 1, 0), exit()],
+        vec![ro.clone()],
+    );
     assert_eq!(load.run(&mut Skb::from_frame(&[0; 14])), Ok(42));
     let store = build(
-        &prog![ld_map_value(1, 0, 0), st(BPF_DW, 1, 0, 1), mov64_imm(0, 0), exit()],
+        &prog![
+            ld_map_value(1, 0, 0),
+            st(BPF_DW, 1, 0, 1),
+            mov64_imm(0, 0),
+            exit()
+        ],
         vec![ro],
     );
     let e = store.run(&mut Skb::from_frame(&[0; 14])).unwrap_err();
@@ -335,7 +385,13 @@ fn ringbuf_records_in_order() {
     let ring = rb.ringbuf().unwrap();
     assert_eq!(ring.used(), 16 + 16);
     let recs = ring.drain();
-    assert_eq!(recs, vec![0x1122u64.to_le_bytes().to_vec(), 0x33u32.to_le_bytes().to_vec()]);
+    assert_eq!(
+        recs,
+        vec![
+            0x1122u64.to_le_bytes().to_vec(),
+            0x33u32.to_le_bytes().to_vec()
+        ]
+    );
     assert_eq!(ring.used(), 0);
     // Fill the ring: 4096 bytes hold 256 16-byte records (128 runs); then both the reserve
     // (NULL) and the output (-EAGAIN) fail.
@@ -351,7 +407,14 @@ fn ringbuf_records_in_order() {
 fn unsubmitted_records_do_not_block_the_ring() {
     let rb = map(MapType::RingBuf, 0, 0, 4096);
     let leak = build(
-        &prog![ld_map(1, 0), mov64_imm(2, 8), mov64_imm(3, 0), call(131), mov64_imm(0, 0), exit()],
+        &prog![
+            ld_map(1, 0),
+            mov64_imm(2, 8),
+            mov64_imm(3, 0),
+            call(131),
+            mov64_imm(0, 0),
+            exit()
+        ],
         vec![rb.clone()],
     );
     assert_eq!(leak.run(&mut Skb::from_frame(&[0; 14])), Ok(0));
@@ -377,7 +440,11 @@ fn perf_event_output() {
         vec![pe.clone()],
     );
     let frame: Vec<u8> = (1..=20).collect();
-    assert_eq!(p.run(&mut Skb::from_frame(&frame)), Ok((-2i64) as u64), "slot not open");
+    assert_eq!(
+        p.run(&mut Skb::from_frame(&frame)),
+        Ok((-2i64) as u64),
+        "slot not open"
+    );
     pe.perf_open(1).unwrap();
     assert_eq!(p.run(&mut Skb::from_frame(&frame)), Ok(0));
     let recs = pe.perf_drain();

@@ -18,14 +18,21 @@ fn abort_of(insns: &[Insn]) -> (AbortReason, usize) {
 #[test]
 fn stack_out_of_bounds() {
     let (r, at) = abort_of(&prog![mov64_imm(0, 0), stx(BPF_DW, 10, 0, 0), exit()]);
-    assert!(matches!(r, AbortReason::OutOfBounds { write: true, .. }), "{r:?}");
+    assert!(
+        matches!(r, AbortReason::OutOfBounds { write: true, .. }),
+        "{r:?}"
+    );
     assert_eq!(at, 1);
     // Straddling the top of the stack.
     let (r, _) = abort_of(&prog![ldx(BPF_DW, 0, 10, -4), exit()]);
     assert!(matches!(r, AbortReason::OutOfBounds { size: 8, .. }));
     // Far below the stack: the offset borrows from the region tag.
-    let (r, _) = abort_of(&prog![mov64_reg(1, 10),
-        alu64_imm(BPF_SUB, 1, 8192), ldx(BPF_B, 0, 1, 0), exit()]);
+    let (r, _) = abort_of(&prog![
+        mov64_reg(1, 10),
+        alu64_imm(BPF_SUB, 1, 8192),
+        ldx(BPF_B, 0, 1, 0),
+        exit()
+    ]);
     assert!(matches!(r, AbortReason::OutOfBounds { .. }));
 }
 
@@ -42,11 +49,12 @@ fn packet_bounds_are_data_to_data_end() {
     let frame = udp4_frame(b"hello");
     let len = frame.len() as i16;
     // Reading the last byte works; one past data_end aborts.
-    let read_at = |off: i16| {
-        prog![ldx(BPF_W, 2, 1, 76), ldx(BPF_B, 0, 2, off), exit()]
-    };
+    let read_at = |off: i16| prog![ldx(BPF_W, 2, 1, 76), ldx(BPF_B, 0, 2, off), exit()];
     let p = build(&read_at(len - 1), vec![]);
-    assert_eq!(p.run(&mut Skb::from_frame(&frame)), Ok(u64::from(frame[frame.len() - 1])));
+    assert_eq!(
+        p.run(&mut Skb::from_frame(&frame)),
+        Ok(u64::from(frame[frame.len() - 1]))
+    );
     let (r, at) = abort_of(&read_at(len));
     assert!(matches!(r, AbortReason::OutOfBounds { .. }));
     assert_eq!(at, 1);
@@ -76,14 +84,24 @@ fn stale_packet_pointers_fail_after_resize() {
     q.insert(6, ldx(BPF_W, 7, 6, 76));
     let prog = build(&q, vec![]);
     let frame = udp4_frame(b"x");
-    assert_eq!(prog.run(&mut Skb::from_frame(&frame)), Ok(u64::from(frame[0])));
+    assert_eq!(
+        prog.run(&mut Skb::from_frame(&frame)),
+        Ok(u64::from(frame[0]))
+    );
 }
 
 #[test]
 fn context_rules() {
     // Writes to read-only fields abort.
     let (r, _) = abort_of(&prog![mov64_imm(0, 1), stx(BPF_W, 1, 0, 0), exit()]);
-    assert!(matches!(r, AbortReason::BadContext { off: 0, write: true, .. }));
+    assert!(matches!(
+        r,
+        AbortReason::BadContext {
+            off: 0,
+            write: true,
+            ..
+        }
+    ));
     // Socket fields and out-of-struct offsets abort.
     let (r, _) = abort_of(&prog![ldx(BPF_W, 0, 1, 92), exit()]);
     assert!(matches!(r, AbortReason::BadContext { off: 92, .. }));
@@ -128,19 +146,34 @@ fn decoder_rejects_what_it_cannot_run() {
         (prog![mov64_imm(11, 0), exit()], "invalid register"),
         (prog![call(9999), exit()], "unknown helper id 9999"),
         (prog![ld_map(1, 0), exit()], "map index 0 out of range"),
-        (prog![i(BPF_LD | BPF_DW | BPF_IMM, 0, 0, 0, 0)], "missing its second half"),
-        (prog![atomic(BPF_B, 10, 1, -8, BPF_ADD as i32), exit()], "insn 0"),
-        (prog![atomic(BPF_DW, 10, 1, -8, 0x77), exit()], "unknown atomic"),
+        (
+            prog![i(BPF_LD | BPF_DW | BPF_IMM, 0, 0, 0, 0)],
+            "missing its second half",
+        ),
+        (
+            prog![atomic(BPF_B, 10, 1, -8, BPF_ADD as i32), exit()],
+            "insn 0",
+        ),
+        (
+            prog![atomic(BPF_DW, 10, 1, -8, 0x77), exit()],
+            "unknown atomic",
+        ),
     ];
     for (p, want) in cases {
-        let e = Program::from_insns(&p, vec![]).expect_err("rejected").to_string();
+        let e = Program::from_insns(&p, vec![])
+            .expect_err("rejected")
+            .to_string();
         assert!(e.contains(want), "{e:?} should mention {want:?}");
     }
 }
 
 #[test]
 fn misaligned_atomic_aborts() {
-    let (r, _) = abort_of(&prog![mov64_imm(1, 1), atomic(BPF_W, 10, 1, -6, BPF_ADD as i32), exit()]);
+    let (r, _) = abort_of(&prog![
+        mov64_imm(1, 1),
+        atomic(BPF_W, 10, 1, -6, BPF_ADD as i32),
+        exit()
+    ]);
     assert!(matches!(r, AbortReason::Misaligned { .. }));
 }
 
@@ -164,10 +197,7 @@ fn helper_arguments_are_checked() {
 #[test]
 fn many_threads_run_one_program() {
     use std::sync::Arc;
-    let p = Arc::new(build(
-        &prog![ldx(BPF_W, 0, 1, 0), exit()],
-        vec![],
-    ));
+    let p = Arc::new(build(&prog![ldx(BPF_W, 0, 1, 0), exit()], vec![]));
     let handles: Vec<_> = (0..4)
         .map(|t| {
             let p = p.clone();

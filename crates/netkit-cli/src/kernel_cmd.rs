@@ -25,13 +25,14 @@ use crate::output::{self, Format};
 /// Where pins live unless `NETKIT_BPF_PIN_DIR` says otherwise.
 pub const DEFAULT_PIN_DIR: &str = "/sys/fs/bpf/netkit";
 
-/// Which backend `--backend` / `NETKIT_BACKEND` names: `true` for the kernel.
-pub fn wants_kernel(option: Option<&str>) -> Result<bool, String> {
-    let env = std::env::var("NETKIT_BACKEND").ok();
-    match option.or(env.as_deref()) {
-        None | Some("user" | "daemon") => Ok(false),
+/// `NETKIT_BACKEND`: the backend when `--backend` is not given; `true` for the kernel.
+pub fn backend_from_env() -> Result<bool, String> {
+    match std::env::var("NETKIT_BACKEND").ok().as_deref() {
+        None | Some("" | "daemon" | "user") => Ok(false),
         Some("kernel") => Ok(true),
-        Some(other) => Err(format!("--backend takes user or kernel, not \"{other}\"")),
+        Some(other) => Err(format!(
+            "NETKIT_BACKEND takes daemon or kernel, not \"{other}\""
+        )),
     }
 }
 
@@ -126,6 +127,8 @@ impl Kernel {
             }
             Request::LinkDel { name } => {
                 let ifindex = self.nk.ifindex_by_name(&name)?;
+                // Only netkit devices (ENXIO otherwise): `link del eth0` must not work here.
+                self.nk.link_get(ifindex)?;
                 self.nk.link_del(ifindex)?;
                 Ok(Response::Done)
             }
@@ -163,7 +166,7 @@ impl Kernel {
             peer_scrub: r.peer_scrub.map(convert::scrub_raw),
             headroom: r.headroom,
             tailroom: r.tailroom,
-            peer: Some(PeerInfo {
+            peer: (r.peer_name.is_some() || r.peer_netns.is_some()).then(|| PeerInfo {
                 name: r.peer_name.clone(),
                 netns: r.peer_netns.clone(),
                 ..PeerInfo::default()

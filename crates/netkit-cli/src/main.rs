@@ -15,8 +15,9 @@ use output::Format;
 struct Global {
     format: Format,
     socket: String,
-    /// `--backend user|kernel` (else `$NETKIT_BACKEND`): kernel acts on the running kernel.
-    backend: Option<String>,
+    /// `--backend kernel` (or `NETKIT_BACKEND=kernel`): act on the kernel's netkit instead of
+    /// the daemon.
+    kernel: bool,
 }
 
 fn main() {
@@ -28,8 +29,12 @@ fn run(args: Vec<String>) -> i32 {
     let mut g = Global {
         format: Format::default(),
         socket: std::env::var("NETKIT_SOCKET").unwrap_or_else(|_| proto::DEFAULT_SOCKET.into()),
-        backend: None,
+        kernel: false,
     };
+    match kernel_cmd::backend_from_env() {
+        Ok(kernel) => g.kernel = kernel,
+        Err(e) => return usage_error(&e),
+    }
     let mut words = Vec::new();
     let mut it = args.into_iter();
     let mut leading = true;
@@ -51,13 +56,19 @@ fn run(args: Vec<String>) -> i32 {
             }
             "-s" | "--stats" => g.format.stats = true,
             "-d" | "--details" => {}
-            "--backend" if leading => match it.next() {
-                Some(b) => g.backend = Some(b),
-                None => return usage_error("--backend needs user or kernel"),
-            },
             "--socket" if leading => match it.next() {
                 Some(p) => g.socket = p,
                 None => return usage_error("--socket needs a path"),
+            },
+            "--backend" => match it.next().as_deref() {
+                Some("kernel") => g.kernel = true,
+                Some("daemon") | Some("user") => g.kernel = false,
+                other => {
+                    return usage_error(&format!(
+                        "--backend takes kernel or daemon, not \"{}\"",
+                        other.unwrap_or("nothing")
+                    ))
+                }
             },
             _ => {
                 leading = false;
@@ -69,11 +80,7 @@ fn run(args: Vec<String>) -> i32 {
         Ok(c) => c,
         Err(e) => return usage_error(&e),
     };
-    let kernel = match kernel_cmd::wants_kernel(g.backend.as_deref()) {
-        Ok(k) => k,
-        Err(e) => return usage_error(&e),
-    };
-    if kernel && matches!(command, Command::Request(_) | Command::ProgLoad { .. }) {
+    if g.kernel && matches!(command, Command::Request(_) | Command::ProgLoad { .. }) {
         return kernel_cmd::run(command, g.format);
     }
     match command {

@@ -101,7 +101,7 @@ fn backend_is_chosen_by_option_or_environment() {
         .expect("run netkit");
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        text(&out).1.contains("--backend takes user or kernel"),
+        text(&out).1.contains("--backend takes kernel or daemon"),
         "{out:?}"
     );
     // NETKIT_BACKEND=kernel never reaches for the daemon's socket: maps are the kernel's

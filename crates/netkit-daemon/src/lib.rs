@@ -5,6 +5,7 @@
 pub mod convert;
 pub mod dataplane;
 mod engine;
+pub mod ids;
 pub mod interfaces;
 mod maps;
 pub mod persist;

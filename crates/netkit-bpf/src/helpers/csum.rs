@@ -66,7 +66,9 @@ pub fn csum_replace_by_diff(sum: u16, diff: u32) -> u16 {
 pub fn csum_diff(from: &[u8], to: &[u8], seed: u32) -> u32 {
     let mut diff = Vec::with_capacity(from.len() + to.len());
     for w in from.chunks_exact(4) {
-        diff.extend_from_slice(&(!u32::from_le_bytes(w.try_into().expect("4 bytes"))).to_le_bytes());
+        diff.extend_from_slice(
+            &(!u32::from_le_bytes(w.try_into().expect("4 bytes"))).to_le_bytes(),
+        );
     }
     diff.extend_from_slice(to);
     csum_partial(&diff, seed)

@@ -94,7 +94,11 @@ pub(super) fn call(m: &mut Machine, helper: u32, a: [u64; 5]) -> Result<u64, Abo
             let len = a[3] as usize & 0xffff_ffff;
             let (off, ok) = (a[1] & 0xffff_ffff, true);
             let src = (ok && off <= INT_MAX)
-                .then(|| m.skb.data().get(off as usize..(off as usize).checked_add(len)?))
+                .then(|| {
+                    m.skb
+                        .data()
+                        .get(off as usize..(off as usize).checked_add(len)?)
+                })
                 .flatten()
                 .map(<[u8]>::to_vec);
             match src {

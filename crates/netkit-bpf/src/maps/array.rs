@@ -98,9 +98,7 @@ impl ArrayMap {
                 self.elem_off(index, cpu % self.cpus),
                 &value[..self.value_size],
             ),
-            None if self.cpus == 1 => {
-                mem::write_bytes(&self.words, self.elem_off(index, 0), value)
-            }
+            None if self.cpus == 1 => mem::write_bytes(&self.words, self.elem_off(index, 0), value),
             None => {
                 for cpu in 0..self.cpus {
                     let at = cpu as usize * self.stride;

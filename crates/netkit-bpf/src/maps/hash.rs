@@ -69,11 +69,7 @@ impl HashMap {
         };
         for cpu in 0..self.cpus as usize {
             let at = cpu * self.stride;
-            mem::read_bytes(
-                &e.words,
-                at,
-                &mut out[at..at + self.value_size],
-            );
+            mem::read_bytes(&e.words, at, &mut out[at..at + self.value_size]);
         }
         Ok(out)
     }

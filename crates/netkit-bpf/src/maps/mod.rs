@@ -237,9 +237,7 @@ impl Map {
             Store::Array(a) => a.lookup_user(key),
             Store::Hash(h) => h.lookup_user(key),
             Store::Lpm(l) => l.lookup_user(key),
-            Store::ProgArray(_) | Store::RingBuf(_) | Store::Perf(_) => {
-                Err(MapError::NotSupported)
-            }
+            Store::ProgArray(_) | Store::RingBuf(_) | Store::Perf(_) => Err(MapError::NotSupported),
         }
     }
 
@@ -253,9 +251,7 @@ impl Map {
             Store::Array(a) => a.update(key, value, flags, None),
             Store::Hash(h) => h.update(key, value, flags, None),
             Store::Lpm(l) => l.update(key, value, flags),
-            Store::ProgArray(_) | Store::RingBuf(_) | Store::Perf(_) => {
-                Err(MapError::NotSupported)
-            }
+            Store::ProgArray(_) | Store::RingBuf(_) | Store::Perf(_) => Err(MapError::NotSupported),
         }
     }
 

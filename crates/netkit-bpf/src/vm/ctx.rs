@@ -84,9 +84,7 @@ pub(crate) fn load(skb: &Skb, gen: u32, at: u32, size: usize) -> Option<u64> {
         (off::HWTSTAMP, 8) => return Some(skb.meta.hwtstamp),
         (off::SK, 8) => return Some(0),
         (off::TSTAMP_TYPE, 1) => return Some(u64::from(skb.meta.tstamp_type)),
-        (off::TSTAMP | off::HWTSTAMP | off::SK, _) | (off::TSTAMP_TYPE..=183, _) => {
-            return None
-        }
+        (off::TSTAMP | off::HWTSTAMP | off::SK, _) | (off::TSTAMP_TYPE..=183, _) => return None,
         _ => {}
     }
     if (off::CB..off::CB_END).contains(&at) && size == 8 {

@@ -68,31 +68,128 @@ pub(crate) enum AtomicOp {
 /// One decoded instruction. `target`s are absolute instruction indices.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Op {
-    Alu64K { op: Alu, dst: u8, imm: i32 },
-    Alu64X { op: Alu, dst: u8, src: u8 },
-    Alu32K { op: Alu, dst: u8, imm: i32 },
-    Alu32X { op: Alu, dst: u8, src: u8 },
-    Neg64 { dst: u8 },
-    Neg32 { dst: u8 },
-    End { dst: u8, how: Endian, bits: u8 },
-    Ja { target: u32 },
-    JmpK { cond: Cond, dst: u8, imm: i32, target: u32 },
-    JmpX { cond: Cond, dst: u8, src: u8, target: u32 },
-    Jmp32K { cond: Cond, dst: u8, imm: i32, target: u32 },
-    Jmp32X { cond: Cond, dst: u8, src: u8, target: u32 },
-    Ldx { size: u8, dst: u8, src: u8, off: i16 },
-    LdxSx { size: u8, dst: u8, src: u8, off: i16 },
-    St { size: u8, dst: u8, off: i16, imm: i32 },
-    Stx { size: u8, dst: u8, src: u8, off: i16 },
-    Atomic { op: AtomicOp, fetch: bool, wide: bool, dst: u8, src: u8, off: i16 },
-    LdImm64 { dst: u8, imm: u64 },
-    LdMap { dst: u8, map: u32 },
-    LdMapValue { dst: u8, map: u32, off: u32 },
-    LdFunc { dst: u8, target: u32 },
-    LdAbs { size: u8, imm: i32 },
-    LdInd { size: u8, src: u8, imm: i32 },
-    Call { helper: u32 },
-    CallLocal { target: u32 },
+    Alu64K {
+        op: Alu,
+        dst: u8,
+        imm: i32,
+    },
+    Alu64X {
+        op: Alu,
+        dst: u8,
+        src: u8,
+    },
+    Alu32K {
+        op: Alu,
+        dst: u8,
+        imm: i32,
+    },
+    Alu32X {
+        op: Alu,
+        dst: u8,
+        src: u8,
+    },
+    Neg64 {
+        dst: u8,
+    },
+    Neg32 {
+        dst: u8,
+    },
+    End {
+        dst: u8,
+        how: Endian,
+        bits: u8,
+    },
+    Ja {
+        target: u32,
+    },
+    JmpK {
+        cond: Cond,
+        dst: u8,
+        imm: i32,
+        target: u32,
+    },
+    JmpX {
+        cond: Cond,
+        dst: u8,
+        src: u8,
+        target: u32,
+    },
+    Jmp32K {
+        cond: Cond,
+        dst: u8,
+        imm: i32,
+        target: u32,
+    },
+    Jmp32X {
+        cond: Cond,
+        dst: u8,
+        src: u8,
+        target: u32,
+    },
+    Ldx {
+        size: u8,
+        dst: u8,
+        src: u8,
+        off: i16,
+    },
+    LdxSx {
+        size: u8,
+        dst: u8,
+        src: u8,
+        off: i16,
+    },
+    St {
+        size: u8,
+        dst: u8,
+        off: i16,
+        imm: i32,
+    },
+    Stx {
+        size: u8,
+        dst: u8,
+        src: u8,
+        off: i16,
+    },
+    Atomic {
+        op: AtomicOp,
+        fetch: bool,
+        wide: bool,
+        dst: u8,
+        src: u8,
+        off: i16,
+    },
+    LdImm64 {
+        dst: u8,
+        imm: u64,
+    },
+    LdMap {
+        dst: u8,
+        map: u32,
+    },
+    LdMapValue {
+        dst: u8,
+        map: u32,
+        off: u32,
+    },
+    LdFunc {
+        dst: u8,
+        target: u32,
+    },
+    LdAbs {
+        size: u8,
+        imm: i32,
+    },
+    LdInd {
+        size: u8,
+        src: u8,
+        imm: i32,
+    },
+    Call {
+        helper: u32,
+    },
+    CallLocal {
+        target: u32,
+    },
     Exit,
     /// The second slot of a 16-byte load: executing it means a jump landed inside one.
     Hole,
@@ -457,7 +554,10 @@ pub(crate) fn decode(insns: &[Insn], n_maps: usize) -> Result<Vec<Op>, DecodeErr
             _ => continue,
         };
         if ops[target as usize] == Op::Hole {
-            return Err(err(i, format!("jump into the middle of ld_imm64 at {target}")));
+            return Err(err(
+                i,
+                format!("jump into the middle of ld_imm64 at {target}"),
+            ));
         }
     }
     Ok(ops)

@@ -363,9 +363,7 @@ pub(crate) fn exec(
                     fp: r[10],
                 };
                 depth += 1;
-                r[10] = m
-                    .enter_frame(frame + depth)
-                    .map_err(|e| abort(e, here))?;
+                r[10] = m.enter_frame(frame + depth).map_err(|e| abort(e, here))?;
                 pc = target as usize;
             }
             Op::Exit => {
@@ -385,11 +383,7 @@ pub(crate) fn exec(
 
 /// `bpf_tail_call(ctx, prog_array, index)`: the target program, or `None` when the call
 /// fails (index out of range, empty slot, the 33-call chain limit reached).
-fn tail_target(
-    prog: &Program,
-    m: &mut Machine,
-    args: [u64; 5],
-) -> Option<std::sync::Arc<Program>> {
+fn tail_target(prog: &Program, m: &mut Machine, args: [u64; 5]) -> Option<std::sync::Arc<Program>> {
     let map = helpers::map_arg(prog, args[1]).ok()?;
     let index = args[2] as u32;
     if index >= map.def().max_entries || m.tail_calls >= MAX_TAIL_CALLS {

@@ -147,7 +147,11 @@ impl<'s> Machine<'s> {
             return Err(AbortReason::TooManyRegions);
         }
         self.regions.push(region);
-        Ok(mem::make_ptr(kind::REGION, self.regions.len() as u32 - 1, 0))
+        Ok(mem::make_ptr(
+            kind::REGION,
+            self.regions.len() as u32 - 1,
+            0,
+        ))
     }
 
     /// The pointer `ld_imm64` of a map value yields: element 0 of `map`, plus `off`.
@@ -228,7 +232,11 @@ impl<'s> Machine<'s> {
             }
             kind::REGION => {
                 let r = self.region_at(addr, size, false)?;
-                Ok(mem::load(&r.words, (r.start + ptr_off(addr)) as usize, size))
+                Ok(mem::load(
+                    &r.words,
+                    (r.start + ptr_off(addr)) as usize,
+                    size,
+                ))
             }
             kind::CTX if !self.raw && ptr_index(addr) == 0 => {
                 ctx::load(self.skb, self.pkt_gen, ptr_off(addr), size).ok_or(
@@ -323,7 +331,11 @@ impl<'s> Machine<'s> {
                 let at = (r.start + ptr_off(addr)) as usize;
                 let word = &r.words[at / 8];
                 let shift = (at % 8) * 8;
-                let mask = if wide { u64::MAX } else { 0xffff_ffffu64 << shift };
+                let mask = if wide {
+                    u64::MAX
+                } else {
+                    0xffff_ffffu64 << shift
+                };
                 let mut cur = word.load(Relaxed);
                 loop {
                     let old = (cur & mask) >> shift;

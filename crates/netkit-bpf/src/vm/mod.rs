@@ -193,12 +193,11 @@ impl Program {
                 err,
             }
         })?;
-        let ops = decode::decode(verified.insns(), maps.len()).map_err(|err| {
-            LoadError::Decode {
+        let ops =
+            decode::decode(verified.insns(), maps.len()).map_err(|err| LoadError::Decode {
                 prog: name.to_string(),
                 err,
-            }
-        })?;
+            })?;
         Ok(Program {
             name: name.to_string(),
             section: section.to_string(),

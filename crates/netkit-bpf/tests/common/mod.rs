@@ -42,15 +42,24 @@ pub fn ld_imm64(dst: u8, v: u64) -> [Insn; 2] {
 }
 /// `ld_imm64` of map `idx` (src 5, BPF_PSEUDO_MAP_IDX).
 pub fn ld_map(dst: u8, idx: i32) -> [Insn; 2] {
-    [i(BPF_LD | BPF_DW | BPF_IMM, dst, 5, 0, idx), i(0, 0, 0, 0, 0)]
+    [
+        i(BPF_LD | BPF_DW | BPF_IMM, dst, 5, 0, idx),
+        i(0, 0, 0, 0, 0),
+    ]
 }
 /// `ld_imm64` of the address of map `idx`'s value + `off` (src 6).
 pub fn ld_map_value(dst: u8, idx: i32, off: i32) -> [Insn; 2] {
-    [i(BPF_LD | BPF_DW | BPF_IMM, dst, 6, 0, idx), i(0, 0, 0, 0, off)]
+    [
+        i(BPF_LD | BPF_DW | BPF_IMM, dst, 6, 0, idx),
+        i(0, 0, 0, 0, off),
+    ]
 }
 /// `ld_imm64` of a function address, `rel` instructions after the next slot (src 4).
 pub fn ld_func(dst: u8, rel: i32) -> [Insn; 2] {
-    [i(BPF_LD | BPF_DW | BPF_IMM, dst, 4, 0, rel), i(0, 0, 0, 0, 0)]
+    [
+        i(BPF_LD | BPF_DW | BPF_IMM, dst, 4, 0, rel),
+        i(0, 0, 0, 0, 0),
+    ]
 }
 pub fn ldx(size: u8, dst: u8, src: u8, off: i16) -> Insn {
     i(BPF_LDX | BPF_MEM | size, dst, src, off, 0)
@@ -142,8 +151,26 @@ pub fn udp4_frame(payload: &[u8]) -> Vec<u8> {
     ];
     let total = 20 + 8 + payload.len();
     let mut ip = vec![
-        0x45, 0, (total >> 8) as u8, total as u8, 0, 1, 0x40, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10,
-        0, 0, 2,
+        0x45,
+        0,
+        (total >> 8) as u8,
+        total as u8,
+        0,
+        1,
+        0x40,
+        0,
+        64,
+        17,
+        0,
+        0,
+        10,
+        0,
+        0,
+        1,
+        10,
+        0,
+        0,
+        2,
     ];
     let sum = netkit_bpf::helpers::csum::csum_fold(netkit_bpf::helpers::csum::csum_partial(&ip, 0));
     ip[10..12].copy_from_slice(&sum.to_le_bytes());
