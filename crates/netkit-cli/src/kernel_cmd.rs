@@ -88,14 +88,12 @@ struct Kernel {
 
 /// A bpf(2) failure as the CLI reports it: the kernel's errno and what was being done.
 pub(crate) fn bpf_err(e: BpfError) -> Error {
-    Error::new(
-        Errno::from_raw(e.errno().unwrap_or(libc_einval())),
-        e.to_string(),
-    )
+    io_errno(e.errno(), e.to_string())
 }
 
-fn libc_einval() -> i32 {
-    Errno::EINVAL.raw()
+/// An error from a raw errno (`EINVAL` when there is none).
+fn io_errno(raw: Option<i32>, msg: String) -> Error {
+    Error::new(Errno::from_raw(raw.unwrap_or(Errno::EINVAL.raw())), msg)
 }
 
 /// A raw descriptor the backend handed out, borrowed for pinning.
@@ -324,8 +322,8 @@ impl Kernel {
     fn make_pin_dir(&self, at: &Path) -> Result<(), Error> {
         let dir = at.parent().unwrap_or(&self.pins);
         std::fs::create_dir_all(dir).map_err(|e| {
-            Error::new(
-                Errno::from_raw(e.raw_os_error().unwrap_or(libc_einval())),
+            io_errno(
+                e.raw_os_error(),
                 format!(
                     "create {}: {e} (is bpffs mounted? mount -t bpf bpf /sys/fs/bpf)",
                     dir.display()
@@ -337,8 +335,8 @@ impl Kernel {
     fn prog_unload(&mut self, id: u32) -> Result<Response, Error> {
         let at = self.prog_pin(id);
         std::fs::remove_file(&at).map_err(|e| {
-            Error::new(
-                Errno::from_raw(e.raw_os_error().unwrap_or(libc_einval())),
+            io_errno(
+                e.raw_os_error(),
                 format!(
                     "program {id} is not pinned by netkit ({}): {e}",
                     at.display()

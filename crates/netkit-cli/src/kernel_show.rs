@@ -9,7 +9,7 @@ use netkit_kernel::bpf::{pin, Fd};
 use netkit_kernel::rtnl::Rtnl;
 use netkit_proto::{self as proto, Response};
 
-use super::{anchor_flags, bpf_err, handle, pin_error, Borrowed, Kernel};
+use super::{anchor_flags, bpf_err, handle, io_errno, pin_error, Borrowed, Kernel};
 
 /// "DEV/primary" and "DEV/peer" for every program attached to a netkit hook in this namespace.
 fn attachments(k: &Kernel) -> Result<BTreeMap<u32, Vec<String>>, Error> {
@@ -159,8 +159,8 @@ impl Kernel {
         let at = self.link_pin(id);
         if at.exists() {
             std::fs::remove_file(&at).map_err(|e| {
-                Error::new(
-                    Errno::from_raw(e.raw_os_error().unwrap_or(Errno::EINVAL.raw())),
+                io_errno(
+                    e.raw_os_error(),
                     format!(
                         "link {id} is detached but its pin {} stays: {e}",
                         at.display()
