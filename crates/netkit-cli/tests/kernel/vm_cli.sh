@@ -111,11 +111,21 @@ run prog attach id $P1 dev nk0 peer
 expect "prog attach through the peer device" 1 '^Error: E'
 run prog attach id $P1 dev nk1 primary replace id $P2
 expect "prog attach replace: P1 already there" 1 '^Error: EEXIST'
-run prog detach id $P2 dev nk1 primary
+run prog load $OBJ/pass.bpf.o -j
+PR=$(id_of)
+run prog attach id $PR dev nk1 primary replace id $P2
+expect "prog attach replace" 0
+run prog query dev nk1 primary -j
+expect "prog attach replace: in place, one revision" 0 "\"progs\":\[\{\"prog_id\":$PR\},\{\"prog_id\":$P1\}\],\"revision\":4"
+run prog detach id $PR dev nk1 primary
 expect "prog detach" 0
 run prog query dev nk1 primary
-expect "prog query after detach" 0 "^nk1 primary revision 4:"
-absent "prog query: detached program gone" "prog_id $P2\$"
+expect "prog query after detach" 0 "^nk1 primary revision 5:"
+absent "prog query: detached program gone" "prog_id $PR\$"
+run prog unload id $PR
+expect "prog unload of a detached program" 0
+run prog show id $PR
+expect "an unpinned, detached program is freed" 1 '^Error: ENOENT'
 run prog show id $P1
 expect "prog show: where it is attached" 0 'attached nk1/primary'
 run prog unload id $P1
@@ -144,6 +154,12 @@ run prog detach id $P2 dev nk1 peer
 expect "prog detach of a link's program" 1 '^Error: E'
 run prog load $OBJ/pass.bpf.o -j
 P3=$(id_of)
+run prog attach id $P3 dev nk1 peer before link $L
+expect "prog attach before link" 0
+run prog query dev nk1 peer -j
+expect "prog attach before link: order" 0 "\"progs\":\[\{\"prog_id\":$P3\},\{\"link_id\":$L,\"prog_id\":$P2\}\]"
+run prog detach id $P3 dev nk1 peer
+expect "prog detach next to a link" 0
 run bpflink update id $L prog $P3
 expect "bpflink update" 0
 run prog query dev nk1 peer
