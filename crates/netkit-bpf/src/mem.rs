@@ -89,30 +89,49 @@ pub(crate) fn load(words: &[AtomicU64], off: usize, size: usize) -> u64 {
 }
 
 /// Stores the low `size` bytes of `val` at byte offset `off`; the caller checked bounds.
-/// Bytes of the same word outside the store are preserved even under concurrent stores.
+/// Bytes of the same word outside the store are preserved even under concurrent stores: a
+/// partial word is replaced with one compare-exchange of the word (two when the store
+/// straddles a word boundary).
 #[inline]
 pub(crate) fn store(words: &[AtomicU64], off: usize, size: usize, val: u64) {
-    if size == 8 && off.is_multiple_of(8) {
+    let shift = (off % 8) * 8;
+    if shift == 0 && size == 8 {
         words[off / 8].store(val, Relaxed);
         return;
     }
-    for i in 0..size {
-        store_byte(words, off + i, (val >> (i * 8)) as u8);
+    let bits = size * 8;
+    let field = if size == 8 {
+        u64::MAX
+    } else {
+        (1u64 << bits) - 1
+    };
+    let val = val & field;
+    let w = off / 8;
+    // The low part goes into word `w` at `shift`; what does not fit spills into `w + 1`.
+    store_masked(&words[w], field << shift, val << shift);
+    if shift + bits > 64 {
+        let spill = 64 - shift;
+        store_masked(&words[w + 1], field >> spill, val >> spill);
     }
 }
 
-fn store_byte(words: &[AtomicU64], off: usize, byte: u8) {
-    let shift = (off % 8) * 8;
-    let mask = !(0xffu64 << shift);
-    let word = &words[off / 8];
+/// Replaces the bits of `word` selected by `mask` with those of `bits`, leaving the others
+/// as concurrent writers left them.
+#[inline]
+fn store_masked(word: &AtomicU64, mask: u64, bits: u64) {
     let mut cur = word.load(Relaxed);
     loop {
-        let new = (cur & mask) | (u64::from(byte) << shift);
+        let new = (cur & !mask) | (bits & mask);
         match word.compare_exchange_weak(cur, new, Relaxed, Relaxed) {
             Ok(_) => return,
             Err(actual) => cur = actual,
         }
     }
+}
+
+fn store_byte(words: &[AtomicU64], off: usize, byte: u8) {
+    let shift = (off % 8) * 8;
+    store_masked(&words[off / 8], 0xffu64 << shift, u64::from(byte) << shift);
 }
 
 /// Copies bytes out of word storage.
@@ -180,6 +199,16 @@ mod tests {
         let mut out = [0u8; 8];
         read_bytes(&w, 3, &mut out);
         assert_eq!(u64::from_le_bytes(out), 0x1122_3344_5566_7788);
+        // A store touches only its own bytes, within and across words.
+        let w = alloc_words(16);
+        write_bytes(&w, 0, &[0xaa; 16]);
+        store(&w, 7, 2, 0x1234);
+        assert_eq!(load(&w, 0, 8), 0x34aa_aaaa_aaaa_aaaa);
+        assert_eq!(load(&w, 8, 8), 0xaaaa_aaaa_aaaa_aa12);
+        store(&w, 12, 4, 0xffff_ffff_0102_0304);
+        assert_eq!(load(&w, 8, 8), 0x0102_0304_aaaa_aa12);
+        store(&w, 1, 1, 0x99);
+        assert_eq!(load(&w, 0, 4), 0xaaaa_99aa);
         write_bytes(&w, 0, &[1; 16]);
         assert_eq!(load(&w, 8, 8), 0x0101_0101_0101_0101);
     }

@@ -18,7 +18,11 @@ const MAX_REGIONS: usize = 1 << 20;
 
 /// Buffers reused from run to run on a thread so that a run allocates nothing.
 pub(crate) struct Scratch {
-    pub stack: Box<[u8; STACK_SIZE]>,
+    stack: Box<[u8; STACK_SIZE]>,
+    /// Every stack byte below this offset is zero: stores lower it, entering a frame zeroes
+    /// only the part of the frame at or above it. Most programs touch a few dozen bytes of
+    /// their 512, so a run (or a tail call) does not clear the whole frame.
+    stack_clean_below: usize,
     pub regions: Vec<Region>,
     /// A byte buffer for helpers (keys, values in flight).
     pub bytes: Vec<u8>,
@@ -32,6 +36,7 @@ impl Scratch {
     fn new() -> Scratch {
         Scratch {
             stack: Box::new([0; STACK_SIZE]),
+            stack_clean_below: STACK_SIZE,
             regions: Vec::new(),
             bytes: Vec::new(),
             direct: Vec::new(),
@@ -131,8 +136,16 @@ impl Machine<'_> {
             return Err(AbortReason::CallDepth);
         }
         let lo = (MAX_FRAMES - 1 - frame) * STACK_PER_FRAME;
-        self.s.stack[lo..lo + STACK_PER_FRAME].fill(0);
-        Ok(mem::make_ptr(kind::STACK, 0, (lo + STACK_PER_FRAME) as u32))
+        let hi = lo + STACK_PER_FRAME;
+        let clean = self.s.stack_clean_below;
+        if clean < hi {
+            self.s.stack[clean.max(lo)..hi].fill(0);
+            if clean >= lo {
+                // Everything below the frame was already zero: now everything below its top is.
+                self.s.stack_clean_below = hi;
+            }
+        }
+        Ok(mem::make_ptr(kind::STACK, 0, hi as u32))
     }
 
     /// Registers a region and returns a pointer to its first byte.
@@ -279,6 +292,7 @@ impl Machine<'_> {
         match ptr_kind(addr) {
             kind::STACK if ptr_index(addr) == 0 && off + size <= STACK_SIZE => {
                 self.s.stack[off..off + size].copy_from_slice(&val.to_le_bytes()[..size]);
+                self.s.stack_clean_below = self.s.stack_clean_below.min(off);
                 Ok(())
             }
             kind::PACKET
@@ -305,12 +319,8 @@ impl Machine<'_> {
         let bytes = val.to_le_bytes();
         match ptr_kind(addr) {
             kind::STACK => {
-                let off = ptr_off(addr) as usize;
                 let b = self
-                    .s
-                    .stack
-                    .get_mut(off..off + size)
-                    .filter(|_| ptr_index(addr) == 0)
+                    .stack_mut(addr, size)
                     .ok_or(Self::oob(addr, size, true))?;
                 b.copy_from_slice(&bytes[..size]);
                 Ok(())
@@ -453,10 +463,19 @@ impl Machine<'_> {
         .ok_or(Self::oob(addr, size, write))
     }
 
-    fn slice_mut(&mut self, addr: u64, size: usize) -> Result<&mut [u8], AbortReason> {
+    /// The stack bytes `[off, off + size)` of stack pointer `addr`, to be written.
+    fn stack_mut(&mut self, addr: u64, size: usize) -> Option<&mut [u8]> {
         let off = ptr_off(addr) as usize;
+        if ptr_index(addr) != 0 || off + size > STACK_SIZE {
+            return None;
+        }
+        self.s.stack_clean_below = self.s.stack_clean_below.min(off);
+        Some(&mut self.s.stack[off..off + size])
+    }
+
+    fn slice_mut(&mut self, addr: u64, size: usize) -> Result<&mut [u8], AbortReason> {
         match ptr_kind(addr) {
-            kind::STACK if ptr_index(addr) == 0 => self.s.stack.get_mut(off..off + size),
+            kind::STACK => self.stack_mut(addr, size),
             kind::PACKET => match self.pkt_range(addr, size) {
                 Some(o) => Some(&mut self.skb.buf[o..o + size]),
                 None => None,
