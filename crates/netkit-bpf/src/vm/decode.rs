@@ -249,6 +249,74 @@ pub(crate) enum Op {
         src: u8,
         target: u32,
     },
+    Or64X {
+        dst: u8,
+        src: u8,
+    },
+    Add32K {
+        dst: u8,
+        imm: i32,
+    },
+    And32K {
+        dst: u8,
+        imm: i32,
+    },
+    Lsh32K {
+        dst: u8,
+        imm: i32,
+    },
+    Rsh32K {
+        dst: u8,
+        imm: i32,
+    },
+    Or32X {
+        dst: u8,
+        src: u8,
+    },
+    Jeq32K {
+        dst: u8,
+        imm: i32,
+        target: u32,
+    },
+    Jne32K {
+        dst: u8,
+        imm: i32,
+        target: u32,
+    },
+    Jgt32K {
+        dst: u8,
+        imm: i32,
+        target: u32,
+    },
+    // Fused pairs and triples (see `super::fuse`): the instructions after the first stay in
+    // place but are reached only through the fused form, which executes and charges all.
+    /// `dst = src; dst += imm`.
+    MovAdd64K {
+        dst: u8,
+        src: u8,
+        imm: i32,
+    },
+    /// `dst = src; dst += add`.
+    MovAdd64X {
+        dst: u8,
+        src: u8,
+        add: u8,
+    },
+    /// `dst = src; dst += imm; if dst > end goto target`: the packet bounds check.
+    MovAddJgtX {
+        dst: u8,
+        src: u8,
+        imm: i32,
+        end: u8,
+        target: u32,
+    },
+    /// `dst += imm; if dst != cmp goto target`: a counted loop's back edge.
+    AddJneK {
+        dst: u8,
+        imm: i32,
+        cmp: i32,
+        target: u32,
+    },
 }
 
 /// Rewrites an instruction into its specialised form when it has one.
@@ -322,6 +390,54 @@ fn specialize(op: Op) -> Op {
             src,
             target,
         } => Op::JgtX { dst, src, target },
+        Op::Alu64X {
+            op: Alu::Or,
+            dst,
+            src,
+        } => Op::Or64X { dst, src },
+        Op::Alu32K {
+            op: Alu::Add,
+            dst,
+            imm,
+        } => Op::Add32K { dst, imm },
+        Op::Alu32K {
+            op: Alu::And,
+            dst,
+            imm,
+        } => Op::And32K { dst, imm },
+        Op::Alu32K {
+            op: Alu::Lsh,
+            dst,
+            imm,
+        } => Op::Lsh32K { dst, imm },
+        Op::Alu32K {
+            op: Alu::Rsh,
+            dst,
+            imm,
+        } => Op::Rsh32K { dst, imm },
+        Op::Alu32X {
+            op: Alu::Or,
+            dst,
+            src,
+        } => Op::Or32X { dst, src },
+        Op::Jmp32K {
+            cond: Cond::Eq,
+            dst,
+            imm,
+            target,
+        } => Op::Jeq32K { dst, imm, target },
+        Op::Jmp32K {
+            cond: Cond::Ne,
+            dst,
+            imm,
+            target,
+        } => Op::Jne32K { dst, imm, target },
+        Op::Jmp32K {
+            cond: Cond::Gt,
+            dst,
+            imm,
+            target,
+        } => Op::Jgt32K { dst, imm, target },
         other => other,
     }
 }
@@ -672,6 +788,7 @@ pub(crate) fn decode(insns: &[Insn], n_maps: usize) -> Result<Vec<Op>, DecodeErr
         i += 1;
     }
     // A jump into the middle of a 16-byte load is rejected here rather than at run time.
+    let mut is_target = vec![false; ops.len()];
     for (i, op) in ops.iter().enumerate() {
         let target = match *op {
             Op::Ja { target }
@@ -689,6 +806,9 @@ pub(crate) fn decode(insns: &[Insn], n_maps: usize) -> Result<Vec<Op>, DecodeErr
                 format!("jump into the middle of ld_imm64 at {target}"),
             ));
         }
+        is_target[target as usize] = true;
     }
-    Ok(ops.into_iter().map(specialize).collect())
+    let mut ops: Vec<Op> = ops.into_iter().map(specialize).collect();
+    super::fuse::fuse(&mut ops, &is_target);
+    Ok(ops)
 }

@@ -208,6 +208,102 @@ pub(crate) fn exec(
                     pc = target as usize;
                 }
             }
+            Op::Or64X { dst, src } => r[(dst & 15) as usize] |= r[(src & 15) as usize],
+            Op::Add32K { dst, imm } => {
+                let d = (dst & 15) as usize;
+                r[d] = u64::from((r[d] as u32).wrapping_add(imm as u32));
+            }
+            Op::And32K { dst, imm } => {
+                let d = (dst & 15) as usize;
+                r[d] = u64::from(r[d] as u32 & imm as u32);
+            }
+            Op::Lsh32K { dst, imm } => {
+                let d = (dst & 15) as usize;
+                r[d] = u64::from((r[d] as u32) << (imm as u32 & 31));
+            }
+            Op::Rsh32K { dst, imm } => {
+                let d = (dst & 15) as usize;
+                r[d] = u64::from((r[d] as u32) >> (imm as u32 & 31));
+            }
+            Op::Or32X { dst, src } => {
+                let d = (dst & 15) as usize;
+                r[d] = u64::from(r[d] as u32 | r[(src & 15) as usize] as u32);
+            }
+            Op::Jeq32K { dst, imm, target } => {
+                if r[(dst & 15) as usize] as u32 == imm as u32 {
+                    pc = target as usize;
+                }
+            }
+            Op::Jne32K { dst, imm, target } => {
+                if r[(dst & 15) as usize] as u32 != imm as u32 {
+                    pc = target as usize;
+                }
+            }
+            Op::Jgt32K { dst, imm, target } => {
+                if r[(dst & 15) as usize] as u32 > imm as u32 {
+                    pc = target as usize;
+                }
+            }
+            // Fused forms charge the budget for every instruction they stand for; running out
+            // inside one aborts at the instruction that had no budget left.
+            Op::MovAdd64K { dst, src, imm } => {
+                if budget == 0 {
+                    return Err(abort(AbortReason::Budget, here + 1));
+                }
+                budget -= 1;
+                let d = (dst & 15) as usize;
+                r[d] = r[(src & 15) as usize];
+                r[d] = r[d].wrapping_add(imm as i64 as u64);
+                pc = here + 2;
+            }
+            Op::MovAdd64X { dst, src, add } => {
+                if budget == 0 {
+                    return Err(abort(AbortReason::Budget, here + 1));
+                }
+                budget -= 1;
+                let d = (dst & 15) as usize;
+                r[d] = r[(src & 15) as usize];
+                r[d] = r[d].wrapping_add(r[(add & 15) as usize]);
+                pc = here + 2;
+            }
+            Op::MovAddJgtX {
+                dst,
+                src,
+                imm,
+                end,
+                target,
+            } => {
+                if budget < 2 {
+                    return Err(abort(AbortReason::Budget, here + 1 + budget as usize));
+                }
+                budget -= 2;
+                let d = (dst & 15) as usize;
+                r[d] = r[(src & 15) as usize];
+                r[d] = r[d].wrapping_add(imm as i64 as u64);
+                pc = if r[d] > r[(end & 15) as usize] {
+                    target as usize
+                } else {
+                    here + 3
+                };
+            }
+            Op::AddJneK {
+                dst,
+                imm,
+                cmp,
+                target,
+            } => {
+                if budget == 0 {
+                    return Err(abort(AbortReason::Budget, here + 1));
+                }
+                budget -= 1;
+                let d = (dst & 15) as usize;
+                r[d] = r[d].wrapping_add(imm as i64 as u64);
+                pc = if r[d] != cmp as i64 as u64 {
+                    target as usize
+                } else {
+                    here + 2
+                };
+            }
             Op::Alu64K { op, dst, imm } => {
                 let d = (dst & 15) as usize;
                 r[d] = alu64(op, r[d], imm as i64 as u64);

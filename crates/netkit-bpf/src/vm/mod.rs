@@ -6,6 +6,7 @@
 pub(crate) mod ctx;
 pub(crate) mod decode;
 pub(crate) mod exec;
+mod fuse;
 mod machine;
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
