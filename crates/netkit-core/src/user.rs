@@ -77,7 +77,11 @@ impl Datapath {
 
     /// Counters of netkit device `dev` of namespace `netns`.
     pub fn stats_in(&self, netns: NetnsId, dev: IfIndex) -> Option<Stats> {
-        self.table.load().netkit.get(&(netns, dev)).map(|d| d.stats())
+        self.table
+            .load()
+            .netkit
+            .get(&(netns, dev))
+            .map(|d| d.stats())
     }
 }
 
@@ -259,7 +263,9 @@ impl UserBackend {
         let devs = self.devices.values();
         let table = DevTable {
             by_id: devs.clone().map(|d| (d.id, d.path.clone())).collect(),
-            netkit: devs.map(|d| ((d.netns, d.ifindex), d.path.clone())).collect(),
+            netkit: devs
+                .map(|d| ((d.netns, d.ifindex), d.path.clone()))
+                .collect(),
             foreign: self.foreign.keys().copied().collect(),
             external: self.external,
         };
@@ -572,7 +578,11 @@ impl UserBackend {
         let mut gone = Vec::new();
         while let Some(d) = self.devices.values().find(|d| d.netns == ns) {
             let (id, peer) = (d.id, d.peer);
-            gone.extend(std::iter::once(id).chain(peer).map(|i| self.devices[&i].ifindex));
+            gone.extend(
+                std::iter::once(id)
+                    .chain(peer)
+                    .map(|i| self.devices[&i].ifindex),
+            );
             self.delete_pair(id);
         }
         self.foreign.retain(|(n, _), _| *n != ns);
