@@ -30,7 +30,7 @@ use netkit_io::netns::{NetNs, NsId};
 use netkit_io::poll::Waker;
 use netkit_io::tun::{TunDevice, TunKind, TunQueue};
 
-pub use model::{DevRef, Delivery, PacketPath};
+pub use model::{Delivery, DevRef, PacketPath};
 pub use stats::DataplaneStats;
 use stats::WorkerStats;
 

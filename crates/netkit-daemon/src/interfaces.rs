@@ -258,10 +258,7 @@ impl Plumbing for Interfaces {
             .map(|(netns, ifindex)| DevRef { netns, ifindex });
         // L2: the model tells pkt_type by the receiving end's MAC, so it must be the real one.
         if pair.mode == core::Mode::L2 {
-            let ends = [
-                (&primary, None),
-                (&peer, pair.peer_netns.as_deref()),
-            ];
+            let ends = [(&primary, None), (&peer, pair.peer_netns.as_deref())];
             for (tun, ns) in ends {
                 let ifindex = tun.ifindex();
                 if let Ok(link) = tun.rtnl(move |r| r.link(ifindex)) {

@@ -335,7 +335,10 @@ impl Registry {
         );
         let _ = self.backend.link_del(trial.primary);
         let (Ok(name), Some(Ok(peer_name))) = names else {
-            return Err(errno(Errno::EOPNOTSUPP, "a pair needs a primary and a peer"));
+            return Err(errno(
+                Errno::EOPNOTSUPP,
+                "a pair needs a primary and a peer",
+            ));
         };
         new.name = Some(name.clone());
         if let Some(p) = new.peer.as_mut() {
