@@ -118,6 +118,16 @@ fn programs_see_the_kernels_ifindex_of_the_receiving_end() {
         "skb->ifindex values seen: {seen:?} (primary {host_index}, peer {pod_index})"
     );
     assert!(seen.iter().all(|(_, n)| *n >= 3), "{seen:?}");
+
+    // After a restart the pair comes back at the same (persistent interfaces') ifindexes.
+    env.kill_daemon();
+    env.start_daemon();
+    for (dev, ifindex) in [(&host, host_index), (&pod, pod_index)] {
+        let shown = env.nk_json(&["link", "show", dev]);
+        assert_eq!(shown[0]["ifindex"].as_u64(), Some(ifindex), "{shown}");
+        assert_eq!(shown[0]["model_ifindex"].as_u64(), Some(ifindex), "{shown}");
+    }
+    assert!(ping(None, "10.244.0.2", 2), "host -> pod after the restart");
 }
 
 #[test]
