@@ -103,3 +103,206 @@ fn kernel_agrees_on_every_case() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+#[test]
+fn helpers_the_engine_lacks_fail_to_load_naming_them() {
+    // bpf_fib_lookup is a SCHED_CLS helper the kernel offers and this engine does not run.
+    let insns = prog![asm::mov64_imm(0, 0), asm::call(69), asm::exit()];
+    let err = verify(&insns, &VerifyEnv::default()).expect_err("rejected");
+    assert_eq!(err.insn, Some(1));
+    assert!(err.msg.contains("bpf_fib_lookup#69"), "{err}");
+}
+
+mod runtime {
+    //! What only run time can stop: the VM aborts or bounds these programs safely.
+    use super::asm::*;
+    use netkit_bpf::insn::*;
+    use netkit_bpf::maps::MapDef;
+    use netkit_bpf::obj::MapType;
+    use netkit_bpf::skb::Skb;
+    use netkit_bpf::{AbortReason, Map, Program};
+    use std::sync::Arc;
+
+    fn map(map_type: MapType, key_size: u32, value_size: u32, max_entries: u32) -> Arc<Map> {
+        let def = MapDef {
+            map_type,
+            key_size,
+            value_size,
+            max_entries,
+            map_flags: 0,
+            readonly: false,
+        };
+        Arc::new(Map::new("m", def).expect("map"))
+    }
+
+    /// A program that counts its runs in map 0 and tail-calls slot 0 of map 1: itself.
+    #[test]
+    fn self_tail_call_chain_stops_after_33() {
+        let counter = map(MapType::Array, 4, 8, 1);
+        let progs = map(MapType::ProgArray, 4, 4, 1);
+        let insns = prog![
+            mov64_reg(6, 1),
+            st(BPF_W, 10, -4, 0),
+            mov64_reg(2, 10),
+            alu64_imm(BPF_ADD, 2, -4),
+            ld_map(1, 0),
+            call(1),
+            jmp_imm(BPF_JEQ, 0, 0, 7),
+            mov64_imm(1, 1),
+            atomic(BPF_DW, BPF_ADD as i32, 0, 1, 0),
+            mov64_reg(1, 6),
+            ld_map(2, 1),
+            mov64_imm(3, 0),
+            call(12),
+            mov64_imm(0, 1),
+            exit(),
+        ];
+        let prog = Arc::new(
+            Program::from_insns(&insns, vec![counter.clone(), progs.clone()]).expect("loads"),
+        );
+        progs.set_prog(0, Some(prog.clone())).expect("slot 0");
+        let mut skb = Skb::from_frame(&[0u8; 64]);
+        assert_eq!(
+            prog.run(&mut skb),
+            Ok(1),
+            "the 34th tail call fails and falls through"
+        );
+        let runs = counter.lookup(&0u32.to_le_bytes()).expect("counter");
+        assert_eq!(
+            u64::from_le_bytes(runs[..8].try_into().expect("8 bytes")),
+            34
+        );
+        progs.set_prog(0, None).expect("break the cycle");
+    }
+
+    /// bpf_loop with the kernel's maximum of 2^23 iterations passes the verifier but runs
+    /// into the per-run instruction budget: the run aborts, the process lives.
+    #[test]
+    fn callback_loop_exhausts_the_budget() {
+        let insns = prog![
+            mov64_imm(1, 1 << 23),
+            ld_func(2, 6),
+            mov64_imm(3, 0),
+            mov64_imm(4, 0),
+            call(181),
+            mov64_imm(0, 0),
+            exit(),
+            mov64_imm(0, 0),
+            exit(),
+        ];
+        let prog = Program::from_insns(&insns, vec![]).expect("loads");
+        let mut skb = Skb::from_frame(&[0u8; 64]);
+        let err = prog.run(&mut skb).expect_err("aborted");
+        assert_eq!(err.reason, AbortReason::Budget);
+        assert_eq!(prog.stats().aborts(), 1);
+    }
+
+    /// Found by the fuzzer: a packet helper on a frame whose IPv6 header is cut short.
+    /// Whatever the program asks, the run ends with a value or an abort, never a panic.
+    #[test]
+    fn adjust_room_on_a_truncated_ipv6_frame() {
+        let insns = prog![
+            mov64_imm(2, 0),
+            mov64_imm(3, 0),
+            mov64_imm(4, 0),
+            call(50),
+            mov64_imm(0, 0),
+            exit(),
+        ];
+        let prog = Program::from_insns(&insns, vec![]).expect("loads");
+        let mut frame = vec![0u8; 35];
+        frame[12..14].copy_from_slice(&[0x86, 0xdd]);
+        frame[14] = 0x60;
+        let mut skb = Skb::from_frame(&frame);
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| prog.run(&mut skb)));
+        assert!(
+            outcome.is_ok(),
+            "bpf_skb_adjust_room panicked on a 35-byte IPv6 frame"
+        );
+    }
+
+    /// A plain loop runs only as long as the verifier walked it, so one longer than the
+    /// budget is refused at load (the kernel too: "BPF program is too large").
+    #[test]
+    fn loop_longer_than_the_budget_is_refused_at_load() {
+        let insns = prog![
+            mov64_imm(0, 0),
+            mov64_imm(2, 0),
+            alu64_imm(BPF_ADD, 2, 1),
+            jmp_imm(BPF_JLT, 2, 600_000, -2),
+            exit(),
+        ];
+        let err = Program::from_insns(&insns, vec![]).expect_err("refused");
+        assert!(
+            err.to_string().contains("BPF program is too large"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn dead_code_is_never_handed_to_the_vm() {
+    // r0 = 1; if r0 != 0 goto +1; call bpf_get_socket_cookie (never reached); exit
+    let insns = prog![
+        asm::mov64_imm(0, 1),
+        asm::jmp_imm(netkit_bpf::insn::BPF_JNE, 0, 0, 1),
+        asm::call(46),
+        asm::exit()
+    ];
+    let verified = verify(&insns, &VerifyEnv::default()).expect("the call is dead");
+    assert_eq!(verified.insns()[2], asm::ja(-1), "dead code becomes a trap");
+    assert_eq!(verified.insns()[3], insns[3]);
+    // A map reference is resolved even where it is dead, as the kernel does.
+    let insns = prog![
+        asm::mov64_imm(0, 1),
+        asm::jmp_imm(netkit_bpf::insn::BPF_JNE, 0, 0, 2),
+        asm::ld_map(1, 7),
+        asm::exit()
+    ];
+    let err = verify(&insns, &VerifyEnv::default()).expect_err("map 7 does not exist");
+    assert_eq!(err.insn, Some(2));
+    assert!(err.msg.contains("not pointing to valid bpf_map"), "{err}");
+}
+
+#[test]
+fn raw_memory_programs_leave_bounds_to_the_vm() {
+    use netkit_bpf::verifier::{verify_with, ContextKind, VerifyOptions};
+    // r0 = *(u64 *)(r1 + 0): a context read the kernel refuses, a buffer read in raw mode.
+    let insns = prog![asm::ldx(netkit_bpf::insn::BPF_DW, 0, 1, 0), asm::exit()];
+    let err = verify(&insns, &VerifyEnv::default()).expect_err("not a valid __sk_buff read");
+    assert!(
+        err.msg.contains("invalid bpf_context access off=0 size=8"),
+        "{err}"
+    );
+    let raw = VerifyOptions {
+        context: ContextKind::RawMemory,
+        ..VerifyOptions::default()
+    };
+    verify_with(&insns, &VerifyEnv::default(), &raw).expect("raw buffer read");
+    // Everything else is still checked: r3 is never written.
+    let bad = prog![asm::mov64_reg(0, 3), asm::exit()];
+    let err = verify_with(&bad, &VerifyEnv::default(), &raw).expect_err("uninit");
+    assert!(err.msg.contains("R3 !read_ok"), "{err}");
+}
+
+#[test]
+fn structure_only_mode_keeps_the_structural_checks() {
+    use netkit_bpf::verifier::{verify_with, VerifyOptions};
+    let opts = VerifyOptions {
+        structure_only: true,
+        ..VerifyOptions::default()
+    };
+    // A packet read without a bounds check passes the structural pass (the VM must then
+    // stop it at run time)...
+    let unchecked = prog![
+        asm::ldx(netkit_bpf::insn::BPF_W, 2, 1, 76),
+        asm::ldx(netkit_bpf::insn::BPF_B, 0, 2, 0),
+        asm::exit()
+    ];
+    assert!(verify(&unchecked, &VerifyEnv::default()).is_err());
+    verify_with(&unchecked, &VerifyEnv::default(), &opts).expect("structurally fine");
+    // ...but a wild jump does not.
+    let wild = prog![asm::mov64_imm(0, 0), asm::ja(100), asm::exit()];
+    let err = verify_with(&wild, &VerifyEnv::default(), &opts).expect_err("wild jump");
+    assert_eq!(err.insn, Some(1));
+}

@@ -3,7 +3,7 @@
 //! itself (`netkit daemon`).
 
 mod grammar;
-mod kernel_mode;
+mod kernel_cmd;
 mod output;
 mod prog_run;
 
@@ -15,7 +15,8 @@ use output::Format;
 struct Global {
     format: Format,
     socket: String,
-    /// `--backend kernel`: talk to the kernel's netkit instead of the daemon.
+    /// `--backend kernel` (or `NETKIT_BACKEND=kernel`): act on the kernel's netkit instead of
+    /// the daemon.
     kernel: bool,
 }
 
@@ -30,6 +31,10 @@ fn run(args: Vec<String>) -> i32 {
         socket: std::env::var("NETKIT_SOCKET").unwrap_or_else(|_| proto::DEFAULT_SOCKET.into()),
         kernel: false,
     };
+    match kernel_cmd::backend_from_env() {
+        Ok(kernel) => g.kernel = kernel,
+        Err(e) => return usage_error(&e),
+    }
     let mut words = Vec::new();
     let mut it = args.into_iter();
     let mut leading = true;
@@ -75,6 +80,9 @@ fn run(args: Vec<String>) -> i32 {
         Ok(c) => c,
         Err(e) => return usage_error(&e),
     };
+    if g.kernel && matches!(command, Command::Request(_) | Command::ProgLoad { .. }) {
+        return kernel_cmd::run(command, g.format);
+    }
     match command {
         Command::Help => {
             println!("{}", grammar::USAGE);
@@ -124,11 +132,7 @@ fn run(args: Vec<String>) -> i32 {
 }
 
 fn call(g: &Global, req: Request) -> i32 {
-    let result = if g.kernel {
-        kernel_mode::call(req).map_err(ClientError::Daemon)
-    } else {
-        Client::connect(&g.socket).and_then(|mut c| c.call(req))
-    };
+    let result = Client::connect(&g.socket).and_then(|mut c| c.call(req));
     match result {
         Ok(resp) => {
             let text = output::render(&resp, g.format);

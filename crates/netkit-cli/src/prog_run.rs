@@ -140,7 +140,7 @@ fn run_raw(file: &str, mem: Option<&str>, json: bool) -> Result<(), String> {
     let bytes = read(file)?;
     let insns = insn::decode(&bytes)
         .ok_or_else(|| format!("{file}: length {} is not a multiple of 8", bytes.len()))?;
-    let prog = Program::from_insns(&insns, Vec::new())
+    let prog = Program::from_insns_for_memory(&insns, Vec::new())
         .map_err(|e| format!("{file}: program rejected: {e}"))?;
     let mut buf = match mem {
         Some(path) => read(path)?,

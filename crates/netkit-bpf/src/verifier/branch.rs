@@ -45,6 +45,7 @@ impl Explorer<'_> {
         } else {
             self.read(&path.state, insn.src, pc)?
         };
+        self.jumps += 1;
         let (taken, fall) = self.outcomes(&path.state, insn, dst, src, jmp32);
         match (taken, fall) {
             (Some(t), Some(f)) => {
@@ -188,6 +189,14 @@ fn compare(op: u8, a: Scalar, b: Scalar, jmp32: bool) -> (Side, Side) {
         if exact {
             return compare64(op, a, b);
         }
+        if signed && a.fits_u32() {
+            if let Some(k) = b.as_const() {
+                return (
+                    signed32_side(op, a, k as u32 as i32, true).map(|a2| (a2, b)),
+                    signed32_side(op, a, k as u32 as i32, false).map(|a2| (a2, b)),
+                );
+            }
+        }
         // Decide on the 32-bit views; learn nothing about the 64-bit registers.
         let (va, vb) = if signed {
             (a.sext32(), b.sext32())
@@ -199,6 +208,39 @@ fn compare(op: u8, a: Scalar, b: Scalar, jmp32: bool) -> (Side, Side) {
         return (keep(t), keep(f));
     }
     compare64(op, a, b)
+}
+
+/// `s32(a) <op> k` (or its negation) for a value `a` known to fit in 32 bits: the signed
+/// range that satisfies it, mapped back to one or two unsigned intervals and met with `a`.
+/// Two surviving pieces keep their hull. `None`: impossible.
+fn signed32_side(op: u8, a: Scalar, k: i32, holds: bool) -> Option<Scalar> {
+    let (min, max) = (i32::MIN as i64, i32::MAX as i64);
+    let k = i64::from(k);
+    let (lo, hi) = match (op, holds) {
+        (BPF_JSGT, true) | (BPF_JSLE, false) => (k + 1, max),
+        (BPF_JSGE, true) | (BPF_JSLT, false) => (k, max),
+        (BPF_JSLT, true) | (BPF_JSGE, false) => (min, k - 1),
+        (BPF_JSLE, true) | (BPF_JSGT, false) => (min, k),
+        _ => return Some(a),
+    };
+    if lo > hi {
+        return None;
+    }
+    let to_u32 = |v: i64| v as i32 as u32 as u64;
+    let pieces: Vec<(u64, u64)> = if lo >= 0 || hi < 0 {
+        vec![(to_u32(lo), to_u32(hi))]
+    } else {
+        vec![(0, to_u32(hi)), (to_u32(lo), u64::from(u32::MAX))]
+    };
+    let parts: Vec<Scalar> = pieces
+        .into_iter()
+        .filter_map(|(l, h)| a.intersect(&Scalar::unsigned(l, h)))
+        .collect();
+    match parts.as_slice() {
+        [] => None,
+        [one] => Some(*one),
+        [x, y, ..] => a.intersect(&Scalar::unsigned(x.umin.min(y.umin), x.umax.max(y.umax))),
+    }
 }
 
 fn compare64(op: u8, a: Scalar, b: Scalar) -> (Side, Side) {
@@ -323,6 +365,21 @@ mod tests {
         let (fa, _) = f.expect("possible");
         assert_eq!((ta.umin, ta.umax), (16, u32::MAX as u64));
         assert_eq!((fa.umin, fa.umax), (0, 15));
+    }
+
+    #[test]
+    fn jmp32_signed_checks_bound_a_u32() {
+        let x = Scalar::of_width(4);
+        // if (s32)x < 0 goto out; — the fall-through knows x < 2^31.
+        let (_, f) = compare(BPF_JSLT, x, Scalar::constant(0), true);
+        let (f, _) = f.expect("possible");
+        assert_eq!((f.umin, f.umax), (0, i32::MAX as u64));
+        // then: if (s32)x > 100 goto out; — the fall-through knows x <= 100.
+        let (_, f2) = compare(BPF_JSGT, f, Scalar::constant(100), true);
+        assert_eq!(f2.expect("possible").0.umax, 100);
+        // (s32)x > -1 on an unknown u32: [0, 2^31).
+        let (t, _) = compare(BPF_JSGT, x, Scalar::constant(u32::MAX as u64), true);
+        assert_eq!(t.expect("possible").0.umax, i32::MAX as u64);
     }
 
     #[test]

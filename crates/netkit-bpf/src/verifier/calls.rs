@@ -37,16 +37,18 @@ impl Explorer<'_> {
         }
         let id = insn.imm as u32;
         let proto = helpers::proto(id).ok_or_else(|| fail(pc, helpers::unavailable(id)))?;
-        if let Some(list) = self.opts.implemented_helpers {
-            if !list.contains(&id) {
-                return Err(fail(
-                    pc,
-                    format!(
-                        "helper bpf_{}#{id} is not supported by this engine",
-                        proto.name
-                    ),
-                ));
-            }
+        let implemented = match self.opts.implemented_helpers {
+            Some(list) => list.contains(&id),
+            None => crate::helpers::name(id).is_some(),
+        };
+        if !implemented {
+            return Err(fail(
+                pc,
+                format!(
+                    "helper bpf_{}#{id} is not supported by this engine",
+                    proto.name
+                ),
+            ));
         }
         self.helper_call(path, proto)
     }
@@ -332,7 +334,6 @@ impl Explorer<'_> {
         st.cur_mut().regs[0] = Reg::Uninit;
         self.push_frame(st, func, pc + 1, pc)?;
         let frame = st.cur_mut();
-        frame.callback = true;
         if helper == LOOP {
             frame.regs[1] = Reg::Scalar(Scalar::of_width(4));
             frame.regs[2] = args[3];
@@ -351,15 +352,15 @@ impl Explorer<'_> {
             frame.regs[3] = mem(MemKind::MapValue(m));
             frame.regs[4] = args[3];
         }
+        frame.callback = Some(std::array::from_fn(|i| frame.regs[i + 1]));
         Ok(Step::Next(self.cfg.subprogs[func]))
     }
 
     pub fn exit(&mut self, path: &mut Path) -> Res<Step> {
         let pc = path.pc;
         let r0 = self.read(&path.state, 0, pc)?;
-        let st = &mut path.state;
-        if st.frames.len() == 1 {
-            if let Some((id, at)) = st.refs.first() {
+        if path.state.frames.len() == 1 {
+            if let Some((id, at)) = path.state.refs.first() {
                 return Err(fail(
                     pc,
                     format!("Unreleased reference id={id} alloc_insn={at}"),
@@ -367,22 +368,36 @@ impl Explorer<'_> {
             }
             return Ok(Step::End);
         }
-        let callee = st.frames.pop().expect("more than one frame");
-        let depth = st.frames.len();
+        let depth = path.state.frames.len() - 1;
         if matches!(r0, Reg::Stack { frame, .. } if frame >= depth) {
             return Err(fail(pc, "cannot return stack pointer to the caller"));
         }
-        let ret_to = callee.ret_to.expect("callee frames know their return");
-        let r0 = if callee.callback {
-            match r0 {
-                Reg::Scalar(s) if s.umax <= 1 => {}
-                _ => {
-                    return Err(fail(
-                        pc,
-                        "At callback return the register R0 should have been in [0, 1]",
-                    ))
-                }
+        let callback = path.state.cur().callback;
+        if let Some(args) = callback {
+            if !matches!(r0, Reg::Scalar(s) if s.umax <= 1) {
+                return Err(fail(
+                    pc,
+                    "At callback return the register R0 should have been in [0, 1]",
+                ));
             }
+            // The helper may call the callback again, with what this call left in the
+            // caller's frames: explore that too, widened so that the iterations converge.
+            let mut again = path.state.clone();
+            let callee = again.frames.pop().expect("callback frame");
+            for f in &mut again.frames {
+                f.widen_stack_scalars();
+            }
+            let mut frame = Frame::new(callee.subprog, callee.ret_to, depth);
+            frame.regs[1..6].copy_from_slice(&args);
+            frame.callback = Some(args);
+            again.frames.push(frame);
+            let entry = self.cfg.subprogs[callee.subprog];
+            self.push_branch(path, entry, again)?;
+        }
+        let st = &mut path.state;
+        let callee = st.frames.pop().expect("more than one frame");
+        let ret_to = callee.ret_to.expect("callee frames know their return");
+        let r0 = if callback.is_some() {
             Reg::unknown()
         } else {
             r0

@@ -15,8 +15,11 @@ pub struct Cfg {
     pub subprogs: Vec<usize>,
     /// Instructions that are the second slot of a 16-byte load.
     pub ld_second: Vec<bool>,
-    /// Where states are remembered for pruning and loop detection: jump targets.
+    /// Where states are remembered for pruning and loop detection: jump targets and
+    /// callback entries.
     pub prune_point: Vec<bool>,
+    /// First instructions of functions used as callbacks (`BPF_PSEUDO_FUNC` targets).
+    pub callback_entry: Vec<bool>,
 }
 
 impl Cfg {
@@ -237,7 +240,10 @@ fn check_alu(insn: Insn, pc: usize) -> Result<(), VerifyError> {
     Ok(())
 }
 
-pub fn check(insns: &[Insn]) -> Result<Cfg, VerifyError> {
+/// `maps`: what `ld_imm64` map references may index. As the kernel's
+/// `resolve_pseudo_ldimm64`, every map reference is resolved before exploring, dead code
+/// included, and a value address needs a map that has one (a one-element array).
+pub fn check(insns: &[Insn], maps: &[super::MapInfo]) -> Result<Cfg, VerifyError> {
     let len = insns.len();
     let mut ld_second = vec![false; len];
     let mut subprogs = vec![0usize];
@@ -247,6 +253,33 @@ pub fn check(insns: &[Insn]) -> Result<Cfg, VerifyError> {
         let insn = insns[pc];
         if insn.code == BPF_LD | BPF_IMM | BPF_DW {
             ld_second[pc + 1] = true;
+            let map_ref = !matches!(insn.src, 0 | PSEUDO_FUNC);
+            let map = maps.get(insn.imm as u32 as usize);
+            if map_ref && map.is_none() {
+                return Err(err(
+                    pc,
+                    format!("fd {} is not pointing to valid bpf_map", insn.imm),
+                ));
+            }
+            let value_ref = matches!(
+                insn.src,
+                BPF_PSEUDO_MAP_VALUE | crate::obj::PSEUDO_MAP_IDX_VALUE
+            );
+            if let (true, Some(m)) = (value_ref, map) {
+                let off = insns[pc + 1].imm as u32;
+                if m.map_type != crate::obj::MapType::Array {
+                    return Err(err(pc, "no direct value access support for this map type"));
+                }
+                if m.max_entries != 1 || off >= m.value_size {
+                    return Err(err(
+                        pc,
+                        format!(
+                            "invalid access to map value pointer, value_size={} off={off}",
+                            m.value_size
+                        ),
+                    ));
+                }
+            }
             if insn.src == PSEUDO_FUNC {
                 subprogs.push(checked_target(
                     rel(pc, insn.imm.into()),
@@ -278,10 +311,17 @@ pub fn check(insns: &[Insn]) -> Result<Cfg, VerifyError> {
     }
     subprogs.sort_unstable();
     subprogs.dedup();
+    let mut callback_entry = vec![false; len];
+    for (pc, insn) in insns.iter().enumerate() {
+        if insn.code == BPF_LD | BPF_IMM | BPF_DW && insn.src == PSEUDO_FUNC && !ld_second[pc] {
+            callback_entry[rel(pc, insn.imm.into()) as usize] = true;
+        }
+    }
     let mut cfg = Cfg {
         subprogs,
         ld_second,
-        prune_point: vec![false; len],
+        prune_point: callback_entry.clone(),
+        callback_entry,
     };
     for sub in 0..cfg.subprogs.len() {
         let (start, end) = (cfg.subprogs[sub], cfg.end_of(sub, len));

@@ -9,6 +9,7 @@
 //! jump targets to prune paths already proven safe and to detect loops that cannot end.
 //! The exploration is bounded like the kernel's: one million processed instructions.
 
+mod alu;
 mod branch;
 mod calls;
 mod cfg;
@@ -54,8 +55,12 @@ pub enum ContextKind {
 pub struct VerifyOptions<'a> {
     pub context: ContextKind,
     /// Helper ids the engine implements; a call to any other helper fails to load, naming it.
-    /// `None`: every helper in [`helpers::PROTOS`].
+    /// `None`: the engine's own table, [`crate::helpers::NAMES`].
     pub implemented_helpers: Option<&'a [u32]>,
+    /// Only the structural pass (encodings, jumps, functions, reachability), no path
+    /// exploration: for testing the VM's own run-time checks with programs the full
+    /// verifier refuses. Never for loading programs from users.
+    pub structure_only: bool,
 }
 
 /// A rejection: the instruction index (when one is to blame) and what was wrong.
@@ -124,14 +129,44 @@ pub fn verify_with(
             msg: format!("program of {} insns is too large", insns.len()),
         });
     }
-    let cfg = cfg::check(insns)?;
+    let cfg = cfg::check(insns, env.maps)?;
+    if opts.structure_only {
+        return Ok(Verified {
+            insns: insns.to_vec(),
+            stack_depth: vec![state::STACK_SIZE as u32; cfg.subprogs.len()],
+            subprogs: cfg.subprogs,
+            processed: 0,
+        });
+    }
     let mut explorer = exec::Explorer::new(insns, env, opts, &cfg);
     explorer.run()?;
     let stack_depth = explorer.stack_depth.clone();
     let processed = explorer.processed;
     calls::check_call_graph(insns, &cfg, &stack_depth, &explorer.has_tail_call)?;
+    // Like the kernel's sanitize_dead_code: what no path reaches becomes a trap, so that the
+    // VM never sees (or decodes) instructions the verifier did not check.
+    let trap = Insn {
+        code: crate::insn::BPF_JMP | crate::insn::BPF_JA,
+        dst: 0,
+        src: 0,
+        off: -1,
+        imm: 0,
+    };
+    let insns = insns
+        .iter()
+        .zip(&explorer.visited)
+        .enumerate()
+        .map(|(pc, (&insn, &seen))| {
+            let second_half = pc > 0 && cfg.ld_second[pc] && explorer.visited[pc - 1];
+            if seen || second_half {
+                insn
+            } else {
+                trap
+            }
+        })
+        .collect();
     Ok(Verified {
-        insns: insns.to_vec(),
+        insns,
         subprogs: cfg.subprogs,
         stack_depth,
         processed,

@@ -150,8 +150,9 @@ pub struct Frame {
     pub ret_to: Option<usize>,
     /// Index of the subprogram this frame runs.
     pub subprog: usize,
-    /// For a callback frame: the helper call it returns to.
-    pub callback: bool,
+    /// For a callback frame: the arguments each call of it gets (r1-r5), so that it can
+    /// be entered again for the next iteration.
+    pub callback: Option<[Reg; 5]>,
 }
 
 impl Frame {
@@ -167,7 +168,7 @@ impl Frame {
             slots: Vec::new(),
             ret_to,
             subprog,
-            callback: false,
+            callback: None,
         }
     }
 
@@ -253,6 +254,17 @@ impl Frame {
         } else {
             Reg::Scalar(Scalar::of_width(size))
         })
+    }
+
+    /// Forgets the values of spilled numbers and known-zero bytes (pointers stay): the
+    /// widening that makes repeated callback iterations converge.
+    pub fn widen_stack_scalars(&mut self) {
+        for slot in &mut self.slots {
+            if let Some((Reg::Scalar(v), size)) = &mut slot.spill {
+                *v = Scalar::of_width(u32::from(*size));
+            }
+            slot.zero = 0;
+        }
     }
 
     /// Forgets everything about stack bytes a variable-offset or helper write may touch.

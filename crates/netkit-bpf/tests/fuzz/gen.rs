@@ -387,3 +387,33 @@ pub fn mutate(rng: &mut Rng, prog: &[Insn]) -> Vec<Insn> {
     }
     p
 }
+
+/// A few random edits of an object file's bytes: flips, overwrites with edge values,
+/// truncation, insertions.
+pub fn mutate_bytes(rng: &mut Rng, bytes: &[u8]) -> Vec<u8> {
+    let mut b = bytes.to_vec();
+    let edits = 1 + rng.below(8);
+    for _ in 0..edits {
+        if b.is_empty() {
+            b.push(rng.next() as u8);
+            continue;
+        }
+        let at = rng.below(b.len() as u64) as usize;
+        match rng.below(6) {
+            0 | 1 => b[at] ^= 1 << rng.below(8),
+            2 => b[at] = rng.pick(&[0, 0xff, 0x7f, 0x80, 1]),
+            3 => {
+                // A 32-bit field set to an edge value (offsets, sizes, counts).
+                let v: u32 = rng.pick(&[0, u32::MAX, 0x8000_0000, 1, 0xffff]);
+                for (k, byte) in v.to_le_bytes().iter().enumerate() {
+                    if let Some(x) = b.get_mut(at + k) {
+                        *x = *byte;
+                    }
+                }
+            }
+            4 => b.truncate(at),
+            _ => b.insert(at, rng.next() as u8),
+        }
+    }
+    b
+}

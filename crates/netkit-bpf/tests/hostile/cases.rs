@@ -64,6 +64,13 @@ fn lookup(map: u32) -> Vec<Insn> {
     ]
 }
 
+/// A program as the fuzzer prints it: each slot as 16 hex digits, in memory byte order.
+fn from_hex(text: &str) -> Vec<Insn> {
+    text.split_whitespace()
+        .map(|w| Insn::from_raw(u64::from_str_radix(w, 16).expect("hex slot").swap_bytes()))
+        .collect()
+}
+
 /// A chain of `n` functions each calling the next (the last returns 0).
 fn call_chain(n: usize) -> Vec<Insn> {
     let mut v = Vec::new();
@@ -116,6 +123,7 @@ pub fn hostile() -> Vec<Case> {
         case("map value index from a packet length", prog![mov64_reg(6, 1), lookup(ARRAY), jmp_imm(BPF_JEQ, 0, 0, 4), ldx(BPF_W, 2, 6, 0), alu64_reg(BPF_ADD, 0, 2), ldx(BPF_B, 0, 0, 0), exit(), mov64_imm(0, 0), exit()], "R0 unbounded memory access", Some(10)),
         case("write into .rodata", prog![ld_map_value(2, RODATA, 0), st(BPF_DW, 2, 0, 1), mov64_imm(0, 0), exit()], "write into map forbidden", Some(2)),
         case("direct value address past the value", prog![ld_map_value(2, ARRAY, 16), mov64_imm(0, 0), exit()], "invalid access to map value pointer", Some(0)),
+        case("value address of a hash map", prog![ld_map_value(2, HASH, 0), mov64_imm(0, 0), exit()], "no direct value access support", Some(0)),
         case("infinite loop", prog![mov64_imm(0, 0), jmp_imm(BPF_JEQ, 0, 1, 1), ja(-2), exit()], "infinite loop detected at insn 1", Some(1)),
         case("loop without a bound", prog![ldx(BPF_W, 2, 1, 0), mov64_imm(0, 0), alu64_imm(BPF_ADD, 0, 1), jmp_imm(BPF_JNE, 2, 0, -2), exit()], "BPF program is too large", None),
         case("counting loop that never ends", prog![mov64_imm(0, 0), alu64_imm(BPF_ADD, 0, 1), jmp_imm(BPF_JNE, 0, 0, -2), exit()], "BPF program is too large", None),
@@ -147,6 +155,9 @@ pub fn hostile() -> Vec<Case> {
         case("stack pointer escapes via the caller's frame", prog![mov64_reg(1, 10), alu64_imm(BPF_ADD, 1, -8), call_rel(3), ldx(BPF_DW, 2, 10, -8), ldx(BPF_DW, 0, 2, 0), exit(), stx(BPF_DW, 1, 10, 0), mov64_imm(0, 0), exit()], "cannot spill pointers to stack into stack frame of the caller", Some(6)),
         case("sign-extended index below the stack", prog![ldx(BPF_W, 2, 1, 0), raw(BPF_ALU64 | BPF_MOV | BPF_X, 2, 2, 16, 0), jmp_imm(BPF_JSGE, 2, 8, 4), mov64_reg(3, 10), alu64_reg(BPF_ADD, 3, 2), ldx(BPF_B, 0, 3, -8), exit(), mov64_imm(0, 0), exit()], "invalid read from stack", Some(5)),
         case("ld_abs without the context in r6", prog![raw(BPF_LD | BPF_ABS | BPF_H, 0, 0, 0, 12), exit()], "R6 != pointer to skb", Some(0)),
+        // Found by the fuzzer: the bpf_loop callback overwrites half of the context pointer
+        // the caller spilled; only a second iteration reads the damaged pointer back.
+        case("callback corrupts a spilled context pointer", from_hex("7b1af0ff00000000 b701000000000000 7b1af8ff00000000 bfa3000000000000 07030000f0ffffff b401000064000000 1842000008000000 0000000000000000 b704000000000000 85000000b5000000 b700000000000000 b700000000000000 b700000000000000 b700000000000000 9500000000000000 bf26000000000000 bc12000000000000 b401000000000000 731affff00000000 7961000000000000 bfa3000000000000 07030000ffffffff b407000001000000 b404000001000000 850000001a000000 c500090000000000 61610c0000000000 0401000001000000 71a2ffff00000000 6316040000000000 6161080000000000 2401000021000000 0c21000000000000 6316080000000000 b407000000000000 bc70000000000000 9500000000000000"), "R1 type=scalar expected=ctx", Some(24)),
         case("callback returning 2", prog![mov64_imm(1, 4), ld_func(2, 6), mov64_imm(3, 0), mov64_imm(4, 0), call(181), mov64_imm(0, 0), exit(), mov64_imm(0, 2), exit()], "callback return", Some(9)),
     ]
 }
@@ -183,6 +194,7 @@ pub fn valid() -> Vec<Case> {
         case("sign-extending loads", prog![st(BPF_DW, 10, -8, -1), raw(BPF_LDX | BPF_MEMSX | BPF_B, 0, 10, -8, 0), raw(BPF_LDX | BPF_MEMSX | BPF_W, 2, 10, -8, 0), alu64_reg(BPF_ADD, 0, 2), exit()], "", None),
         case("legacy packet loads", prog![mov64_reg(6, 1), raw(BPF_LD | BPF_ABS | BPF_H, 0, 0, 0, 12), raw(BPF_LD | BPF_IND | BPF_B, 0, 0, 0, 14), exit()], "", None),
         case("tail call from a function under a small frame", prog![st(BPF_DW, 10, -64, 0), call_rel(2), mov64_imm(0, 0), exit(), ld_map(2, PROG_ARRAY), mov64_imm(3, 0), call(12), mov64_imm(0, 0), exit()], "", None),
+        case("signed 32-bit range checks", prog![ldx(BPF_W, 2, 1, 0), mov64_imm(0, 0), jmp32_imm(BPF_JSLT, 2, 0, 4), jmp32_imm(BPF_JSGT, 2, 7, 3), mov64_reg(3, 10), alu64_reg(BPF_ADD, 3, 2), ldx(BPF_B, 0, 3, -8), exit()], "", None),
         case("jmp32 bounds", prog![ldx(BPF_W, 2, 1, 0), mov64_imm(0, 0), jmp32_imm(BPF_JGT, 2, 7, 3), mov64_reg(3, 10), alu64_reg(BPF_ADD, 3, 2), ldx(BPF_B, 0, 3, -8), exit()], "", None),
     ]
 }
