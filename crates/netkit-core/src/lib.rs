@@ -29,6 +29,7 @@
 
 pub mod backend;
 pub mod compat;
+mod datapath;
 pub mod device;
 pub mod engine;
 pub mod error;

@@ -11,11 +11,12 @@ use arc_swap::ArcSwap;
 use netkit_bpf::skb::{RedirectKind, Skb};
 
 use crate::compat::{Compat, KernelVersion};
+pub use crate::datapath::Datapath;
 use crate::device::*;
 use crate::error::{fail, Errno, Error};
 use crate::prog::{Classifier, Prog};
 use crate::types::*;
-use crate::xmit::{xmit, Delivery, DevKey, DevTable, DropReason, NetnsId};
+use crate::xmit::{xmit, Delivery, DevKey, DevTable, NetnsId};
 
 /// Loads programs from object files (the eBPF engine plugs in here).
 pub trait ProgLoader: Send {
@@ -44,45 +45,6 @@ pub(crate) struct LinkState {
 #[derive(Clone, Debug)]
 struct Foreign {
     name: String,
-}
-
-/// The lock-free packet path over a [`UserBackend`]'s devices.
-#[derive(Clone)]
-pub struct Datapath {
-    table: Arc<ArcSwap<DevTable>>,
-    timed: Arc<AtomicBool>,
-}
-
-impl Datapath {
-    /// Transmits `skb` through netkit device `dev` of the initial namespace (see
-    /// [`crate::xmit::xmit`]).
-    pub fn xmit(&self, dev: IfIndex, skb: Skb) -> Delivery {
-        self.xmit_in(0, dev, skb)
-    }
-
-    /// Transmits `skb` through netkit device `dev` of namespace `netns`
-    /// ([`UserBackend::netns_id`]).
-    pub fn xmit_in(&self, netns: NetnsId, dev: IfIndex, skb: Skb) -> Delivery {
-        let table = self.table.load();
-        match table.netkit.get(&(netns, dev)) {
-            Some(d) => xmit(&table, d, skb, self.timed.load(Relaxed)),
-            None => Delivery::Drop(DropReason::NoDevice),
-        }
-    }
-
-    /// Counters of a netkit device of the initial namespace.
-    pub fn stats(&self, dev: IfIndex) -> Option<Stats> {
-        self.stats_in(0, dev)
-    }
-
-    /// Counters of netkit device `dev` of namespace `netns`.
-    pub fn stats_in(&self, netns: NetnsId, dev: IfIndex) -> Option<Stats> {
-        self.table
-            .load()
-            .netkit
-            .get(&(netns, dev))
-            .map(|d| d.stats())
-    }
 }
 
 /// The user-space model of netkit.
