@@ -96,6 +96,8 @@ fn equal_ifindexes_in_different_namespaces() {
     );
 }
 
+/// Each errno here was observed on Linux 6.12 (netkit-vm, RTM_NEWLINK with `ifi_index` set
+/// in the message and in PEER_INFO).
 #[test]
 fn requested_ifindexes_follow_the_kernel_rules() {
     let mut b = two_pods();
