@@ -209,3 +209,46 @@ fn pod_traffic_leaves_through_a_kernel_veth_by_its_ifindex() {
         "{link}"
     );
 }
+
+#[test]
+fn an_end_deleted_while_the_daemon_is_down_takes_the_pair_with_it() {
+    let test = "an_end_deleted_while_the_daemon_is_down_takes_the_pair_with_it";
+    if !ready(test) {
+        return;
+    }
+    let mut env = Env::new(63);
+    let ns = env.netns("1");
+    let (host, pod) = env.pair("a", &ns, "", "", "10.247.0.1", "10.247.0.2");
+    let (keep_host, keep_pod) = env.pair("b", &ns, "", "", "10.247.1.1", "10.247.1.2");
+    env.kill_daemon();
+    // The host end of pair a is deleted meanwhile; the kernel deletes a pair with either end,
+    // and the restored pair's programs would name an ifindex that is gone.
+    sh_ok(&format!("ip link del {host}"));
+    env.start_daemon();
+    let out = env.nk(&["link", "show", &host]);
+    assert!(!out.status.success(), "pair a is gone");
+    assert!(
+        !sh(&format!("ip -n {ns} link show dev {pod}"))
+            .status
+            .success(),
+        "its pod end was deleted too"
+    );
+    assert!(
+        sh(&format!("ip link show dev {host}")).stdout.is_empty(),
+        "no new host end was left behind"
+    );
+    // Pair b came back at its ifindexes and forwards.
+    let shown = env.nk_json(&["link", "show", &keep_pod]);
+    assert_eq!(
+        shown[0]["ifindex"].as_u64(),
+        Some(kernel_ifindex(Some(&ns), &keep_pod))
+    );
+    assert_eq!(
+        env.nk_json(&["link", "show", &keep_host])[0]["ifindex"].as_u64(),
+        Some(kernel_ifindex(None, &keep_host))
+    );
+    assert!(
+        ping(None, "10.247.1.2", 2),
+        "pair b forwards after the restart"
+    );
+}

@@ -298,6 +298,8 @@ impl Registry {
             if let Err(e) = self.start_interfaces(i) {
                 let dev = self.devices.remove(i);
                 let _ = self.backend.link_del(dev.model_primary);
+                // The interfaces were created for this pair: they go with it.
+                self.plumbing.stop(&dev.rec, true);
                 return Err(e);
             }
         }
