@@ -1,6 +1,6 @@
 //! Through the daemon and the CLI (root, real namespaces, clang): programs see and name the
 //! kernel's ifindexes — `skb->ifindex` is the receiving end's ifindex as `ip link` shows it,
-//! and `bpf_redirect_neigh` to a kernel veth's ifindex sends pod traffic out of it into
+//! and `bpf_redirect_neigh` / `bpf_redirect` to a kernel veth's ifindex send pod traffic out of it into
 //! another namespace (through a packet socket).
 
 mod common;
@@ -207,6 +207,37 @@ fn pod_traffic_leaves_through_a_kernel_veth_by_its_ifindex() {
     assert!(
         link[0]["stats64"]["rx"]["packets"].as_u64().unwrap() < 3,
         "{link}"
+    );
+
+    // Plain bpf_redirect (egress) by the veth's ifindex: the program writes the far end's MAC
+    // itself, the frame leaves as the program left it.
+    let mac_bytes: Vec<String> = far_mac.split(':').map(|b| format!("0x{b}")).collect();
+    let plain = compile(
+        &env,
+        "plain",
+        &format!(
+            "#include <linux/bpf.h>\n#include <bpf/bpf_helpers.h>\n\
+             SEC(\"netkit/peer\") int plain(struct __sk_buff *skb) {{\n\
+               unsigned char mac[6] = {{ {} }};\n\
+               void *data = (void *)(long)skb->data, *end = (void *)(long)skb->data_end;\n\
+               unsigned char *p = data;\n\
+               if (data + 34 > end) return 0;\n\
+               if (p[12] != 0x08 || p[13] != 0x00 || p[30] != 10 || p[31] != 246) return 0;\n\
+               if (bpf_skb_store_bytes(skb, 0, mac, 6, 0)) return 2;\n\
+               return bpf_redirect({veth}, 0); }}\n\
+             char LICENSE[] SEC(\"license\") = \"GPL\";\n",
+            mac_bytes.join(", ")
+        ),
+    );
+    let plain_id = env.load(&plain).to_string();
+    env.nk_ok(&["prog", "detach", "id", &id, "dev", &host, "peer"]);
+    env.nk_ok(&["prog", "attach", "id", &plain_id, "dev", &host, "peer"]);
+    let before = echos();
+    let _ = ping(Some(&ns), "10.246.0.2", 3);
+    let arrived = echos() - before;
+    assert!(
+        arrived >= 3,
+        "{arrived} echo requests by plain bpf_redirect"
     );
 }
 
