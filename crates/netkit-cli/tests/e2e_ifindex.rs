@@ -1,7 +1,7 @@
 //! Through the daemon and the CLI (root, real namespaces, clang): programs see and name the
 //! kernel's ifindexes — `skb->ifindex` is the receiving end's ifindex as `ip link` shows it,
-//! and `bpf_redirect_neigh` / `bpf_redirect` to a kernel veth's ifindex send pod traffic out of it into
-//! another namespace (through a packet socket).
+//! and `bpf_redirect_neigh` / `bpf_redirect` to a kernel veth's ifindex send pod traffic out
+//! of it into another namespace (through a packet socket); restarts keep the ifindexes.
 
 mod common;
 use common::*;
