@@ -1,9 +1,5 @@
 //! Array, per-CPU array and prog array (kernel/bpf/arraymap.c).
 
-use std::sync::atomic::{
-    AtomicU64,
-    Ordering::{Acquire, Release},
-};
 use std::sync::{Arc, RwLock};
 
 use super::{key_index, num_cpus, MapDef, MapError, BPF_EXIST, BPF_NOEXIST};
@@ -121,16 +117,12 @@ impl ArrayMap {
 /// Slots of programs for `bpf_tail_call`.
 pub(super) struct ProgArray {
     slots: RwLock<Vec<Option<Arc<Program>>>>,
-    /// Bumped after every change of a slot, so a run that chains tail calls can keep the
-    /// target it looked up and only look again once the array changed.
-    version: AtomicU64,
 }
 
 impl ProgArray {
     pub fn new(max_entries: u32) -> ProgArray {
         ProgArray {
             slots: RwLock::new(vec![None; max_entries.min(1 << 20) as usize]),
-            version: AtomicU64::new(0),
         }
     }
 
@@ -143,14 +135,7 @@ impl ProgArray {
             return Err(MapError::NotFound);
         }
         *slot = prog;
-        self.version.fetch_add(1, Release);
         Ok(())
-    }
-
-    /// Changes so far; read it before [`ProgArray::get`] to know when a looked-up program
-    /// may have been replaced.
-    pub fn version(&self) -> u64 {
-        self.version.load(Acquire)
     }
 
     pub fn get(&self, index: u32) -> Option<Arc<Program>> {

@@ -366,15 +366,6 @@ impl Map {
         r.map(|()| 0).unwrap_or_else(MapError::to_ret)
     }
 
-    /// The version of a program array's slots (see `ProgArray::version`); `None` for
-    /// other maps.
-    pub(crate) fn prog_version(&self) -> Option<u64> {
-        match &self.store {
-            Store::ProgArray(p) => Some(p.version()),
-            _ => None,
-        }
-    }
-
     pub(crate) fn prog_at(&self, index: u32) -> Option<Arc<Program>> {
         match &self.store {
             Store::ProgArray(p) => p.get(index),

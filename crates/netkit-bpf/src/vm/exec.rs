@@ -4,9 +4,6 @@
 //! shift amounts are masked to the operand width, 32-bit results are zero-extended.
 
 use super::decode::{Alu, Cond, Endian, Op};
-use std::sync::Arc;
-
-use super::machine::TailCache;
 use super::{Abort, AbortReason, Machine, Program, MAX_FRAMES, MAX_TAIL_CALLS};
 use crate::helpers;
 use crate::mem::{kind, make_ptr};
@@ -142,24 +139,8 @@ pub(crate) struct Saved {
     fp: u64,
 }
 
-/// How a frame's run ended.
-enum Flow {
-    /// The frame exited with this r0.
-    Exit(u64),
-    /// The frame's program tail-called this program with this ctx.
-    TailCall(Target, u64),
-}
-
-/// Where a tail call goes.
-enum Target {
-    /// The program making the call again (a self-chain): nothing to look up or hold.
-    Current,
-    Other(Arc<Program>),
-}
-
 /// Runs `prog` from instruction `entry` in stack frame `frame` with r1..r5 = `args` until the
-/// entry frame exits. Used for the program itself, tail-call targets and callbacks. Tail calls
-/// made by the entry frame replace its program in a loop rather than nesting.
+/// entry frame exits. Used for the program itself, tail-call targets and callbacks.
 pub(crate) fn exec(
     prog: &Program,
     m: &mut Machine,
@@ -167,29 +148,6 @@ pub(crate) fn exec(
     frame: usize,
     args: [u64; 5],
 ) -> Result<u64, Abort> {
-    let mut held: Option<Arc<Program>> = None;
-    let mut flow = run_frame(prog, m, entry, frame, args)?;
-    loop {
-        let ctx = match flow {
-            Flow::Exit(r0) => return Ok(r0),
-            Flow::TailCall(Target::Current, ctx) => ctx,
-            Flow::TailCall(Target::Other(target), ctx) => {
-                held = Some(target);
-                ctx
-            }
-        };
-        let current = held.as_deref().unwrap_or(prog);
-        flow = run_frame(current, m, 0, frame, [ctx, 0, 0, 0, 0])?;
-    }
-}
-
-fn run_frame(
-    prog: &Program,
-    m: &mut Machine,
-    entry: usize,
-    frame: usize,
-    args: [u64; 5],
-) -> Result<Flow, Abort> {
     let abort = |reason: AbortReason, insn: usize| Abort { reason, insn };
     let ops: &[Op] = &prog.ops;
     // 16 slots so that indexing by a 4-bit register number needs no bounds check.
@@ -500,7 +458,7 @@ fn run_frame(
                 // An out-of-packet legacy load ends the program with 0.
                 None => {
                     m.budget = budget;
-                    return Ok(Flow::Exit(0));
+                    return Ok(0);
                 }
             },
             Op::LdInd { size, src, imm } => {
@@ -509,7 +467,7 @@ fn run_frame(
                     Some(v) => r[0] = v,
                     None => {
                         m.budget = budget;
-                        return Ok(Flow::Exit(0));
+                        return Ok(0);
                     }
                 }
             }
@@ -518,17 +476,13 @@ fn run_frame(
                 if helper == helpers::id::TAIL_CALL {
                     if let Some(target) = tail_target(prog, m, args) {
                         m.budget = budget;
-                        if depth == 0 {
-                            return Ok(Flow::TailCall(target, args[0]));
-                        }
-                        let target_prog = match &target {
-                            Target::Current => prog,
-                            Target::Other(p) => p,
-                        };
-                        let ret = exec(target_prog, m, 0, frame + depth, [args[0], 0, 0, 0, 0])?;
+                        let ret = exec(&target, m, 0, frame + depth, [args[0], 0, 0, 0, 0])?;
                         budget = m.budget;
                         // The target's exit is the exit of the frame that made the tail call.
                         r[0] = ret;
+                        if depth == 0 {
+                            return Ok(ret);
+                        }
                         depth -= 1;
                         let s = m.s.saved.pop().unwrap_or_default();
                         r[6..10].copy_from_slice(&s.callee_saved);
@@ -562,7 +516,7 @@ fn run_frame(
             Op::Exit => {
                 if depth == 0 {
                     m.budget = budget;
-                    return Ok(Flow::Exit(r[0]));
+                    return Ok(r[0]);
                 }
                 depth -= 1;
                 let s = m.s.saved.pop().unwrap_or_default();
@@ -577,34 +531,13 @@ fn run_frame(
 
 /// `bpf_tail_call(ctx, prog_array, index)`: the target program, or `None` when the call
 /// fails (index out of range, empty slot, the 33-call chain limit reached).
-fn tail_target(prog: &Program, m: &mut Machine, args: [u64; 5]) -> Option<Target> {
+fn tail_target(prog: &Program, m: &mut Machine, args: [u64; 5]) -> Option<std::sync::Arc<Program>> {
     let map = helpers::map_arg(prog, args[1]).ok()?;
     let index = args[2] as u32;
     if index >= map.def().max_entries || m.tail_calls >= MAX_TAIL_CALLS {
         return None;
     }
-    // The version is read before the slot, so a change racing with the lookup is seen next time.
-    let version = map.prog_version()?;
-    let addr = Arc::as_ptr(map) as usize;
-    let target = match &m.tail_cache {
-        Some(c) if c.map == addr && c.index == index && c.version == version => {
-            if std::ptr::eq(Arc::as_ptr(&c.prog), prog) {
-                Target::Current
-            } else {
-                Target::Other(c.prog.clone())
-            }
-        }
-        _ => {
-            let target = map.prog_at(index)?;
-            m.tail_cache = Some(TailCache {
-                map: addr,
-                index,
-                version,
-                prog: target.clone(),
-            });
-            Target::Other(target)
-        }
-    };
+    let target = map.prog_at(index)?;
     m.tail_calls += 1;
     Some(target)
 }

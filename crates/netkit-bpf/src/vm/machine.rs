@@ -80,17 +80,6 @@ pub(crate) struct Machine<'a> {
     pub clones: Vec<super::CloneRequest>,
     /// CHECKSUM_UNNECESSARY level, `None` for CHECKSUM_NONE (csum_level).
     pub csum_level: Option<u8>,
-    /// The last tail-call target this run looked up, reused while its array is unchanged.
-    pub tail_cache: Option<TailCache>,
-}
-
-/// A tail-call target: slot `index` of the program array at `map` (its address) held `prog`
-/// when the array was at `version`.
-pub(crate) struct TailCache {
-    pub map: usize,
-    pub index: u32,
-    pub version: u64,
-    pub prog: Arc<super::Program>,
 }
 
 impl Machine<'_> {
@@ -115,7 +104,6 @@ impl Machine<'_> {
                 mtu: opts.mtu,
                 clones: Vec::new(),
                 csum_level: None,
-                tail_cache: None,
             };
             let r = f(&mut m);
             m.s.regions.clear();
