@@ -415,3 +415,29 @@ fn a_device_runs_in_one_pair_only() {
     // The refused start left the running pair alone.
     assert!(ping(&host, "10.220.0.2", 1));
 }
+
+#[test]
+fn busy_polling_workers_carry_traffic_and_stop() {
+    if !requirements(
+        "busy_polling_workers_carry_traffic_and_stop",
+        &["ip", "ping"],
+    ) {
+        return;
+    }
+    let (host, pod) = (netns("nkh"), netns("nkp"));
+    let path = test_path();
+    // A window far longer than the test: the workers never sleep once traffic has flowed,
+    // so stopping must not rely on waking them from poll().
+    let dp = Dataplane::new().with_busy_poll(std::time::Duration::from_secs(3600));
+    let (primary, peer, io) = make_devices(&spec(TunKind::Tun, &host, &pod));
+    let running = dp.start_pair(path.clone(), io).unwrap();
+    assert!(ping(&host, "10.220.0.2", 3), "host -> pod");
+    assert!(ping(&pod, "10.220.0.1", 3), "pod -> host");
+    let st = running.stats();
+    assert!(st.to_peer >= 12, "{st:?}");
+    assert_eq!(st.dropped_malformed + st.write_errors, 0, "{st:?}");
+    // Stopping joins the spinning workers and hands both devices back.
+    let io = running.stop().expect("stop a busy-polling pair");
+    assert_eq!(io.primary.1.name(), primary);
+    assert_eq!(io.peer.1.name(), peer);
+}

@@ -5,6 +5,7 @@
 use std::io::ErrorKind;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use netkit_bpf::skb::{RedirectKind, Skb};
 use netkit_core::IfIndex;
@@ -34,6 +35,9 @@ pub(super) struct Worker<P: PacketPath> {
     pub stop: Arc<AtomicBool>,
     pub waker: Arc<Waker>,
     pub stats: Arc<WorkerStats>,
+    /// How long to keep polling the queues without sleeping after the last packet (zero:
+    /// sleep in poll() as soon as both are empty). See [`super::Dataplane::with_busy_poll`].
+    pub busy_poll: Duration,
 }
 
 /// Per-worker scratch state.
@@ -74,6 +78,7 @@ impl<P: PacketPath> Worker<P> {
             neigh: NeighResolver::default(),
         };
         let mut ready = [false; 3];
+        let mut last_packet = Instant::now();
         while !self.stop.load(Relaxed) {
             let mut busy = false;
             for (i, (ep, q)) in sides.iter().enumerate() {
@@ -91,17 +96,28 @@ impl<P: PacketPath> Worker<P> {
             if !open.iter().any(|o| *o) {
                 return;
             }
-            if !busy {
-                let mut fds: Vec<_> = sides
-                    .iter()
-                    .zip(&open)
-                    .filter(|(_, o)| **o)
-                    .map(|((_, q), _)| q.as_fd())
-                    .collect();
-                fds.push(self.waker.as_fd());
-                if wait_readable(&fds, -1, &mut ready).is_err() {
-                    return;
+            if busy {
+                if !self.busy_poll.is_zero() {
+                    last_packet = Instant::now();
                 }
+                continue;
+            }
+            if !self.busy_poll.is_zero() && last_packet.elapsed() < self.busy_poll {
+                // Traffic was flowing a moment ago: the next packet most likely comes
+                // sooner than a sleep and wake-up would take.
+                std::hint::spin_loop();
+                continue;
+            }
+            // Both queues (at most) and the waker.
+            let mut fds = [self.waker.as_fd(); 3];
+            let mut n = 0;
+            for ((_, q), _) in sides.iter().zip(&open).filter(|(_, o)| **o) {
+                fds[n] = q.as_fd();
+                n += 1;
+            }
+            fds[n] = self.waker.as_fd();
+            if wait_readable(&fds[..=n], -1, &mut ready).is_err() {
+                return;
             }
         }
     }
