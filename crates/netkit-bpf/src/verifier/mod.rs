@@ -57,10 +57,6 @@ pub struct VerifyOptions<'a> {
     /// Helper ids the engine implements; a call to any other helper fails to load, naming it.
     /// `None`: the engine's own table, [`crate::helpers::NAMES`].
     pub implemented_helpers: Option<&'a [u32]>,
-    /// Only the structural pass (encodings, jumps, functions, reachability), no path
-    /// exploration: for testing the VM's own run-time checks with programs the full
-    /// verifier refuses. Never for loading programs from users.
-    pub structure_only: bool,
 }
 
 /// A rejection: the instruction index (when one is to blame) and what was wrong.
@@ -111,6 +107,25 @@ pub fn verify(insns: &[Insn], env: &VerifyEnv) -> Result<Verified, VerifyError> 
     verify_with(insns, env, &VerifyOptions::default())
 }
 
+/// Only the structural pass (encodings, jumps, functions, reachability, map references),
+/// no path exploration: for testing the VM's own run-time checks with programs the full
+/// verifier refuses. Never for loading programs from users.
+pub fn check_structure(insns: &[Insn], env: &VerifyEnv) -> Result<Verified, VerifyError> {
+    if insns.is_empty() {
+        return Err(VerifyError {
+            insn: None,
+            msg: "empty program".into(),
+        });
+    }
+    let cfg = cfg::check(insns, env.maps)?;
+    Ok(Verified {
+        insns: insns.to_vec(),
+        stack_depth: vec![state::STACK_SIZE as u32; cfg.subprogs.len()],
+        subprogs: cfg.subprogs,
+        processed: 0,
+    })
+}
+
 /// [`verify`] with options.
 pub fn verify_with(
     insns: &[Insn],
@@ -130,14 +145,6 @@ pub fn verify_with(
         });
     }
     let cfg = cfg::check(insns, env.maps)?;
-    if opts.structure_only {
-        return Ok(Verified {
-            insns: insns.to_vec(),
-            stack_depth: vec![state::STACK_SIZE as u32; cfg.subprogs.len()],
-            subprogs: cfg.subprogs,
-            processed: 0,
-        });
-    }
     let mut explorer = exec::Explorer::new(insns, env, opts, &cfg);
     explorer.run()?;
     let stack_depth = explorer.stack_depth.clone();
