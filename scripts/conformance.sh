@@ -25,6 +25,8 @@ done
 [[ ${#paths[@]} -gt 0 ]] || paths=(scenarios)
 mkdir -p target
 status=0
+# The clang-built probes some scenarios load (scenarios/bpf/*.bpf.c -> .bpf.o).
+make -s -C scenarios/bpf
 
 show() {  # show LOG: the lines worth reading
   if [[ $verbose == 1 ]]; then cat "$1"; else grep -E '^(FAIL|SKIP)|passed, [0-9]+ failed' "$1" || true; fi
@@ -55,6 +57,8 @@ if [[ $kernel == 1 ]]; then
     cargo build -q --target x86_64-unknown-linux-gnu -p netkit-cli --bin netkit
   files=()
   for p in "${paths[@]}"; do files+=(--file "$p:/data/$p"); done
+  # Scenario files given one by one still need the probes next to them.
+  [[ " ${paths[*]} " == *" scenarios "* ]] || files+=(--file "scenarios/bpf:/data/scenarios/bpf")
   log=target/conformance-kernel.log
   NETKIT_VM=$vm scripts/vm-run.sh --timeout 600 "${files[@]}" \
     target/static/x86_64-unknown-linux-gnu/debug/netkit \

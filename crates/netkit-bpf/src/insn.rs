@@ -46,7 +46,7 @@ impl Insn {
 
 /// Decodes a byte stream of instructions; the length must be a multiple of 8.
 pub fn decode(bytes: &[u8]) -> Option<Vec<Insn>> {
-    if bytes.len() % 8 != 0 {
+    if !bytes.len().is_multiple_of(8) {
         return None;
     }
     Some(

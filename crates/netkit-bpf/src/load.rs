@@ -7,6 +7,7 @@ use crate::insn::Insn;
 use crate::maps::Map;
 use crate::obj::ObjectFile;
 use crate::trace::TraceLog;
+use crate::verifier::ContextKind;
 use crate::vm::{LoadError, Program};
 
 /// A loaded object: its programs and maps, shared with whoever runs them.
@@ -39,6 +40,7 @@ impl LoadedObject {
                     &insns,
                     maps.clone(),
                     trace.clone(),
+                    ContextKind::SkBuff,
                 )
                 .map(Arc::new)
             })

@@ -90,7 +90,7 @@ pub(crate) fn load(words: &[AtomicU64], off: usize, size: usize) -> u64 {
 /// Stores the low `size` bytes of `val` at byte offset `off`; the caller checked bounds.
 /// Bytes of the same word outside the store are preserved even under concurrent stores.
 pub(crate) fn store(words: &[AtomicU64], off: usize, size: usize, val: u64) {
-    if size == 8 && off % 8 == 0 {
+    if size == 8 && off.is_multiple_of(8) {
         words[off / 8].store(val, Relaxed);
         return;
     }
@@ -126,7 +126,7 @@ pub(crate) fn write_bytes(words: &[AtomicU64], off: usize, data: &[u8]) {
     let mut i = 0;
     while i < data.len() {
         let o = off + i;
-        if o % 8 == 0 && data.len() - i >= 8 {
+        if o.is_multiple_of(8) && data.len() - i >= 8 {
             let v = u64::from_le_bytes(data[i..i + 8].try_into().expect("8 bytes"));
             words[o / 8].store(v, Relaxed);
             i += 8;

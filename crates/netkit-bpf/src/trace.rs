@@ -26,7 +26,7 @@ impl TraceLog {
         lines.push(line);
     }
 
-    /// Takes the lines written so far (each as the program formatted it, newline included).
+    /// Takes the records written so far, one per call, exactly as the program formatted them.
     pub fn drain(&self) -> Vec<String> {
         std::mem::take(&mut *self.lines.lock().unwrap_or_else(|e| e.into_inner()))
     }

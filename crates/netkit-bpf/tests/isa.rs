@@ -50,6 +50,29 @@ fn alu64_arithmetic() {
     assert_eq!(op64k(BPF_DIV, 0, NEG1, -1), 1);
     assert_eq!(op64k(BPF_MOV, 0, 0, -2), (-2i64) as u64);
     assert_eq!(op64k(BPF_MOD, 0, 7, 0), 7);
+    // Immediate forms of the specialised fast paths.
+    assert_eq!(
+        op64k(BPF_AND, 0, u64::MAX, -2),
+        u64::MAX - 1,
+        "and imm sign-extends"
+    );
+    assert_eq!(op64k(BPF_AND, 0, u64::MAX, 0x7fff_ffff), 0x7fff_ffff);
+    assert_eq!(op64k(BPF_LSH, 0, 3, 62), 0xc000_0000_0000_0000);
+    assert_eq!(op64k(BPF_RSH, 0, MIN64, 63), 1);
+    assert_eq!(op64k(BPF_ADD, 0, 1 << 40, i32::MIN), (1 << 40) - (1 << 31));
+    let p = prog![
+        ld_imm64(1, 0xffff_ffff_0000_0001),
+        alu32_reg(BPF_MOV, 0, 1),
+        exit()
+    ];
+    assert_eq!(r0(&p), 1, "32-bit register move zero-extends");
+    let p = prog![
+        ld_imm64(0, 0xffff_ffff),
+        ld_imm64(1, 0x1_0000_0002),
+        alu32_reg(BPF_ADD, 0, 1),
+        exit()
+    ];
+    assert_eq!(r0(&p), 1);
 }
 
 #[test]

@@ -133,7 +133,8 @@ fn falling_off_the_end_and_holes() {
     let (r, at) = abort_of(&prog![mov64_imm(0, 0)]);
     assert_eq!((r, at), (AbortReason::FellOff, 1));
     // A jump into the second half of ld_imm64 is rejected at load.
-    let e = Program::from_insns(&prog![ja(1), ld_imm64(0, 1), exit()], vec![]).unwrap_err();
+    let e =
+        Program::from_insns_unverified(&prog![ja(1), ld_imm64(0, 1), exit()], vec![]).unwrap_err();
     assert!(e.to_string().contains("middle of ld_imm64"), "{e}");
 }
 
@@ -160,7 +161,7 @@ fn decoder_rejects_what_it_cannot_run() {
         ),
     ];
     for (p, want) in cases {
-        let e = Program::from_insns(&p, vec![])
+        let e = Program::from_insns_unverified(&p, vec![])
             .expect_err("rejected")
             .to_string();
         assert!(e.contains(want), "{e:?} should mention {want:?}");
@@ -215,4 +216,128 @@ fn many_threads_run_one_program() {
     }
     assert_eq!(p.stats().runs(), 2000);
     assert_eq!(p.stats().aborts(), 0);
+}
+
+#[test]
+fn the_verifier_is_in_the_load_path() {
+    // A store through r10+0 is outside the frame: the verifier rejects it at load with the
+    // instruction index, before the VM would have aborted it at run time.
+    let p = prog![mov64_imm(0, 0), stx(BPF_DW, 10, 0, 0), exit()];
+    let e = Program::from_insns(&p, vec![]).expect_err("rejected at load");
+    assert!(e.to_string().contains("insn 1"), "{e}");
+    assert!(build_verified(&prog![mov64_imm(0, 3), exit()], vec![])
+        .run(&mut Skb::from_frame(&[0; 14]))
+        .is_ok());
+}
+
+#[test]
+fn huge_sizes_abort_instead_of_allocating() {
+    use netkit_bpf::obj::MapType;
+    use netkit_bpf::{Map, MapDef};
+    // bpf_perf_event_output(ctx, map, 0, fp-8, 0x7fffffff): a length no memory has.
+    let perf = std::sync::Arc::new(
+        Map::new(
+            "perf",
+            MapDef {
+                map_type: MapType::PerfEventArray,
+                key_size: 4,
+                value_size: 4,
+                max_entries: 1,
+                map_flags: 0,
+                readonly: false,
+            },
+        )
+        .unwrap(),
+    );
+    perf.perf_open(0).unwrap();
+    let p = build(
+        &prog![
+            ld_map(2, 0),
+            mov64_imm(3, 0),
+            mov64_reg(4, 10),
+            alu64_imm(BPF_ADD, 4, -8),
+            mov64_imm(5, 0x7fff_ffff),
+            call(25),
+            exit()
+        ],
+        vec![perf],
+    );
+    let e = p.run(&mut Skb::from_frame(&[0; 14])).unwrap_err();
+    assert!(matches!(e.reason, AbortReason::OutOfBounds { .. }), "{e:?}");
+    // A length within limits but beyond the stack also aborts (csum_diff of 0xfff0 bytes).
+    let (r, _) = abort_of(&prog![
+        mov64_reg(1, 10),
+        alu64_imm(BPF_ADD, 1, -8),
+        mov64_imm(2, 0),
+        mov64_reg(3, 1),
+        mov64_imm(4, 0xfff0),
+        mov64_imm(5, 0),
+        call(28),
+        exit()
+    ]);
+    assert!(matches!(r, AbortReason::OutOfBounds { .. }), "{r:?}");
+    // Maps with absurd value sizes are refused at creation.
+    let def = MapDef {
+        map_type: MapType::Hash,
+        key_size: 4,
+        value_size: u32::MAX,
+        max_entries: 1,
+        map_flags: 0,
+        readonly: false,
+    };
+    assert!(Map::new("huge", def.clone()).is_err());
+    assert!(Map::new(
+        "huge",
+        MapDef {
+            key_size: 4096,
+            value_size: 8,
+            ..def
+        }
+    )
+    .is_err());
+}
+
+#[test]
+fn repeated_vlan_pushes_stay_cheap() {
+    // 20k pushes (the budget allows them): headroom grows geometrically, not per push.
+    let p = build(
+        &prog![
+            mov64_reg(6, 1),
+            mov64_imm(7, 20_000),
+            mov64_reg(1, 6),
+            mov64_imm(2, 0x0081),
+            mov64_imm(3, 1),
+            call(18),
+            alu64_imm(BPF_SUB, 7, 1),
+            jmp_imm(BPF_JNE, 7, 0, -6),
+            mov64_imm(0, 0),
+            exit()
+        ],
+        vec![],
+    );
+    let mut skb = Skb::from_frame(&udp4_frame(b"x"));
+    assert_eq!(p.run(&mut skb), Ok(0));
+    assert_eq!(skb.len(), udp4_frame(b"x").len() + 4 * 19_999);
+}
+
+#[test]
+fn callbacks_share_the_run_budget() {
+    // bpf_loop(1 << 23, cb, 0, 0) with cb returning 0: 16M+ instructions, over the budget.
+    let p = prog![
+        mov64_imm(1, 1 << 23),
+        ld_func(2, 5),
+        mov64_imm(3, 0),
+        mov64_imm(4, 0),
+        call(181),
+        exit(),
+        mov64_imm(0, 0),
+        exit()
+    ];
+    let (r, _) = abort_of(&p);
+    assert_eq!(r, AbortReason::Budget);
+    // 1000 iterations fit: bpf_loop returns the count.
+    let mut small = p.clone();
+    small[0] = mov64_imm(1, 1000);
+    let prog = build(&small, vec![]);
+    assert_eq!(prog.run(&mut Skb::from_frame(&[0; 14])), Ok(1000));
 }

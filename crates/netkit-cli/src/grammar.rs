@@ -24,7 +24,7 @@ pub enum Command {
 }
 
 pub const USAGE: &str = "\
-Usage: netkit [-j] [-s] [--socket PATH] OBJECT COMMAND
+Usage: netkit [-j] [-s] [--socket PATH] [--backend daemon|kernel] OBJECT COMMAND
   netkit link add [NAME] type netkit [mode l2|l3] [forward|blackhole] [scrub default|none]
                   [headroom N] [tailroom N]
                   [peer [forward|blackhole] [scrub default|none] [name PEER] [netns NS]]

@@ -3,6 +3,7 @@
 //! itself (`netkit daemon`).
 
 mod grammar;
+mod kernel_cmd;
 mod output;
 mod prog_run;
 
@@ -14,6 +15,9 @@ use output::Format;
 struct Global {
     format: Format,
     socket: String,
+    /// `--backend kernel` (or `NETKIT_BACKEND=kernel`): act on the kernel's netkit instead of
+    /// the daemon.
+    kernel: bool,
 }
 
 fn main() {
@@ -25,7 +29,12 @@ fn run(args: Vec<String>) -> i32 {
     let mut g = Global {
         format: Format::default(),
         socket: std::env::var("NETKIT_SOCKET").unwrap_or_else(|_| proto::DEFAULT_SOCKET.into()),
+        kernel: false,
     };
+    match kernel_cmd::backend_from_env() {
+        Ok(kernel) => g.kernel = kernel,
+        Err(e) => return usage_error(&e),
+    }
     let mut words = Vec::new();
     let mut it = args.into_iter();
     let mut leading = true;
@@ -51,6 +60,16 @@ fn run(args: Vec<String>) -> i32 {
                 Some(p) => g.socket = p,
                 None => return usage_error("--socket needs a path"),
             },
+            "--backend" => match it.next().as_deref() {
+                Some("kernel") => g.kernel = true,
+                Some("daemon") | Some("user") => g.kernel = false,
+                other => {
+                    return usage_error(&format!(
+                        "--backend takes kernel or daemon, not \"{}\"",
+                        other.unwrap_or("nothing")
+                    ))
+                }
+            },
             _ => {
                 leading = false;
                 words.push(a);
@@ -61,6 +80,9 @@ fn run(args: Vec<String>) -> i32 {
         Ok(c) => c,
         Err(e) => return usage_error(&e),
     };
+    if g.kernel && matches!(command, Command::Request(_) | Command::ProgLoad { .. }) {
+        return kernel_cmd::run(command, g.format);
+    }
     match command {
         Command::Help => {
             println!("{}", grammar::USAGE);

@@ -140,7 +140,7 @@ fn run_raw(file: &str, mem: Option<&str>, json: bool) -> Result<(), String> {
     let bytes = read(file)?;
     let insns = insn::decode(&bytes)
         .ok_or_else(|| format!("{file}: length {} is not a multiple of 8", bytes.len()))?;
-    let prog = Program::from_insns(&insns, Vec::new())
+    let prog = Program::from_insns_for_memory(&insns, Vec::new())
         .map_err(|e| format!("{file}: program rejected: {e}"))?;
     let mut buf = match mem {
         Some(path) => read(path)?,
@@ -150,7 +150,10 @@ fn run_raw(file: &str, mem: Option<&str>, json: bool) -> Result<(), String> {
         .run_with_mem(&mut buf)
         .map_err(|e| format!("{file}: run aborted: {e}"))?;
     if json {
-        println!("{}", serde_json::json!({ "retval": r0, "retval_hex": format!("{r0:#x}") }));
+        println!(
+            "{}",
+            serde_json::json!({ "retval": r0, "retval_hex": format!("{r0:#x}") })
+        );
     } else {
         println!("{r0:#x}");
     }
@@ -253,7 +256,9 @@ mod tests {
             }
         );
         assert!(parse(&words("x.o")).unwrap_err().contains("data_in"));
-        assert!(parse(&words("x.o data_in")).unwrap_err().contains("needs a value"));
+        assert!(parse(&words("x.o data_in"))
+            .unwrap_err()
+            .contains("needs a value"));
         assert!(parse(&words("x.o data_in a repeat 0")).is_err());
         assert!(parse(&words("raw f.bin bogus 1")).is_err());
     }

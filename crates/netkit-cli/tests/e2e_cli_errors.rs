@@ -130,6 +130,26 @@ fn cli_errors_name_the_errno_and_change_nothing() {
         "EEXIST",
         &pod,
     );
+    let ghost = env.ifname("zh");
+    fails(
+        &env,
+        &[
+            "link",
+            "add",
+            &ghost,
+            "type",
+            "netkit",
+            "peer",
+            "netns",
+            "nosuchns-nk",
+        ],
+        "ENOENT",
+        "nosuchns-nk",
+    );
+    assert!(
+        !sh(&format!("ip link show {ghost}")).status.success(),
+        "{ghost} left behind"
+    );
     fails(
         &env,
         &["prog", "load", "/nonexistent/x.o"],

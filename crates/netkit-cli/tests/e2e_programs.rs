@@ -286,6 +286,8 @@ fn attach_errnos_come_from_bpf_mprog_and_change_nothing() {
         "name",
         &local_peer,
     ]);
+    env.adopt(&local);
+    env.adopt(&local_peer);
     let a = env.load(&policy).to_string();
     let b = env.load(&policy).to_string();
     env.nk_ok(&["prog", "attach", "id", &a, "dev", &host, "peer"]);

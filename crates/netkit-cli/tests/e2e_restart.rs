@@ -247,3 +247,44 @@ fn a_pod_deleted_while_the_daemon_is_down_takes_its_pair_on_restart() {
     );
     assert!(ping(None, "10.234.1.2", 2), "the other pair still works");
 }
+
+#[test]
+fn a_program_that_cannot_come_back_keeps_its_pair_from_forwarding() {
+    let test = "a_program_that_cannot_come_back_keeps_its_pair_from_forwarding";
+    if !require(
+        test,
+        &[
+            ("root", is_root()),
+            ("ip (iproute2)", have("ip")),
+            ("ping", have("ping")),
+            ("clang-19", have("clang-19")),
+        ],
+    ) {
+        return;
+    }
+    let pass = example("pass").expect("examples/pass.bpf.o");
+    let mut env = Env::new(34);
+    let ns = env.netns("f");
+    let (host, _) = env.pair("f", &ns, "", "", "10.235.0.1", "10.235.0.2");
+    let id = env.load(&pass).to_string();
+    env.nk_ok(&["prog", "attach", "id", &id, "dev", &host, "peer"]);
+    assert!(ping(None, "10.235.0.2", 2));
+    env.kill_daemon();
+    // The saved copy of the object no longer loads.
+    std::fs::write(env.state.join(format!("objects/prog-{id}.o")), b"garbage").unwrap();
+    env.start_daemon();
+    let link = env.nk_json(&["link", "show", &host]);
+    assert_eq!(link[0]["dataplane"], false, "{link}");
+    assert!(
+        !ping(None, "10.235.0.2", 2),
+        "forwarded without its program"
+    );
+    assert!(
+        env.daemon_log().contains("not forwarding"),
+        "{}",
+        env.daemon_log()
+    );
+    // Deleting it still removes its interfaces.
+    env.nk_ok(&["link", "del", &host]);
+    assert!(!sh(&format!("ip link show {host}")).status.success());
+}

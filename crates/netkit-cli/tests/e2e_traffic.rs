@@ -110,7 +110,8 @@ fn tcpdump_sees_traffic_on_both_ends() {
         std::process::Command::new("sh")
             .arg("-c")
             .arg(format!(
-                "exec {prefix}tcpdump -n -l -i {dev} -c 4 icmp > {} 2>/dev/null",
+                "exec {prefix}tcpdump -n -l -i {dev} -c 6 icmp > {} 2> {}.err",
+                dir.join(file).display(),
                 dir.join(file).display()
             ))
             .spawn()
@@ -118,8 +119,17 @@ fn tcpdump_sees_traffic_on_both_ends() {
     };
     let mut host_dump = start(String::new(), &host, "host.txt");
     let mut pod_dump = start(format!("ip netns exec {ns} "), &pod, "pod.txt");
-    std::thread::sleep(std::time::Duration::from_millis(800));
-    assert!(ping(None, "10.204.0.2", 3));
+    // Both capture before the first echo leaves.
+    for file in ["host.txt.err", "pod.txt.err"] {
+        for _ in 0..100 {
+            let err = std::fs::read_to_string(dir.join(file)).unwrap_or_default();
+            if err.contains("listening on") {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+    assert!(ping(None, "10.204.0.2", 5));
     let wait = |c: &mut std::process::Child| {
         for _ in 0..50 {
             if c.try_wait().unwrap().is_some() {

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use netkit_core::{
     flags, AttachReq, Backend, DetachReq, Errno, Error, Handle, Hook, IfIndex, LinkCreateReq,
-    LinkId, LinkInfo, Mode, Pairing, ProgId, QueryReq, QueryResult, Relative, TxOutcome,
+    LinkId, LinkInfo, Mode, Pairing, ProgId, QueryReq, QueryResult, Relative, TxMeta, TxOutcome,
 };
 
 use crate::args::{
@@ -54,22 +54,37 @@ impl Observed {
     }
 }
 
-/// The symbolic errno name; ENETDOWN is not one `netkit_core::Errno` names.
+/// The symbolic errno name; ENETDOWN and EBADFD are not ones `netkit_core::Errno` names.
 pub fn errno_name(errno: Errno) -> String {
     match errno {
         Errno::Other(100) => "ENETDOWN".to_string(),
+        Errno::Other(77) => "EBADFD".to_string(),
         other => other.name(),
     }
+}
+
+/// A device as a scenario names it: its namespace (`None` = the initial one) and its name
+/// there. Names, like ifindexes, are per namespace.
+type DevKey = (Option<String>, String);
+
+/// A device bound by `dev add`: its ifindex in its namespace, and its other end.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Dev {
+    ifindex: IfIndex,
+    other_end: Option<DevKey>,
 }
 
 /// Names bound during a scenario, and what must be released when it ends.
 #[derive(Default)]
 pub struct Bindings {
-    devs: HashMap<String, IfIndex>,
+    devs: HashMap<DevKey, Dev>,
+    /// The namespace steps act in (`netns use`); `None` = the initial one.
+    netns: Option<String>,
     progs: HashMap<String, (Handle, ProgId)>,
     links: HashMap<String, (Handle, LinkId)>,
-    /// Devices created (deleting a primary or peer deletes both; errors are ignored).
-    created: Vec<IfIndex>,
+    /// Devices created, with their namespace (deleting a primary or peer deletes both;
+    /// errors are ignored).
+    created: Vec<(Option<String>, IfIndex)>,
     open_progs: Vec<Handle>,
     open_links: Vec<Handle>,
     /// Namespaces `netns add` created, removed last.
@@ -86,20 +101,48 @@ impl Bindings {
         for prog in self.open_progs.drain(..).rev() {
             let _ = backend.prog_close(prog);
         }
-        for dev in self.created.drain(..) {
-            let _ = backend.link_del(dev);
+        for (netns, dev) in self.created.drain(..) {
+            if backend.set_netns(netns.as_deref()).is_ok() {
+                let _ = backend.link_del(dev);
+            }
         }
+        let _ = backend.set_netns(None);
         for ns in self.namespaces.drain(..).rev() {
             let _ = crate::backends::netns_del(backend.name(), &ns);
         }
     }
 
+    /// The name bound to `ifindex`, preferring a device of the current namespace (ifindexes
+    /// are per namespace).
     fn dev_name(&self, ifindex: u32) -> String {
-        self.devs
+        let mut named: Vec<&DevKey> = self
+            .devs
             .iter()
-            .find(|(_, i)| i.0 == ifindex)
-            .map(|(name, _)| name.clone())
+            .filter(|(_, d)| d.ifindex.0 == ifindex)
+            .map(|(key, _)| key)
+            .collect();
+        named.sort_by_key(|(netns, name)| (*netns != self.netns, name.as_str()));
+        named
+            .first()
+            .map(|(_, name)| name.to_string())
             .unwrap_or_else(|| format!("#{ifindex}"))
+    }
+
+    fn key(&self, name: &str) -> DevKey {
+        (self.netns.clone(), name.to_string())
+    }
+
+    /// The name of `dev`'s other end if it has `ifindex` (in whatever namespace it lives),
+    /// else whatever is bound to `ifindex` here.
+    fn peer_name(&self, dev: &str, ifindex: u32) -> String {
+        let other = self
+            .devs
+            .get(&self.key(dev))
+            .and_then(|d| d.other_end.as_ref());
+        match other.and_then(|o| self.devs.get(o).map(|d| (o, d))) {
+            Some(((_, name), d)) if d.ifindex.0 == ifindex => name.clone(),
+            _ => self.dev_name(ifindex),
+        }
     }
 
     fn prog_name(&self, id: ProgId) -> String {
@@ -141,8 +184,14 @@ impl Bindings {
         if let Some(raw) = word.strip_prefix('#') {
             return parse_num(raw).map(IfIndex);
         }
-        if let Some(ifindex) = self.devs.get(word) {
-            return Ok(*ifindex);
+        if let Some(dev) = self.devs.get(&self.key(word)) {
+            return Ok(dev.ifindex);
+        }
+        if let Some(((netns, _), _)) = self.devs.iter().find(|((_, n), _)| n == word) {
+            let netns = netns.as_deref().unwrap_or("-");
+            return Err(format!(
+                "device {word} lives in namespace {netns}; `netns use {netns}` first"
+            ));
         }
         backend
             .ifindex_by_name(word)
@@ -166,6 +215,7 @@ pub fn execute(
             let req = change_link(args)?;
             Ok(Observed::from(backend.link_change(ifindex, &req)))
         }
+        ["dev", "set", dev, "netns", netns] => dev_set_netns(backend, b, dev, netns),
         ["dev", "set", dev, args @ ..] => {
             let ifindex = b.dev(backend, dev)?;
             let result = match args {
@@ -175,7 +225,7 @@ pub fn execute(
                 ["address", mac] => backend.link_set_address(ifindex, &parse_mac_bytes(mac)?),
                 _ => {
                     return Err(format!(
-                        "dev set takes up, down, mtu N or address MAC; got {args:?}"
+                        "dev set takes up, down, mtu N, address MAC or netns NS; got {args:?}"
                     ))
                 }
             };
@@ -188,7 +238,7 @@ pub fn execute(
         ["dev", "show", dev] => {
             let ifindex = b.dev(backend, dev)?;
             Ok(match backend.link_get(ifindex) {
-                Ok(info) => show_fields(b, &info),
+                Ok(info) => show_fields(b, dev, &info),
                 Err(e) => Observed::failed(&e),
             })
         }
@@ -303,6 +353,18 @@ pub fn execute(
             Err(e) => Observed::failed(&e),
         }),
         ["xmit", dev, frame, args @ ..] => xmit(backend, b, dev, frame, args),
+        ["netns", "use", name] => {
+            let netns = (*name != "-").then(|| name.to_string());
+            // The user backend's namespaces are labels: only added ones are real on both.
+            if netns.is_some() && !b.namespaces.iter().any(|n| n == name) {
+                return Err(format!("netns use {name}: no `netns add {name}` before"));
+            }
+            backend
+                .set_netns(netns.as_deref())
+                .map_err(|e| format!("netns use {name}: {e}"))?;
+            b.netns = netns;
+            Ok(Observed::ok())
+        }
         ["netns", "add", name] => {
             crate::backends::netns_add(backend.name(), name)?;
             b.namespaces.push(name.to_string());
@@ -318,25 +380,105 @@ fn dev_add(backend: &mut dyn Backend, b: &mut Bindings, args: &[&str]) -> Result
         Ok(created) => created,
         Err(e) => return Ok(Observed::failed(&e)),
     };
-    b.created.push(created.primary);
+    b.created.push((b.netns.clone(), created.primary));
+    let peer_ns = match req.peer.as_ref().and_then(|p| p.netns.clone()) {
+        Some(ns) => Some(ns),
+        None => b.netns.clone(),
+    };
     let mut o = Observed::ok();
-    for (role, ifindex) in [("primary", Some(created.primary)), ("peer", created.peer)] {
+    let mut names = Vec::new();
+    for (role, ifindex, netns) in [
+        ("primary", Some(created.primary), b.netns.clone()),
+        ("peer", created.peer, peer_ns),
+    ] {
         let name = match ifindex {
             None => "none".to_string(),
-            Some(ifindex) => match backend.link_get(ifindex) {
-                Ok(info) => {
-                    b.devs.insert(info.name.clone(), ifindex);
-                    info.name
+            Some(ifindex) => {
+                match in_netns(backend, b, netns.as_deref(), |be| be.link_get(ifindex)) {
+                    Ok(info) => {
+                        let dev = Dev {
+                            ifindex,
+                            other_end: None,
+                        };
+                        let key = (netns, info.name.clone());
+                        b.devs.insert(key.clone(), dev);
+                        names.push(key);
+                        info.name
+                    }
+                    Err(e) => format!("unreadable ({e})"),
                 }
-                Err(e) => format!("unreadable ({e})"),
-            },
+            }
         };
         o.field(role, name);
+    }
+    if let [primary, peer] = names.as_slice() {
+        for (a, z) in [(primary, peer), (peer, primary)] {
+            if let Some(dev) = b.devs.get_mut(a) {
+                dev.other_end = Some(z.clone());
+            }
+        }
     }
     Ok(o)
 }
 
-fn show_fields(b: &Bindings, info: &LinkInfo) -> Observed {
+/// `dev set DEV netns NS|-`: moves the device, whose name is then bound in the namespace it
+/// went to, under the ifindex it has there.
+fn dev_set_netns(
+    backend: &mut dyn Backend,
+    b: &mut Bindings,
+    dev: &str,
+    netns: &str,
+) -> Result<Observed, String> {
+    let target = (netns != "-").then(|| netns.to_string());
+    if target.is_some() && !b.namespaces.iter().any(|n| n == netns) {
+        return Err(format!(
+            "dev set {dev} netns {netns}: no `netns add {netns}` before"
+        ));
+    }
+    let ifindex = b.dev(backend, dev)?;
+    if let Err(e) = backend.link_set_netns(ifindex, target.as_deref()) {
+        return Ok(Observed::failed(&e));
+    }
+    let moved = in_netns(backend, b, target.as_deref(), |be| be.ifindex_by_name(dev))
+        .map_err(|e| format!("{dev} is not in namespace {netns} after the move: {e}"))?;
+    let old_key = b.key(dev);
+    let new_key = (target, dev.to_string());
+    let mut bound = b.devs.remove(&old_key).unwrap_or(Dev {
+        ifindex: moved,
+        other_end: None,
+    });
+    bound.ifindex = moved;
+    if let Some(other) = bound.other_end.as_ref().and_then(|o| b.devs.get_mut(o)) {
+        other.other_end = Some(new_key.clone());
+    }
+    if let Some(created) = b
+        .created
+        .iter_mut()
+        .find(|c| (&c.0, c.1) == (&old_key.0, ifindex))
+    {
+        *created = (new_key.0.clone(), moved);
+    }
+    b.devs.insert(new_key, bound);
+    Ok(Observed::ok())
+}
+
+/// Runs `f` with the backend acting in `netns`, then back in the scenario's namespace.
+fn in_netns<T>(
+    backend: &mut dyn Backend,
+    b: &Bindings,
+    netns: Option<&str>,
+    f: impl FnOnce(&mut dyn Backend) -> Result<T, Error>,
+) -> Result<T, Error> {
+    if netns == b.netns.as_deref() {
+        return f(backend);
+    }
+    backend.set_netns(netns)?;
+    let result = f(backend);
+    backend.set_netns(b.netns.as_deref())?;
+    result
+}
+
+fn show_fields(b: &Bindings, dev: &str, info: &LinkInfo) -> Observed {
     let mut o = Observed::ok();
     o.field("name", &info.name);
     o.field("primary", u8::from(info.primary));
@@ -362,7 +504,7 @@ fn show_fields(b: &Bindings, info: &LinkInfo) -> Observed {
     o.field(
         "peer",
         info.peer_ifindex
-            .map_or("none".to_string(), |p| b.dev_name(p.0)),
+            .map_or("none".to_string(), |p| b.peer_name(dev, p.0)),
     );
     o.field("netns", info.netns.as_deref().unwrap_or("-"));
     let s = info.stats;
@@ -435,21 +577,33 @@ fn xmit(
     let own = backend
         .link_get(ifindex)
         .map_err(|e| format!("cannot read {dev}: {e}"))?;
-    let dst = match args {
-        [] | ["dst", "peer"] => match own.peer_ifindex {
-            Some(peer) => backend.link_get(peer).map(|p| p.address).unwrap_or([0; 6]),
-            None => [0; 6],
-        },
-        ["dst", mac] => parse_mac(mac)?,
-        _ => {
-            return Err(format!(
-                "xmit takes an optional `dst MAC|peer`; got {args:?}"
-            ))
+    let mut dst = None;
+    let mut meta = TxMeta::default();
+    let mut it = args.iter();
+    while let Some(key) = it.next() {
+        let value = it
+            .next()
+            .ok_or_else(|| format!("xmit: {key} needs a value"))?;
+        match *key {
+            "dst" if *value == "peer" => dst = None,
+            "dst" => dst = Some(parse_mac(value)?),
+            "mark" => meta.mark = parse_num(value)?,
+            "priority" => meta.priority = parse_num(value)?,
+            other => {
+                return Err(format!(
+                    "xmit takes `dst MAC|peer`, `mark N`, `priority N`; got {other}"
+                ))
+            }
         }
+    }
+    let dst = match (dst, own.peer_ifindex) {
+        (Some(mac), _) => mac,
+        (None, Some(peer)) => peer_address(backend, b, dev, peer),
+        (None, None) => [0; 6],
     };
     let frame = frames::build(frame, dst, own.address)
         .ok_or_else(|| format!("unknown frame {frame}; known: {}", frames::NAMES.join(", ")))?;
-    Ok(match backend.transmit(ifindex, &frame) {
+    Ok(match backend.transmit_meta(ifindex, &frame, meta) {
         Ok(TxOutcome::Delivered(bytes)) => {
             let mut o = Observed {
                 outcome: Some(Outcome::Delivered),
@@ -473,6 +627,18 @@ fn xmit(
         }
         Err(e) => Observed::failed(&e),
     })
+}
+
+/// The address of `dev`'s other end, read in the namespace it lives in.
+fn peer_address(backend: &mut dyn Backend, b: &Bindings, dev: &str, peer: IfIndex) -> [u8; 6] {
+    let other = b.devs.get(&b.key(dev)).and_then(|d| d.other_end.as_ref());
+    let netns = match other.and_then(|o| b.devs.get(o).map(|d| (o, d))) {
+        Some(((netns, _), d)) if d.ifindex == peer => netns.clone(),
+        _ => b.netns.clone(),
+    };
+    in_netns(backend, b, netns.as_deref(), |be| be.link_get(peer))
+        .map(|p| p.address)
+        .unwrap_or([0; 6])
 }
 
 /// Flags, anchor, replaced program and expected revision of attach, detach and link create.

@@ -111,6 +111,7 @@ const ERRNO_NAMES: &[&str] = &[
     "ENOENT",
     "ENXIO",
     "EBADF",
+    "EBADFD",
     "EAGAIN",
     "ENOMEM",
     "EACCES",
@@ -151,6 +152,7 @@ const VERBS: &[&str] = &[
     "link info",
     "xmit",
     "netns add",
+    "netns use",
 ];
 
 impl Scenario {

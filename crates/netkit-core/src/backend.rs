@@ -24,6 +24,19 @@ pub trait Backend {
             "this backend cannot move devices between namespaces",
         )
     }
+    /// Makes later requests act as if issued from namespace `netns` (an `ip netns` name;
+    /// `None` = the initial one): ifindexes and names resolve there, as they do for a process
+    /// that entered it with setns(2). Ifindexes are allocated per namespace, so the same
+    /// number may name different devices in different namespaces.
+    fn set_netns(&mut self, netns: Option<&str>) -> Result<(), Error> {
+        match netns {
+            None => Ok(()),
+            Some(name) => crate::error::fail(
+                crate::error::Errno::EOPNOTSUPP,
+                format!("this backend cannot act from namespace {name}"),
+            ),
+        }
+    }
     fn link_del(&mut self, ifindex: IfIndex) -> Result<(), Error>;
     fn link_get(&self, ifindex: IfIndex) -> Result<LinkInfo, Error>;
     fn ifindex_by_name(&self, name: &str) -> Result<IfIndex, Error>;
@@ -53,4 +66,19 @@ pub trait Backend {
     // --- traffic, for scenarios ---
     /// Transmits `frame` (Ethernet header first) through `ifindex`'s transmit path.
     fn transmit(&mut self, ifindex: IfIndex, frame: &[u8]) -> Result<TxOutcome, Error>;
+    /// [`Backend::transmit`] of a frame that carries `meta` (mark, priority) from its socket.
+    fn transmit_meta(
+        &mut self,
+        ifindex: IfIndex,
+        frame: &[u8],
+        meta: TxMeta,
+    ) -> Result<TxOutcome, Error> {
+        if meta != TxMeta::default() {
+            return crate::error::fail(
+                crate::error::Errno::EOPNOTSUPP,
+                "this backend cannot send frames with a mark or priority",
+            );
+        }
+        self.transmit(ifindex, frame)
+    }
 }

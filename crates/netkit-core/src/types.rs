@@ -255,3 +255,11 @@ pub enum TxOutcome {
     },
     Dropped,
 }
+
+/// Metadata a frame carries into the transmit path, as a sending socket sets it (`SO_MARK`,
+/// `SO_PRIORITY`): what scrubbing may clear on the way to the other end.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TxMeta {
+    pub mark: u32,
+    pub priority: u32,
+}

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Weak};
 
 use arc_swap::ArcSwap;
-use netkit_bpf::skb::Skb;
+use netkit_bpf::skb::{RedirectKind, Skb};
 
 use crate::compat::{Compat, KernelVersion};
 use crate::device::*;
@@ -583,6 +583,16 @@ impl UserBackend {
 
     /// Sends `frame` through `ifindex`'s transmit path, as a packet socket on it would.
     pub fn transmit(&mut self, ifindex: IfIndex, frame: &[u8]) -> Result<TxOutcome, Error> {
+        self.transmit_meta(ifindex, frame, TxMeta::default())
+    }
+
+    /// [`UserBackend::transmit`] of a frame whose socket set a mark and a priority.
+    pub fn transmit_meta(
+        &mut self,
+        ifindex: IfIndex,
+        frame: &[u8],
+        meta: TxMeta,
+    ) -> Result<TxOutcome, Error> {
         let dev = self.visible(
             ifindex,
             (
@@ -594,16 +604,63 @@ impl UserBackend {
             return fail(Errno::Other(100), format!("ENETDOWN: {} is down", dev.name));
         }
         packet_socket_check(frame, dev.mtu)?;
-        Ok(
-            match self.datapath().xmit(ifindex, Skb::from_frame(frame)) {
-                Delivery::ToPeer { skb, .. } => TxOutcome::Delivered(skb.data().to_vec()),
-                Delivery::Redirect { target, kind, .. } => TxOutcome::Redirected {
-                    ifindex: target,
-                    ingress: kind == netkit_bpf::skb::RedirectKind::Ingress,
-                },
-                Delivery::Drop(_) => TxOutcome::Dropped,
+        let mut skb = Skb::from_frame(frame);
+        skb.meta.mark = meta.mark;
+        skb.meta.priority = meta.priority;
+        let delivery = self.datapath().xmit(ifindex, skb);
+        let mut outcome = match &delivery {
+            Delivery::ToPeer { skb, .. } => TxOutcome::Delivered(skb.data().to_vec()),
+            Delivery::Redirect { target, kind, .. } => TxOutcome::Redirected {
+                ifindex: *target,
+                ingress: *kind == RedirectKind::Ingress,
             },
-        )
+            Delivery::Drop(_) => TxOutcome::Dropped,
+        };
+        if !self.follow_egress(delivery) {
+            outcome = TxOutcome::Dropped;
+        }
+        Ok(outcome)
+    }
+
+    /// What `dev_queue_xmit` does with a frame a program redirected out of another netkit
+    /// device: that device's transmit path runs (its programs, its counters), and the
+    /// kernel's recursion limit bounds redirect loops. A target that is down or without
+    /// carrier (its peer down: the core then queues to a dropping qdisc) drops the frame
+    /// before anything sees it leave, counting a tx drop; `false` if the first target did so.
+    /// Other targets are outside the model: the frame is reported where it went first.
+    fn follow_egress(&self, mut delivery: Delivery) -> bool {
+        /// XMIT_RECURSION_LIMIT. The packet socket's send is one transmit level, and every
+        /// egress redirect nests two more (`__bpf_tx_skb`, then `__dev_queue_xmit`); a
+        /// redirect is refused, uncounted, once the level exceeds the limit. That allows
+        /// four nested redirects (bpf-13 in the VM: five transmits in a redirect loop).
+        const XMIT_RECURSION_LIMIT: usize = 8;
+        const MAX_HOPS: usize = (XMIT_RECURSION_LIMIT - 1) / 2 + 1;
+        let table = self.table.load();
+        let timed = self.timed.load(Relaxed);
+        for hop in 0..MAX_HOPS {
+            let Delivery::Redirect {
+                target,
+                kind: RedirectKind::Egress,
+                skb,
+            } = delivery
+            else {
+                return true;
+            };
+            let Some(dev) = table.netkit.get(&target) else {
+                return true;
+            };
+            let carrier = dev.up.load(Relaxed)
+                && dev
+                    .peer()
+                    .and_then(|p| table.netkit.get(&p))
+                    .is_some_and(|p| p.up.load(Relaxed));
+            if !carrier {
+                dev.stats.drop_tx();
+                return hop > 0;
+            }
+            delivery = xmit(&table, dev, skb, timed);
+        }
+        true
     }
 }
 

@@ -343,6 +343,9 @@ impl UserBackend {
     }
 }
 
+/// EBADFD, which [`Errno`] has no name for.
+const EBADFD: i32 = 77;
+
 impl Backend for UserBackend {
     fn name(&self) -> &'static str {
         "user"
@@ -425,8 +428,13 @@ impl Backend for UserBackend {
         self.link_release(id)
     }
 
+    /// BPF_OBJ_GET_INFO_BY_FD: a handle that is not open is EBADFD there, not EBADF.
     fn link_info(&self, link: Handle) -> Result<BpfLinkInfo, Error> {
-        let l = &self.links[&self.link_by_handle(link)?];
+        let id = self.link_by_handle(link).map_err(|e| match e.errno {
+            Errno::EBADF => Error::new(Errno::Other(EBADFD), e.msg),
+            _ => e,
+        })?;
+        let l = &self.links[&id];
         Ok(BpfLinkInfo {
             id: l.id,
             prog_id: l.prog.id,
@@ -445,5 +453,19 @@ impl Backend for UserBackend {
 
     fn transmit(&mut self, ifindex: IfIndex, frame: &[u8]) -> Result<TxOutcome, Error> {
         UserBackend::transmit(self, ifindex, frame)
+    }
+
+    fn transmit_meta(
+        &mut self,
+        ifindex: IfIndex,
+        frame: &[u8],
+        meta: TxMeta,
+    ) -> Result<TxOutcome, Error> {
+        UserBackend::transmit_meta(self, ifindex, frame, meta)
+    }
+
+    fn set_netns(&mut self, netns: Option<&str>) -> Result<(), Error> {
+        self.set_caller_netns(netns);
+        Ok(())
     }
 }

@@ -73,7 +73,7 @@ impl AtomicStats {
         self.rx_bytes.fetch_add(len, Relaxed);
     }
 
-    fn drop_tx(&self) {
+    pub(crate) fn drop_tx(&self) {
         self.tx_dropped.fetch_add(1, Relaxed);
     }
 }

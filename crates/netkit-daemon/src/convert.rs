@@ -1,4 +1,5 @@
-//! Conversions between the protocol's words and the device model's values.
+//! Conversions between the protocol's words and the device model's values (shared with the
+//! CLI's kernel mode).
 
 use netkit_core as core;
 use netkit_proto as proto;

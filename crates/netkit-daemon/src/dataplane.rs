@@ -76,11 +76,25 @@ impl Shared {
         self.ours.load().get(&dev).cloned()
     }
 
-    fn update(&self, f: impl FnOnce(&mut HashMap<IfIndex, Arc<Endpoint>>)) {
+    fn update<T>(&self, f: impl FnOnce(&mut HashMap<IfIndex, Arc<Endpoint>>) -> T) -> T {
         let _guard = self.publish.lock().unwrap_or_else(|p| p.into_inner());
         let mut next = HashMap::clone(&self.ours.load());
-        f(&mut next);
+        let out = f(&mut next);
         self.ours.store(Arc::new(next));
+        out
+    }
+
+    /// Publishes both ends of a pair, unless one of the devices is already running.
+    fn register(&self, eps: &[Arc<Endpoint>; 2]) -> Result<(), Error> {
+        self.update(|m| {
+            if let Some(ep) = eps.iter().find(|ep| m.contains_key(&ep.dev)) {
+                return Err(Error::Busy(ep.dev));
+            }
+            for ep in eps {
+                m.insert(ep.dev, ep.clone());
+            }
+            Ok(())
+        })
     }
 }
 
@@ -111,11 +125,20 @@ pub struct PairRunning {
     workers: Vec<JoinHandle<()>>,
     carrier: Option<JoinHandle<()>>,
     stats: Vec<Arc<WorkerStats>>,
+    halted: bool,
 }
 
 impl Dataplane {
+    /// A dataplane with no pairs. Workers run at SCHED_FIFO priority N when the environment
+    /// sets `NETKIT_DATAPLANE_RT_PRIO=N` (see [`Dataplane::with_realtime`]).
     pub fn new() -> Dataplane {
-        Dataplane::default()
+        let rt = std::env::var("NETKIT_DATAPLANE_RT_PRIO")
+            .ok()
+            .and_then(|v| v.parse().ok());
+        Dataplane {
+            realtime: rt,
+            ..Dataplane::default()
+        }
     }
 
     /// Runs workers started from now on at SCHED_FIFO `priority`: a woken worker preempts
@@ -152,27 +175,19 @@ impl Dataplane {
             })
         };
         let eps = [endpoint(0), endpoint(1)];
-        {
-            let ours = self.shared.ours.load();
-            if let Some(d) = devs.iter().find(|d| ours.contains_key(d)) {
-                return Err(Error::Busy(*d));
-            }
-        }
-        self.shared.update(|m| {
-            for ep in &eps {
-                m.insert(ep.dev, ep.clone());
-            }
-        });
+        let waker = Arc::new(Waker::new()?);
+        self.shared.register(&eps)?;
         let mut running = PairRunning {
             shared: self.shared.clone(),
             devs,
             tuns: tuns.clone(),
             stop: Arc::new(AtomicBool::new(false)),
-            waker: Arc::new(Waker::new()?),
+            waker,
             deleted: Arc::new(AtomicBool::new(false)),
             workers: Vec::new(),
             carrier: None,
             stats: Vec::new(),
+            halted: false,
         };
         // On any error below, dropping `running` stops what was started.
         let ends = [0, 1].map(|i| carrier::End {
@@ -254,7 +269,12 @@ impl PairRunning {
         (&self.tuns[0], &self.tuns[1])
     }
 
+    /// Stops and joins the threads and unregisters the devices; idempotent.
     fn halt(&mut self) {
+        if self.halted {
+            return;
+        }
+        self.halted = true;
         self.stop.store(true, Relaxed);
         let _ = self.waker.wake();
         for h in self.workers.drain(..) {
@@ -290,8 +310,6 @@ impl PairRunning {
 
 impl Drop for PairRunning {
     fn drop(&mut self) {
-        if !self.workers.is_empty() || self.carrier.is_some() {
-            self.halt();
-        }
+        self.halt();
     }
 }

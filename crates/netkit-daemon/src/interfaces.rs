@@ -108,6 +108,33 @@ fn io_error(what: &str, e: &netkit_io::Error) -> WireError {
     errno(errno_value, format!("{what}: {e}"))
 }
 
+/// Deletes a pair's interfaces by name (reattaching to each, then deleting it).
+fn delete_by_name(pair: &DeviceRecord) {
+    let Some(name) = pair.create.name.as_deref() else {
+        return;
+    };
+    let kind = match pair.create.mode {
+        Some(netkit_proto::Mode::L2) => TunKind::Tap,
+        _ => TunKind::Tun,
+    };
+    let peer_ns = pair
+        .create
+        .peer_netns
+        .clone()
+        .map_or(NetNs::Current, NetNs::Named);
+    let ends = [
+        (pair.create.peer_name.as_deref(), peer_ns),
+        (Some(name), NetNs::Current),
+    ];
+    for (end, ns) in ends {
+        let Some(end) = end else { continue };
+        let cfg = TunConfig::new(end, kind).netns(ns).reattach();
+        if let Ok(dev) = TunDevice::open(&cfg) {
+            discard(dev);
+        }
+    }
+}
+
 fn discard(dev: TunDevice) {
     let _ = dev.set_persist(false);
     let _ = dev.delete();
@@ -126,7 +153,19 @@ impl Plumbing for Interfaces {
         let peer_ns = pair.peer_netns.clone().map_or(NetNs::Current, NetNs::Named);
         let restore = pair.expect.is_some();
         // The peer first, as the kernel creates it first.
-        let (peer, peer_new) = self.open(&pair.peer_name, kind, &peer_ns, restore)?;
+        let (peer, peer_new) = match self.open(&pair.peer_name, kind, &peer_ns, restore) {
+            Ok(p) => p,
+            Err(e) => {
+                if restore {
+                    // The pod (namespace) is gone: so is the pair, its host end included.
+                    let cfg = TunConfig::new(&pair.name, kind).reattach();
+                    if let Ok(primary) = TunDevice::open(&cfg) {
+                        discard(primary);
+                    }
+                }
+                return Err(e);
+            }
+        };
         let (primary, primary_new) = match self.open(&pair.name, kind, &NetNs::Current, restore) {
             Ok(p) => p,
             Err(e) => {
@@ -159,6 +198,21 @@ impl Plumbing for Interfaces {
             return Err(err);
         }
         let ifindexes = (primary.ifindex(), peer.ifindex());
+        // L2: the model tells pkt_type by the receiving end's MAC, so it must be the real one.
+        if pair.mode == core::Mode::L2 {
+            let ends = [
+                (pair.model_primary, &primary, None),
+                (pair.model_peer, &peer, pair.peer_netns.as_deref()),
+            ];
+            for (dev, tun, ns) in ends {
+                let ifindex = tun.ifindex();
+                if let Ok(link) = tun.rtnl(move |r| r.link(ifindex)) {
+                    backend.set_caller_netns(ns);
+                    let _ = backend.link_set_address(dev, &link.address);
+                    backend.set_caller_netns(None);
+                }
+            }
+        }
         let path = self.path(backend);
         let io = PairIo {
             primary: (pair.model_primary, primary),
@@ -180,17 +234,23 @@ impl Plumbing for Interfaces {
         let Some(name) = pair.create.name.as_deref() else {
             return;
         };
-        let Some(running) = self.running.remove(name) else {
-            return;
-        };
-        let Ok(io) = running.stop() else {
-            return;
-        };
-        if delete {
-            discard(io.peer.1);
-            discard(io.primary.1);
-        }
+        let stopped = self.running.remove(name).map(PairRunning::stop);
         self.dataplane.refresh_kernel_targets();
+        if !delete {
+            return;
+        }
+        match stopped {
+            Some(Ok(io)) => {
+                discard(io.peer.1);
+                discard(io.primary.1);
+            }
+            Some(Err(e)) => {
+                eprintln!("netkitd: stopping {name}: {e}; deleting its interfaces by name");
+                delete_by_name(pair);
+            }
+            // Never started (a restore that failed closed): remove the interfaces by name.
+            None => delete_by_name(pair),
+        }
     }
 
     fn deleted(&mut self) -> Vec<String> {
@@ -203,5 +263,9 @@ impl Plumbing for Interfaces {
 
     fn is_real(&self) -> bool {
         true
+    }
+
+    fn is_forwarding(&self, name: &str) -> bool {
+        self.running.contains_key(name)
     }
 }

@@ -2,9 +2,10 @@
 //! serves the control socket, and keeps durable state so that a restart, also after
 //! `kill -9`, brings everything back with the same ids.
 
-mod convert;
+pub mod convert;
 pub mod dataplane;
 mod engine;
+pub mod ids;
 pub mod interfaces;
 mod maps;
 pub mod persist;

@@ -11,6 +11,7 @@ use netkit_core::Errno;
 use netkit_proto::{self as proto, hex, Response, UpdateFlag, WireError};
 
 use crate::convert::errno;
+use crate::ids::{MapId, ProgId};
 use crate::persist::MapRecord;
 
 /// At most this many entries per map are saved with the state.
@@ -18,12 +19,12 @@ const SAVED_ENTRIES: usize = 4096;
 
 pub(crate) struct MapSlot {
     pub map: Arc<Map>,
-    pub prog_id: u32,
+    pub prog_id: ProgId,
 }
 
 #[derive(Default)]
 pub(crate) struct Maps {
-    pub slots: BTreeMap<u32, MapSlot>,
+    pub slots: BTreeMap<MapId, MapSlot>,
 }
 
 pub fn type_name(t: MapType) -> String {
@@ -70,27 +71,27 @@ fn bytes(what: &str, text: &str, want: usize) -> Result<Vec<u8>, WireError> {
 }
 
 impl Maps {
-    fn slot(&self, id: u32) -> Result<&MapSlot, WireError> {
+    fn slot(&self, id: MapId) -> Result<&MapSlot, WireError> {
         self.slots
             .get(&id)
             .ok_or_else(|| errno(Errno::ENOENT, format!("no map with id {id}")))
     }
 
-    pub fn view(&self, id: u32) -> Option<proto::MapView> {
+    pub fn view(&self, id: MapId) -> Option<proto::MapView> {
         let s = self.slots.get(&id)?;
         let def = s.map.def();
         Some(proto::MapView {
-            id,
+            id: id.0,
             name: s.map.name().to_string(),
             map_type: type_name(def.map_type),
             bytes_key: def.key_size,
             bytes_value: def.value_size,
             max_entries: def.max_entries,
-            prog_id: s.prog_id,
+            prog_id: s.prog_id.0,
         })
     }
 
-    pub fn show(&self, id: Option<u32>) -> Result<Response, WireError> {
+    pub fn show(&self, id: Option<MapId>) -> Result<Response, WireError> {
         if let Some(id) = id {
             self.slot(id)?;
         }
@@ -103,7 +104,7 @@ impl Maps {
         Ok(Response::Maps { maps })
     }
 
-    pub fn dump(&self, id: u32) -> Result<Response, WireError> {
+    pub fn dump(&self, id: MapId) -> Result<Response, WireError> {
         let map = &self.slot(id)?.map;
         let entries = map
             .keys()
@@ -119,7 +120,7 @@ impl Maps {
         Ok(Response::MapEntries { entries })
     }
 
-    pub fn lookup(&self, id: u32, key: &str) -> Result<Response, WireError> {
+    pub fn lookup(&self, id: MapId, key: &str) -> Result<Response, WireError> {
         let map = &self.slot(id)?.map;
         let k = bytes("key", key, map.def().key_size as usize)?;
         let v = map
@@ -135,7 +136,7 @@ impl Maps {
 
     pub fn update(
         &self,
-        id: u32,
+        id: MapId,
         key: &str,
         value: &str,
         flag: UpdateFlag,
@@ -153,7 +154,7 @@ impl Maps {
         Ok(Response::Done)
     }
 
-    pub fn delete(&self, id: u32, key: &str) -> Result<Response, WireError> {
+    pub fn delete(&self, id: MapId, key: &str) -> Result<Response, WireError> {
         let map = &self.slot(id)?.map;
         let k = bytes("key", key, map.def().key_size as usize)?;
         map.delete(&k)

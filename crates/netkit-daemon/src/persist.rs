@@ -3,6 +3,7 @@
 //! file, fsync, rename, fsync of the directory) after every change; loaded objects are copied
 //! into `objects/` beside it. Holds no file descriptors and no backend handles.
 
+use crate::ids::{LinkId, MapId, ProgId};
 use netkit_proto::{Hook, LinkAddReq, Policy};
 use serde::{Deserialize, Serialize};
 use std::fs;
@@ -16,8 +17,8 @@ pub const STATE_VERSION: u32 = 1;
 pub struct State {
     pub version: u32,
     /// Next program id to hand out; ids are never reused, as in the kernel.
-    pub next_prog_id: u32,
-    pub next_link_id: u32,
+    pub next_prog_id: ProgId,
+    pub next_link_id: LinkId,
     pub devices: Vec<DeviceRecord>,
     pub progs: Vec<ProgRecord>,
     /// Attachments per hook in order; link-owned entries name their link.
@@ -27,13 +28,13 @@ pub struct State {
     #[serde(default)]
     pub maps: Vec<MapRecord>,
     #[serde(default)]
-    pub next_map_id: u32,
+    pub next_map_id: MapId,
 }
 
 /// A map's entries, key and value as hex.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MapRecord {
-    pub id: u32,
+    pub id: MapId,
     pub entries: Vec<(String, String)>,
 }
 
@@ -56,7 +57,7 @@ pub struct DeviceRecord {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProgRecord {
-    pub id: u32,
+    pub id: ProgId,
     /// The name the client gave the file.
     pub file: String,
     /// The copy inside the state directory's `objects/`.
@@ -68,7 +69,7 @@ pub struct ProgRecord {
     pub loaded_at: u64,
     /// Ids of the object's maps, in the object's order.
     #[serde(default)]
-    pub map_ids: Vec<u32>,
+    pub map_ids: Vec<MapId>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -81,14 +82,14 @@ pub struct HookRecord {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HookEntry {
-    pub prog_id: u32,
-    pub link_id: Option<u32>,
+    pub prog_id: ProgId,
+    pub link_id: Option<LinkId>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LinkRecord {
-    pub id: u32,
-    pub prog_id: u32,
+    pub id: LinkId,
+    pub prog_id: ProgId,
     pub dev: String,
     pub hook: Hook,
 }
@@ -97,9 +98,9 @@ impl State {
     pub fn empty() -> State {
         State {
             version: STATE_VERSION,
-            next_prog_id: 1,
-            next_link_id: 1,
-            next_map_id: 1,
+            next_prog_id: ProgId(1),
+            next_link_id: LinkId(1),
+            next_map_id: MapId(1),
             ..State::default()
         }
     }
@@ -202,22 +203,22 @@ mod tests {
         let sd = StateDir::open(&dir).unwrap();
         assert_eq!(sd.load().unwrap(), State::empty());
         let mut st = State::empty();
-        st.next_prog_id = 9;
+        st.next_prog_id = ProgId(9);
         st.progs.push(ProgRecord {
-            id: 8,
+            id: ProgId(8),
             file: "policy.bpf.o".into(),
             object: "prog-8.o".into(),
             select: None,
             name: "policy".into(),
             section: "netkit/peer".into(),
             loaded_at: 1,
-            map_ids: vec![3],
+            map_ids: vec![MapId(3)],
         });
         st.hooks.push(HookRecord {
             dev: "nk1".into(),
             hook: Hook::Peer,
             entries: vec![HookEntry {
-                prog_id: 8,
+                prog_id: ProgId(8),
                 link_id: None,
             }],
         });

@@ -36,6 +36,11 @@ pub trait Plumbing: Send {
     }
     /// Whether pairs are backed by real interfaces.
     fn is_real(&self) -> bool;
+    /// Whether the pair whose primary is `name` is being forwarded.
+    fn is_forwarding(&self, name: &str) -> bool {
+        let _ = name;
+        self.is_real()
+    }
 }
 
 /// Pairs exist in the model only (`netkitd --model-only`): the control plane is complete, no

@@ -1,6 +1,7 @@
 //! Programs, attachments, BPF links and trace output: the bpf(2) half of the registry.
 
 use crate::convert::{self, errno, wire};
+use crate::ids::{LinkId, MapId, ProgId};
 use crate::persist::{LinkRecord, ProgRecord};
 use crate::registry::{now_secs, Link, Prog, Registry};
 use netkit_core::{self as core, flags, Backend, Errno, IfIndex, Relative};
@@ -34,7 +35,7 @@ impl Registry {
             .map_err(|e| errno(Errno::EFAULT, format!("storing the object: {e}")))?;
         match self.load_record(rec) {
             Ok(()) => {
-                self.next_prog_id = id + 1;
+                self.next_prog_id = ProgId(id.0 + 1);
                 crate::views::prog_show(self, Some(id))
             }
             Err(e) => {
@@ -55,7 +56,7 @@ impl Registry {
         let maps = loaded.object.maps();
         if rec.map_ids.len() != maps.len() {
             rec.map_ids = (0..maps.len() as u32)
-                .map(|i| self.next_map_id + i)
+                .map(|i| MapId(self.next_map_id.0 + i))
                 .collect();
         }
         let classifier = std::sync::Arc::new(crate::engine::EngineProg(loaded.program.clone()));
@@ -68,7 +69,7 @@ impl Registry {
                     prog_id: rec.id,
                 },
             );
-            self.next_map_id = self.next_map_id.max(id + 1);
+            self.next_map_id = self.next_map_id.max(MapId(id.0 + 1));
         }
         self.progs.insert(
             rec.id,
@@ -82,8 +83,8 @@ impl Registry {
         Ok(())
     }
 
-    pub(crate) fn tracelog(&mut self, id: Option<u32>) -> Reply {
-        let ids: Vec<u32> = match id {
+    pub(crate) fn tracelog(&mut self, id: Option<ProgId>) -> Reply {
+        let ids: Vec<ProgId> = match id {
             Some(id) => vec![self.prog(id)?.rec.id],
             None => self.progs.keys().copied().collect(),
         };
@@ -97,19 +98,19 @@ impl Registry {
         Ok(Response::Tracelog { lines })
     }
 
-    pub(crate) fn prog(&self, id: u32) -> Result<&Prog, WireError> {
+    pub(crate) fn prog(&self, id: ProgId) -> Result<&Prog, WireError> {
         self.progs
             .get(&id)
             .ok_or_else(|| errno(Errno::ENOENT, format!("no program with id {id}")))
     }
 
-    pub(crate) fn link(&self, id: u32) -> Result<&Link, WireError> {
+    pub(crate) fn link(&self, id: LinkId) -> Result<&Link, WireError> {
         self.links
             .get(&id)
             .ok_or_else(|| errno(Errno::ENOENT, format!("no BPF link with id {id}")))
     }
 
-    pub(crate) fn prog_unload(&mut self, id: u32) -> Reply {
+    pub(crate) fn prog_unload(&mut self, id: ProgId) -> Reply {
         let prog = self.prog(id)?;
         let users = crate::views::attached_to(self, id);
         if !users.is_empty() {
@@ -145,8 +146,8 @@ impl Registry {
 
     /// Flags and relative object for an anchor, in the backend's ids.
     pub(crate) fn anchor(&self, anchor: Option<Anchor>) -> Result<(u32, Relative), WireError> {
-        let prog = |id| self.prog(id).map(|p| p.backend_id.0);
-        let link = |id| self.link(id).map(|l| l.backend_id.0);
+        let prog = |id| self.prog(ProgId(id)).map(|p| p.backend_id.0);
+        let link = |id| self.link(LinkId(id)).map(|l| l.backend_id.0);
         Ok(match anchor {
             None => (0, Relative(0)),
             Some(Anchor::First) => (flags::BEFORE, Relative(0)),
@@ -164,12 +165,12 @@ impl Registry {
 
     pub(crate) fn prog_attach(&mut self, r: proto::ProgAttachReq) -> Reply {
         let ifindex = self.hook_target(&r.dev)?;
-        let prog = self.prog(r.prog_id)?.handle;
+        let prog = self.prog(ProgId(r.prog_id))?.handle;
         let (mut fl, relative) = self.anchor(r.anchor)?;
         let replace = match r.replace_prog_id {
             Some(id) => {
                 fl |= flags::REPLACE;
-                Some(self.prog(id)?.handle)
+                Some(self.prog(ProgId(id))?.handle)
             }
             None => None,
         };
@@ -189,7 +190,7 @@ impl Registry {
     pub(crate) fn prog_detach(&mut self, r: proto::ProgDetachReq) -> Reply {
         let ifindex = self.hook_target(&r.dev)?;
         let prog = match r.prog_id {
-            Some(id) => Some(self.prog(id)?.handle),
+            Some(id) => Some(self.prog(ProgId(id))?.handle),
             None => None,
         };
         let (fl, relative) = self.anchor(r.anchor)?;
@@ -223,12 +224,12 @@ impl Registry {
                     .progs
                     .iter()
                     .find(|(_, x)| x.backend_id == *p)
-                    .map_or(0, |(id, _)| *id),
+                    .map_or(0, |(id, _)| id.0),
                 link_id: l.and_then(|l| {
                     self.links
                         .iter()
                         .find(|(_, x)| x.backend_id == l)
-                        .map(|(id, _)| *id)
+                        .map(|(id, _)| id.0)
                 }),
             })
             .collect();
@@ -245,19 +246,19 @@ impl Registry {
     pub(crate) fn bpflink_create(&mut self, r: proto::BpflinkCreateReq) -> Reply {
         let id = self.next_link_id;
         self.create_link(id, &r)?;
-        self.next_link_id = id + 1;
+        self.next_link_id = LinkId(id.0 + 1);
         crate::views::bpflink_show(self, Some(id))
     }
 
     pub(crate) fn create_link(
         &mut self,
-        id: u32,
+        id: LinkId,
         r: &proto::BpflinkCreateReq,
     ) -> Result<(), WireError> {
         let ifindex = self.hook_target(&r.dev)?;
         let (i, _) = self.device(&r.dev)?;
         let primary_name = self.devices[i].rec.create.name.clone().unwrap_or_default();
-        let prog = self.prog(r.prog_id)?.handle;
+        let prog = self.prog(ProgId(r.prog_id))?.handle;
         let (fl, relative) = self.anchor(r.anchor)?;
         let req = core::LinkCreateReq {
             ifindex,
@@ -273,7 +274,7 @@ impl Registry {
             Link {
                 rec: LinkRecord {
                     id,
-                    prog_id: r.prog_id,
+                    prog_id: ProgId(r.prog_id),
                     dev: primary_name,
                     hook: r.hook,
                 },
@@ -284,7 +285,12 @@ impl Registry {
         Ok(())
     }
 
-    pub(crate) fn bpflink_update(&mut self, id: u32, prog_id: u32, old: Option<u32>) -> Reply {
+    pub(crate) fn bpflink_update(
+        &mut self,
+        id: LinkId,
+        prog_id: ProgId,
+        old: Option<ProgId>,
+    ) -> Reply {
         let link = self.link(id)?.handle;
         let new = self.prog(prog_id)?.handle;
         let old = match old {
@@ -298,7 +304,7 @@ impl Registry {
         Ok(Response::Done)
     }
 
-    pub(crate) fn bpflink_detach(&mut self, id: u32) -> Reply {
+    pub(crate) fn bpflink_detach(&mut self, id: LinkId) -> Reply {
         let link = self.link(id)?.handle;
         self.backend.link_detach(link).map_err(wire)?;
         if let Some(l) = self.links.remove(&id) {

@@ -7,6 +7,7 @@
 //! registry and the backend as they were.
 
 use crate::convert::{self, errno, wire};
+use crate::ids::{LinkId, MapId, ProgId};
 use crate::persist::{
     DeviceRecord, HookEntry, HookRecord, LinkRecord, ProgRecord, State, StateDir,
 };
@@ -40,12 +41,12 @@ pub struct Registry {
     pub(crate) plumbing: Box<dyn Plumbing>,
     pub(crate) dir: StateDir,
     pub(crate) devices: Vec<Device>,
-    pub(crate) progs: BTreeMap<u32, Prog>,
-    pub(crate) links: BTreeMap<u32, Link>,
+    pub(crate) progs: BTreeMap<ProgId, Prog>,
+    pub(crate) links: BTreeMap<LinkId, Link>,
     pub(crate) maps: crate::maps::Maps,
-    pub(crate) next_prog_id: u32,
-    pub(crate) next_link_id: u32,
-    pub(crate) next_map_id: u32,
+    pub(crate) next_prog_id: ProgId,
+    pub(crate) next_link_id: LinkId,
+    pub(crate) next_map_id: MapId,
     /// Set while the saved state is being brought back.
     restoring: bool,
     last_saved: Option<State>,
@@ -68,9 +69,9 @@ impl Registry {
             devices: Vec::new(),
             progs: BTreeMap::new(),
             links: BTreeMap::new(),
-            next_prog_id: state.next_prog_id.max(1),
-            next_link_id: state.next_link_id.max(1),
-            next_map_id: state.next_map_id.max(1),
+            next_prog_id: state.next_prog_id.max(ProgId(1)),
+            next_link_id: state.next_link_id.max(LinkId(1)),
+            next_map_id: state.next_map_id.max(MapId(1)),
             maps: crate::maps::Maps::default(),
             restoring: true,
             last_saved: None,
@@ -106,30 +107,30 @@ impl Registry {
             R::LinkDel { name } => self.link_del(&name),
             R::LinkShow { name } => self.link_show(name.as_deref()),
             R::ProgLoad(r) => self.prog_load(r),
-            R::ProgShow { id } => crate::views::prog_show(self, id),
-            R::ProgUnload { id } => self.prog_unload(id),
+            R::ProgShow { id } => crate::views::prog_show(self, id.map(ProgId)),
+            R::ProgUnload { id } => self.prog_unload(ProgId(id)),
             R::ProgAttach(r) => self.prog_attach(r),
             R::ProgDetach(r) => self.prog_detach(r),
             R::ProgQuery { dev, hook } => self.prog_query(&dev, hook).map(Response::Query),
-            R::ProgTracelog { id } => self.tracelog(id),
+            R::ProgTracelog { id } => self.tracelog(id.map(ProgId)),
             R::BpflinkCreate(r) => self.bpflink_create(r),
             R::BpflinkUpdate {
                 id,
                 prog_id,
                 old_prog_id,
-            } => self.bpflink_update(id, prog_id, old_prog_id),
-            R::BpflinkDetach { id } => self.bpflink_detach(id),
-            R::BpflinkShow { id } => crate::views::bpflink_show(self, id),
-            R::MapShow { id } => self.maps.show(id),
-            R::MapDump { id } => self.maps.dump(id),
-            R::MapLookup { id, key } => self.maps.lookup(id, &key),
+            } => self.bpflink_update(LinkId(id), ProgId(prog_id), old_prog_id.map(ProgId)),
+            R::BpflinkDetach { id } => self.bpflink_detach(LinkId(id)),
+            R::BpflinkShow { id } => crate::views::bpflink_show(self, id.map(LinkId)),
+            R::MapShow { id } => self.maps.show(id.map(MapId)),
+            R::MapDump { id } => self.maps.dump(MapId(id)),
+            R::MapLookup { id, key } => self.maps.lookup(MapId(id), &key),
             R::MapUpdate {
                 id,
                 key,
                 value,
                 flag,
-            } => self.maps.update(id, &key, &value, flag),
-            R::MapDelete { id, key } => self.maps.delete(id, &key),
+            } => self.maps.update(MapId(id), &key, &value, flag),
+            R::MapDelete { id, key } => self.maps.delete(MapId(id), &key),
         };
         if reply.is_ok() && mutating {
             self.save().map_err(|e| {
@@ -180,8 +181,8 @@ impl Registry {
                         .progs
                         .iter()
                         .map(|e| HookEntry {
-                            prog_id: e.prog_id,
-                            link_id: e.link_id,
+                            prog_id: ProgId(e.prog_id),
+                            link_id: e.link_id.map(LinkId),
                         })
                         .collect(),
                 });
@@ -331,7 +332,7 @@ impl Registry {
     /// Releases the BPF links of a deleted pair: they are defunct, and the daemon holds no
     /// defunct links (see docs/cli.md).
     fn release_links(&mut self, primary_name: &str) {
-        let dead: Vec<u32> = self
+        let dead: Vec<LinkId> = self
             .links
             .iter()
             .filter(|(_, l)| l.rec.dev == primary_name)

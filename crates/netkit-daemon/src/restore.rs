@@ -3,8 +3,9 @@
 //! order, and only then its interfaces (reattached by name, so ifindexes, addresses and routes
 //! stay) — no packet crosses a pair before its programs are back.
 //!
-//! What cannot come back (an object the engine now rejects, a pod namespace deleted while the
-//! daemon was down) is reported and left out; the rest is restored.
+//! What cannot come back is reported: a pair whose pod namespace was deleted while the daemon
+//! was down is removed; a pair some of whose programs cannot be re-attached (an object the
+//! engine now rejects) is kept but does not forward (fail closed); the rest is restored.
 
 use crate::persist::State;
 use crate::registry::Registry;
@@ -29,12 +30,13 @@ pub(crate) fn restore(reg: &mut Registry, state: &State) {
                 continue;
             }
         };
+        let mut complete = true;
         for hook in state.hooks.iter().filter(|h| h.dev == name) {
             for entry in &hook.entries {
                 let result = match entry.link_id {
                     Some(link) => {
                         let req = BpflinkCreateReq {
-                            prog_id: entry.prog_id,
+                            prog_id: entry.prog_id.0,
                             dev: hook.dev.clone(),
                             hook: hook.hook,
                             anchor: Some(Anchor::Last),
@@ -44,7 +46,7 @@ pub(crate) fn restore(reg: &mut Registry, state: &State) {
                     }
                     None => {
                         let req = ProgAttachReq {
-                            prog_id: entry.prog_id,
+                            prog_id: entry.prog_id.0,
                             dev: hook.dev.clone(),
                             hook: hook.hook,
                             anchor: Some(Anchor::Last),
@@ -55,6 +57,7 @@ pub(crate) fn restore(reg: &mut Registry, state: &State) {
                     }
                 };
                 if let Err(e) = result {
+                    complete = false;
                     eprintln!(
                         "netkitd: cannot re-attach program {} to {} {}: {e}",
                         entry.prog_id,
@@ -63,6 +66,15 @@ pub(crate) fn restore(reg: &mut Registry, state: &State) {
                     );
                 }
             }
+        }
+        if !complete {
+            // Fail closed: a pair whose programs did not all come back must not forward with
+            // fewer of them. Its interfaces stay idle (packets to them are dropped) until the
+            // cause is fixed and the daemon restarted, or the pair is deleted.
+            eprintln!(
+                "netkitd: pair \"{name}\" is not forwarding: not all of its programs could be restored"
+            );
+            continue;
         }
         if let Err(e) = reg.start_interfaces(i) {
             eprintln!("netkitd: cannot reattach the interfaces of \"{name}\": {e}");

@@ -1,6 +1,7 @@
 //! What `show` requests answer: devices, programs and links as the client sees them.
 
 use crate::convert::{self, errno, wire};
+use crate::ids::{LinkId, ProgId};
 use crate::registry::Registry;
 use netkit_core::{Backend, Errno};
 use netkit_proto::{self as proto, Hook, Response, WireError};
@@ -54,13 +55,15 @@ pub(crate) fn link_view(
         up: info.up,
         carrier: info.carrier,
         stats: convert::stats(info.stats),
-        dataplane: reg.plumbing.is_real(),
+        dataplane: reg
+            .plumbing
+            .is_forwarding(d.rec.create.name.as_deref().unwrap_or_default()),
         model_ifindex: me.0,
     })
 }
 
 /// "DEV/hook" for every hook program `id` is attached to.
-pub(crate) fn attached_to(reg: &Registry, id: u32) -> Vec<String> {
+pub(crate) fn attached_to(reg: &Registry, id: ProgId) -> Vec<String> {
     let mut out = Vec::new();
     for d in &reg.devices {
         let Some(name) = d.rec.create.name.as_deref() else {
@@ -68,7 +71,7 @@ pub(crate) fn attached_to(reg: &Registry, id: u32) -> Vec<String> {
         };
         for hook in [Hook::Primary, Hook::Peer] {
             if let Ok(q) = reg.prog_query(name, hook) {
-                if q.progs.iter().any(|e| e.prog_id == id) {
+                if q.progs.iter().any(|e| e.prog_id == id.0) {
                     out.push(format!("{name}/{}", hook.as_str()));
                 }
             }
@@ -77,8 +80,8 @@ pub(crate) fn attached_to(reg: &Registry, id: u32) -> Vec<String> {
     out
 }
 
-pub(crate) fn prog_show(reg: &Registry, id: Option<u32>) -> Result<Response, WireError> {
-    let ids: Vec<u32> = match id {
+pub(crate) fn prog_show(reg: &Registry, id: Option<ProgId>) -> Result<Response, WireError> {
+    let ids: Vec<ProgId> = match id {
         Some(id) => vec![reg.prog(id)?.rec.id],
         None => reg.progs.keys().copied().collect(),
     };
@@ -92,7 +95,7 @@ pub(crate) fn prog_show(reg: &Registry, id: Option<u32>) -> Result<Response, Wir
                 .map(|i| i.stats)
                 .unwrap_or_default();
             proto::ProgView {
-                id: p.rec.id,
+                id: p.rec.id.0,
                 name: p.rec.name.clone(),
                 section: p.rec.section.clone(),
                 file: p.rec.file.clone(),
@@ -100,7 +103,7 @@ pub(crate) fn prog_show(reg: &Registry, id: Option<u32>) -> Result<Response, Wir
                 run_cnt: stats.run_cnt,
                 run_time_ns: stats.run_time_ns,
                 bytes_xlated: p.loaded.program.len() as u64 * 8,
-                map_ids: p.rec.map_ids.clone(),
+                map_ids: p.rec.map_ids.iter().map(|m| m.0).collect(),
                 attached: attached_to(reg, p.rec.id),
             }
         })
@@ -108,7 +111,7 @@ pub(crate) fn prog_show(reg: &Registry, id: Option<u32>) -> Result<Response, Wir
     Ok(Response::Progs { progs })
 }
 
-pub(crate) fn bpflink_show(reg: &Registry, id: Option<u32>) -> Result<Response, WireError> {
+pub(crate) fn bpflink_show(reg: &Registry, id: Option<LinkId>) -> Result<Response, WireError> {
     if let Some(id) = id {
         if !reg.links.contains_key(&id) {
             return Err(errno(Errno::ENOENT, format!("no BPF link with id {id}")));
@@ -122,8 +125,8 @@ pub(crate) fn bpflink_show(reg: &Registry, id: Option<u32>) -> Result<Response, 
         let info = reg.backend.link_info(l.handle).map_err(wire)?;
         let dev = reg.find_device(&l.rec.dev).map(|(i, _)| &reg.devices[i]);
         links.push(proto::BpflinkView {
-            id: *lid,
-            prog_id: l.rec.prog_id,
+            id: lid.0,
+            prog_id: l.rec.prog_id.0,
             ifindex: if info.ifindex == 0 {
                 0
             } else {

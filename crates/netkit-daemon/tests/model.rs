@@ -20,11 +20,11 @@ fn blackhole_peer_until_a_program_is_attached() {
         return;
     }
     let pod = netns("nkp");
-    let mut fx = fixture(&pod, 225, 2);
+    let mut fx = fixture(&pod, 191, 2);
     let ready = eventually(3000, || fx.sync());
     assert!(ready, "model never saw both ends up");
     // Pod egress is blackholed: replies never come back.
-    assert!(!ping_here("10.225.0.2", 1), "blackhole let traffic through");
+    assert!(!ping_here("10.191.0.2", 1), "blackhole let traffic through");
     let dropped = fx.backend.datapath().stats(fx.primary).unwrap();
     let (prog, _) = fx.backend.prog_load(&ProgSource::Constant(0)).unwrap();
     let attach = AttachReq {
@@ -37,8 +37,8 @@ fn blackhole_peer_until_a_program_is_attached() {
         expected_revision: 0,
     };
     fx.backend.prog_attach(&attach).unwrap();
-    assert!(ping_here("10.225.0.2", 2), "PASS program on the peer hook");
-    assert!(ping(&pod, "10.225.0.1", 2), "pod -> host");
+    assert!(ping_here("10.191.0.2", 2), "PASS program on the peer hook");
+    assert!(ping(&pod, "10.191.0.1", 2), "pod -> host");
     let after = fx.backend.datapath().stats(fx.primary).unwrap();
     assert!(after.tx_packets > dropped.tx_packets, "{after:?}");
     fx.backend
@@ -51,7 +51,7 @@ fn blackhole_peer_until_a_program_is_attached() {
             expected_revision: 0,
         })
         .unwrap();
-    assert!(!ping_here("10.225.0.2", 1), "policy is back after detach");
+    assert!(!ping_here("10.191.0.2", 1), "policy is back after detach");
 }
 
 #[test]
@@ -60,7 +60,7 @@ fn model_program_replacement_under_iperf3() {
         return;
     }
     let pod = netns("nkp");
-    let mut fx = fixture(&pod, 226, 0);
+    let mut fx = fixture(&pod, 192, 0);
     assert!(eventually(3000, || fx.sync()));
     let load = |b: &mut UserBackend, v| b.prog_load(&ProgSource::Constant(v)).unwrap().0;
     let (next, pass) = (load(&mut fx.backend, -1), load(&mut fx.backend, 0));
@@ -87,7 +87,7 @@ fn model_program_replacement_under_iperf3() {
             "-s",
             "-1",
             "-B",
-            "10.226.0.2",
+            "10.192.0.2",
         ])
         .stdout(std::process::Stdio::null())
         .spawn()
@@ -97,7 +97,7 @@ fn model_program_replacement_under_iperf3() {
     let client = {
         let done = done.clone();
         std::thread::spawn(move || {
-            let out = run(&["iperf3", "-c", "10.226.0.2", "-t", "3", "-J"]);
+            let out = run(&["iperf3", "-c", "10.192.0.2", "-t", "3", "-J"]);
             done.store(true, Relaxed);
             out
         })

@@ -319,3 +319,99 @@ fn multi_queue_spreads_flows_over_workers() {
     let per = pair.running.worker_stats();
     assert!(per[0].rx_frames > 0 && per[1].rx_frames > 0, "{per:?}");
 }
+
+#[test]
+fn moving_an_end_away_is_not_a_deletion() {
+    if !requirements("moving_an_end_away_is_not_a_deletion", &["ip"]) {
+        return;
+    }
+    let (host, pod, other) = (netns("nkh"), netns("nkp"), netns("nko"));
+    let path = test_path();
+    let dp = Dataplane::new();
+    let pair = start(&dp, &path, &spec(TunKind::Tun, &host, &pod));
+    assert!(eventually(2000, || path.devs[&IfIndex(100)]
+        .up
+        .load(std::sync::atomic::Ordering::Relaxed)));
+    sh(&[
+        "ip",
+        "-n",
+        pod.name(),
+        "link",
+        "set",
+        &pair.peer,
+        "netns",
+        other.name(),
+    ]);
+    // The move closes the device: the model hears it is down, and nothing is deleted.
+    assert!(eventually(2000, || !path.devs[&IfIndex(100)]
+        .up
+        .load(std::sync::atomic::Ordering::Relaxed)));
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert!(!pair.running.is_deleted());
+    sh(&["ip", "-n", host.name(), "link", "show", &pair.primary]);
+    sh(&["ip", "-n", other.name(), "link", "show", &pair.peer]);
+}
+
+/// Scheduling policy (field 41 of /proc/self/task/TID/stat) of our threads whose name starts
+/// with `prefix`.
+fn thread_policies(prefix: &str) -> Vec<u32> {
+    let mut out = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if !comm.trim().starts_with(prefix) {
+            continue;
+        }
+        let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+        // Fields after the parenthesised name start at field 3.
+        let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+        if let Some(p) = rest.split_whitespace().nth(41 - 3) {
+            out.push(p.parse().unwrap());
+        }
+    }
+    out
+}
+
+#[test]
+fn realtime_workers_run_at_sched_fifo() {
+    if !requirements("realtime_workers_run_at_sched_fifo", &["ip"]) {
+        return;
+    }
+    let (host, pod) = (netns("nkh"), netns("nkp"));
+    let path = test_path();
+    let dp = Dataplane::new().with_realtime(5);
+    let pair = start(&dp, &path, &spec(TunKind::Tun, &host, &pod));
+    // Thread names are cut to 15 bytes: "nk-" + the primary's name prefix.
+    let prefix: String = format!("nk-{}", pair.primary).chars().take(15).collect();
+    assert!(
+        eventually(2000, || {
+            let p = thread_policies(&prefix);
+            !p.is_empty() && p.iter().all(|p| *p == 1)
+        }),
+        "policies {:?}",
+        thread_policies(&prefix)
+    );
+    assert!(ping(&host, "10.220.0.2", 1));
+}
+
+#[test]
+fn a_device_runs_in_one_pair_only() {
+    if !requirements("a_device_runs_in_one_pair_only", &["ip", "ping"]) {
+        return;
+    }
+    let (host, pod, pod2) = (netns("nkh"), netns("nkp"), netns("nkp"));
+    let path = test_path();
+    let dp = Dataplane::new();
+    let _pair = start(&dp, &path, &spec(TunKind::Tun, &host, &pod));
+    let (_, _, io) = make_devices(&PairSpec {
+        host_addr: "10.220.1.1/24",
+        pod_addr: "10.220.1.2/24",
+        ..spec(TunKind::Tun, &host, &pod2)
+    });
+    let err = dp.start_pair(path.clone(), io).unwrap_err();
+    assert!(
+        matches!(err, netkit_daemon::dataplane::Error::Busy(IfIndex(101))),
+        "{err}"
+    );
+    // The refused start left the running pair alone.
+    assert!(ping(&host, "10.220.0.2", 1));
+}

@@ -174,7 +174,12 @@ impl LinkState {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LinkEvent {
     Changed(LinkState),
-    Deleted { ifindex: u32, name: String },
+    Deleted {
+        ifindex: u32,
+        name: String,
+    },
+    /// The socket's buffer overflowed and notifications were lost: re-query what you track.
+    Overrun,
 }
 
 /// Where a packet to a destination leaves, from the kernel's routing table.
@@ -434,8 +439,10 @@ impl LinkMonitor {
             let n = match sys::recv(self.fd.as_fd(), &mut self.buf, 0) {
                 Ok(n) => n,
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(events),
-                // ENOBUFS: notifications were lost; callers re-query the state they track.
-                Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => continue,
+                Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
+                    events.push(LinkEvent::Overrun);
+                    continue;
+                }
                 Err(e) => return Err(Error::os("read link notifications", e)),
             };
             for r in messages(&self.buf[..n]) {

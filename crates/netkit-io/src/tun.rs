@@ -48,7 +48,7 @@ pub struct TunConfig {
     pub queues: usize,
     /// Prefix every frame with a virtio-net header and ask for GSO/checksum offloads.
     pub vnet_hdr: bool,
-    /// Fail if the device exists (`true`) or reattach to it (`false`).
+    /// Fail with EBUSY if the device exists (`true`) or attach to it (`false`).
     pub exclusive: bool,
 }
 
@@ -79,7 +79,8 @@ impl TunConfig {
         self
     }
 
-    /// Attach to an existing (persistent) device of this name instead of creating one.
+    /// Attach to the (persistent) device of this name if it exists, creating it otherwise,
+    /// instead of failing with EBUSY.
     pub fn reattach(mut self) -> Self {
         self.exclusive = false;
         self
@@ -118,6 +119,14 @@ impl TunQueue {
     /// Reserve enough capacity first: a frame larger than the spare room is truncated.
     pub fn recv_append(&self, buf: &mut Vec<u8>) -> std::io::Result<usize> {
         sys::read_append(self.fd.as_fd(), buf)
+    }
+
+    /// The name of the device this queue is attached to (`TUNGETIFF`). Fails with EBADFD once
+    /// the device was deleted; keeps working when the device moved to another namespace.
+    pub fn attached_name(&self) -> std::io::Result<String> {
+        let mut req = sys::ifreq("");
+        sys::ioctl_ifreq(self.fd.as_fd(), libc::TUNGETIFF, &mut req)?;
+        Ok(sys::ifreq_name(&req))
     }
 
     /// Writes one frame (with its virtio-net header when enabled).

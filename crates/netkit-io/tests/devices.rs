@@ -201,3 +201,41 @@ fn route_and_neighbour_lookup_in_a_namespace() {
     assert_eq!(mac, Some(vec![2, 0, 0, 0, 0, 0xfe]));
     assert_eq!(none, None);
 }
+
+#[test]
+fn bad_device_requests_are_refused_before_touching_the_system() {
+    let long = "a234567890123456";
+    let err = TunDevice::open(&TunConfig::new(long, TunKind::Tun)).unwrap_err();
+    assert!(
+        matches!(err, netkit_io::Error::Invalid(_)) && err.to_string().contains(long),
+        "{err}"
+    );
+    let err = TunDevice::open(&TunConfig::new("nkq", TunKind::Tun).queues(0)).unwrap_err();
+    assert!(err.to_string().contains("0 queues"), "{err}");
+    let err = TunDevice::open(&TunConfig::new("nkq", TunKind::Tun).queues(257)).unwrap_err();
+    assert!(err.to_string().contains("257 queues"), "{err}");
+    let err = netkit_io::poll::set_realtime(0).unwrap_err();
+    assert!(matches!(err, netkit_io::Error::Invalid(_)), "{err}");
+}
+
+#[test]
+fn reattach_to_a_missing_device_names_it() {
+    if !require(
+        "reattach_to_a_missing_device_names_it",
+        "root and /dev/net/tun",
+        have_root_and_tun(),
+    ) {
+        return;
+    }
+    // Without IFF_TUN_EXCL the kernel would create it; reattach means "attach or create", so
+    // a missing name is created: check that it then exists and is deleted again cleanly.
+    let name = unique_name("nkr");
+    let dev = TunDevice::open(&TunConfig::new(&name, TunKind::Tun).reattach()).unwrap();
+    assert_eq!(
+        Rtnl::open().unwrap().link_by_name(&name).unwrap().ifindex,
+        dev.ifindex()
+    );
+    dev.delete().unwrap();
+    let err = Rtnl::open().unwrap().link_by_name(&name).unwrap_err();
+    assert!(err.to_string().contains(&name), "{err}");
+}

@@ -6,6 +6,7 @@
 
 mod attr;
 pub mod object;
+pub mod pin;
 
 use std::os::fd::{AsRawFd, OwnedFd};
 

@@ -9,10 +9,12 @@
 //! - Traffic: [`xmit`] writes a frame to the sending device with an AF_PACKET socket and reads
 //!   the outcome from the counters and from packet sockets in the namespaces involved.
 //!
-//! Devices are addressed by ifindex in the caller's network namespace, except peers created in
-//! a named namespace (`PeerInfo::netns`), which this backend remembers and addresses inside
-//! that namespace. Ifindices are allocated per namespace, so such a peer's ifindex can equal a
-//! device's in the caller's namespace; the remembered peer then wins (avoid such scenarios).
+//! Devices are addressed by ifindex in the caller's network namespace, which is the process's
+//! own until [`Backend::set_netns`] selects a named one: from then on rtnetlink requests go
+//! through a socket opened in that namespace and `bpf(2)` requests that name an ifindex are
+//! issued from a thread that joined it (the kernel resolves ifindexes in the calling task's
+//! namespace). Ifindexes are allocated per namespace, so the backend remembers the pairs it
+//! created as (namespace, ifindex) places, never by ifindex alone.
 //!
 //! By default IPv6 is disabled on devices the backend creates (see
 //! [`KernelBackend::keep_ipv6`]) so that only the frames a caller sends move the counters.
@@ -31,7 +33,8 @@ use std::collections::{HashMap, HashSet};
 
 use netkit_core::{
     AttachReq, Backend, BpfLinkInfo, ChangeLink, Created, DetachReq, Errno, Error, Handle, IfIndex,
-    LinkCreateReq, LinkId, LinkInfo, NewLink, ProgId, ProgSource, QueryReq, QueryResult, TxOutcome,
+    LinkCreateReq, LinkId, LinkInfo, NewLink, ProgId, ProgSource, QueryReq, QueryResult, TxMeta,
+    TxOutcome,
 };
 
 use rtnl::Rtnl;
@@ -49,8 +52,11 @@ pub struct KernelBackend {
     /// Packet sockets of the caller's namespace for [`Backend::transmit`], kept open because
     /// closing one waits for an RCU grace period (tens of milliseconds in a VM).
     taps: RefCell<Option<xmit::Tap>>,
-    /// Devices living in a named namespace (peers created there).
-    netns_of: HashMap<IfIndex, String>,
+    /// The namespace requests act in (`None` = the process's own), see [`Backend::set_netns`].
+    caller: Option<String>,
+    /// Both ends of every pair this backend created, each mapped to the other end: a peer
+    /// may live in another namespace, which its ifindex alone does not say.
+    other_end: HashMap<Place, Place>,
     /// Whether new devices keep IPv6 (see [`KernelBackend::keep_ipv6`]).
     ipv6: bool,
     /// Program and link fds this backend opened; only these are ever closed.
@@ -63,7 +69,8 @@ impl KernelBackend {
         Ok(KernelBackend {
             rtnl: RefCell::new(Rtnl::open(None)?),
             taps: RefCell::new(None),
-            netns_of: HashMap::new(),
+            caller: None,
+            other_end: HashMap::new(),
             ipv6: false,
             handles: HashSet::new(),
         })
@@ -77,10 +84,12 @@ impl KernelBackend {
         self.ipv6 = keep;
     }
 
-    /// Writes `disable_ipv6 = 1` for `ifindex` (in its namespace); absent IPv6 is fine.
-    fn quiet(&self, ifindex: IfIndex) -> Result<(), Error> {
-        let name = self.link_dump(ifindex)?.name;
-        let netns = self.netns(ifindex);
+    /// Writes `disable_ipv6 = 1` for the device at `place`; absent IPv6 is fine.
+    fn quiet(&self, place: &Place) -> Result<(), Error> {
+        let name = self
+            .with_rtnl_in(place.netns.clone(), |r| r.get(place.ifindex))?
+            .name;
+        let netns = place.netns.clone();
         let path = format!("/proc/sys/net/ipv6/conf/{name}/disable_ipv6");
         netns::run_in(netns.as_deref(), move || match std::fs::write(&path, "1") {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
@@ -94,17 +103,28 @@ impl KernelBackend {
         })
     }
 
-    fn netns(&self, ifindex: IfIndex) -> Option<String> {
-        self.netns_of.get(&ifindex).cloned()
+    /// Where `ifindex` is, seen from the caller's namespace.
+    fn here(&self, ifindex: IfIndex) -> Place {
+        Place {
+            ifindex,
+            netns: self.caller.clone(),
+        }
     }
 
-    /// Runs `f` with the rtnetlink socket of `ifindex`'s namespace.
-    fn with_rtnl<T>(
+    /// Runs `f` with an rtnetlink socket of the caller's namespace.
+    fn with_rtnl<T>(&self, f: impl FnOnce(&mut Rtnl) -> Result<T, Error>) -> Result<T, Error> {
+        self.with_rtnl_in(self.caller.clone(), f)
+    }
+
+    /// Runs a `bpf(2)` request that names an ifindex from the caller's namespace.
+    fn bpf_here<T: Send + 'static>(
         &self,
-        ifindex: IfIndex,
-        f: impl FnOnce(&mut Rtnl) -> Result<T, Error>,
+        f: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, Error> {
-        self.with_rtnl_in(self.netns(ifindex), f)
+        let Some(name) = self.caller.clone() else {
+            return Ok(f());
+        };
+        netns::run_in(Some(&name), move || Ok(f())).map_err(|e| netns_error(&name, e))
     }
 
     fn with_rtnl_in<T>(
@@ -121,7 +141,7 @@ impl KernelBackend {
     /// The raw dump of one device: every netkit attribute the kernel emitted, or `None`
     /// for the absent ones (what the facts document is built from).
     pub fn link_dump(&self, ifindex: IfIndex) -> Result<rtnl::Dumped, Error> {
-        self.with_rtnl(ifindex, |r| r.get(ifindex))
+        self.with_rtnl(|r| r.get(ifindex))
     }
 
     fn own(&mut self, handle: Handle) -> Handle {
@@ -135,7 +155,7 @@ impl KernelBackend {
         &self,
         before: &std::collections::BTreeSet<IfIndex>,
     ) -> Result<rtnl::Dumped, Error> {
-        let after = self.with_rtnl_in(None, |r| r.dump())?;
+        let after = self.with_rtnl(|r| r.dump())?;
         after
             .into_iter()
             .filter(|d| !before.contains(&d.ifindex))
@@ -167,27 +187,38 @@ impl Backend for KernelBackend {
             Some(name) => Some(netns::open(name).map_err(|e| netns_error(name, e))?),
             None => None,
         };
-        let before = match &req.name {
+        // A literal name is looked up as given; a template (`nk%d`) is expanded by the
+        // kernel, so the new device is found like an unnamed one.
+        let literal = req.name.as_ref().filter(|n| !n.contains('%'));
+        let before = match literal {
             Some(_) => Default::default(),
-            None => self.with_rtnl_in(None, |r| r.netkit_ifindices())?,
+            None => self.with_rtnl(|r| r.netkit_ifindices())?,
         };
-        self.with_rtnl_in(None, |r| r.create(req, ns_fd.as_ref()))?;
-        let primary = match &req.name {
-            Some(name) => self.with_rtnl_in(None, |r| r.get_by_name(name))?,
+        self.with_rtnl(|r| r.create(req, ns_fd.as_ref()))?;
+        let primary = match literal {
+            Some(name) => self.with_rtnl(|r| r.get_by_name(name))?,
             None => self.find_new_primary(&before)?,
         };
         let peer = primary.link.filter(|&l| l != 0).map(IfIndex);
-        if let (Some(peer), Some(ns)) = (peer, peer_ns) {
-            self.netns_of.insert(peer, ns);
-        }
         let created = Created {
             primary: primary.ifindex,
             peer,
         };
+        let primary_place = self.here(created.primary);
+        let peer_place = peer.map(|ifindex| Place {
+            ifindex,
+            netns: peer_ns.or_else(|| self.caller.clone()),
+        });
+        if let Some(peer_place) = &peer_place {
+            self.other_end
+                .insert(primary_place.clone(), peer_place.clone());
+            self.other_end
+                .insert(peer_place.clone(), primary_place.clone());
+        }
         if !self.ipv6 {
-            let quieted = std::iter::once(created.primary)
-                .chain(created.peer)
-                .try_for_each(|dev| self.quiet(dev));
+            let quieted = std::iter::once(&primary_place)
+                .chain(peer_place.as_ref())
+                .try_for_each(|place| self.quiet(place));
             if let Err(e) = quieted {
                 // All or nothing, as the kernel's own creation: no half-configured pair.
                 let _ = self.link_del(created.primary);
@@ -198,35 +229,54 @@ impl Backend for KernelBackend {
     }
 
     fn link_change(&mut self, ifindex: IfIndex, req: &ChangeLink) -> Result<(), Error> {
-        self.with_rtnl(ifindex, |r| r.change(ifindex, req))
+        self.with_rtnl(|r| r.change(ifindex, req))
     }
 
     fn link_set_up(&mut self, ifindex: IfIndex, up: bool) -> Result<(), Error> {
-        self.with_rtnl(ifindex, |r| r.set_up(ifindex, up))
+        self.with_rtnl(|r| r.set_up(ifindex, up))
     }
 
     fn link_set_address(&mut self, ifindex: IfIndex, address: &[u8]) -> Result<(), Error> {
-        self.with_rtnl(ifindex, |r| r.set_address(ifindex, address))
+        self.with_rtnl(|r| r.set_address(ifindex, address))
     }
 
     fn link_set_mtu(&mut self, ifindex: IfIndex, mtu: u32) -> Result<(), Error> {
-        self.with_rtnl(ifindex, |r| r.set_mtu(ifindex, mtu))
+        self.with_rtnl(|r| r.set_mtu(ifindex, mtu))
+    }
+
+    fn link_set_netns(&mut self, ifindex: IfIndex, netns: Option<&str>) -> Result<(), Error> {
+        let fd = match netns {
+            Some(name) => netns::open(name).map_err(|e| netns_error(name, e))?,
+            // The initial namespace is the one this thread (never moved by setns) is in.
+            None => netns::own().map_err(|e| netns_error("(initial)", e))?,
+        };
+        let name = self.link_dump(ifindex)?.name;
+        self.with_rtnl(|r| r.set_netns(ifindex, &fd))?;
+        // The device keeps its name; its ifindex is kept only if free in the new namespace.
+        let target = netns.map(str::to_string);
+        let moved = self.with_rtnl_in(target.clone(), |r| r.get_by_name(&name))?;
+        let new_place = Place {
+            ifindex: moved.ifindex,
+            netns: target,
+        };
+        if let Some(other) = self.other_end.remove(&self.here(ifindex)) {
+            self.other_end.insert(other.clone(), new_place.clone());
+            self.other_end.insert(new_place, other);
+        }
+        Ok(())
     }
 
     fn link_del(&mut self, ifindex: IfIndex) -> Result<(), Error> {
-        let peer = self.link_dump(ifindex).ok().and_then(|d| d.link);
-        self.with_rtnl(ifindex, |r| r.delete(ifindex))?;
-        self.netns_of.remove(&ifindex);
-        if let Some(peer) = peer {
-            self.netns_of.remove(&IfIndex(peer));
+        self.with_rtnl(|r| r.delete(ifindex))?;
+        if let Some(other) = self.other_end.remove(&self.here(ifindex)) {
+            self.other_end.remove(&other);
         }
         Ok(())
     }
 
     fn link_get(&self, ifindex: IfIndex) -> Result<LinkInfo, Error> {
-        let netns = self.netns(ifindex);
         let dumped = self.link_dump(ifindex)?;
-        dumped.to_link_info(netns).ok_or_else(|| {
+        dumped.to_link_info(self.caller.clone()).ok_or_else(|| {
             Error::new(
                 Errno::ENXIO,
                 format!(
@@ -238,8 +288,7 @@ impl Backend for KernelBackend {
     }
 
     fn ifindex_by_name(&self, name: &str) -> Result<IfIndex, Error> {
-        self.with_rtnl_in(None, |r| r.get_by_name(name))
-            .map(|d| d.ifindex)
+        self.with_rtnl(|r| r.get_by_name(name)).map(|d| d.ifindex)
     }
 
     fn prog_load(&mut self, src: &ProgSource) -> Result<(Handle, ProgId), Error> {
@@ -268,19 +317,26 @@ impl Backend for KernelBackend {
     }
 
     fn prog_attach(&mut self, req: &AttachReq) -> Result<(), Error> {
-        progs::attach(req)
+        let req = *req;
+        self.bpf_here(move || progs::attach(&req))?
     }
 
     fn prog_detach(&mut self, req: &DetachReq) -> Result<(), Error> {
-        progs::detach(req)
+        let req = *req;
+        self.bpf_here(move || progs::detach(&req))?
     }
 
     fn prog_query(&self, req: &QueryReq) -> Result<QueryResult, (Error, Option<QueryResult>)> {
-        progs::query(req)
+        let req = *req;
+        match self.bpf_here(move || progs::query(&req)) {
+            Ok(result) => result,
+            Err(e) => Err((e, None)),
+        }
     }
 
     fn link_create(&mut self, req: &LinkCreateReq) -> Result<(Handle, LinkId), Error> {
-        let fd = self.own(progs::link_create(req)?);
+        let req = *req;
+        let fd = self.own(self.bpf_here(move || progs::link_create(&req))??);
         match progs::link_info(fd) {
             Ok((info, _)) => Ok((fd, info.id)),
             Err(e) => {
@@ -315,6 +371,29 @@ impl Backend for KernelBackend {
         self.transmit_observed(ifindex, frame, xmit::SendMeta::default())
             .map(|o| o.outcome)
     }
+
+    fn transmit_meta(
+        &mut self,
+        ifindex: IfIndex,
+        frame: &[u8],
+        meta: TxMeta,
+    ) -> Result<TxOutcome, Error> {
+        let meta = xmit::SendMeta {
+            mark: meta.mark,
+            priority: meta.priority,
+        };
+        self.transmit_observed(ifindex, frame, meta)
+            .map(|o| o.outcome)
+    }
+
+    fn set_netns(&mut self, netns: Option<&str>) -> Result<(), Error> {
+        if let Some(name) = netns {
+            // Fails early (ENOENT) for a namespace that does not exist.
+            netns::open(name).map_err(|e| netns_error(name, e))?;
+        }
+        self.caller = netns.map(str::to_string);
+        Ok(())
+    }
 }
 
 impl KernelBackend {
@@ -326,18 +405,15 @@ impl KernelBackend {
         frame: &[u8],
         meta: xmit::SendMeta,
     ) -> Result<xmit::Observed, Error> {
-        let sender = Place {
-            ifindex,
-            netns: self.netns(ifindex),
-        };
-        let peer = self
-            .link_dump(ifindex)?
-            .link
-            .filter(|&l| l != 0)
-            .map(|l| Place {
-                ifindex: IfIndex(l),
-                netns: self.netns(IfIndex(l)),
-            });
+        let sender = self.here(ifindex);
+        // The peer of a pair this backend created may be in another namespace; any other
+        // device's peer is taken to be beside it.
+        let peer = self.link_dump(ifindex)?.link.filter(|&l| l != 0).map(|l| {
+            match self.other_end.get(&sender) {
+                Some(other) if other.ifindex.0 == l => other.clone(),
+                _ => self.here(IfIndex(l)),
+            }
+        });
         let mut taps = self.taps.borrow_mut();
         if taps.is_none() {
             *taps = Some(xmit::Tap::open(None)?);

@@ -24,6 +24,11 @@ pub fn open(name: &str) -> io::Result<OwnedFd> {
     Ok(OwnedFd::from(file))
 }
 
+/// Opens the namespace file of the calling thread's own namespace.
+pub fn own() -> io::Result<OwnedFd> {
+    Ok(OwnedFd::from(File::open("/proc/thread-self/ns/net")?))
+}
+
 /// Runs `f` on a thread inside namespace `name` (`None` = the caller's) and returns its result.
 pub fn run_in<T: Send + 'static>(
     name: Option<&str>,

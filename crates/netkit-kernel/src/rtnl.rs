@@ -141,6 +141,13 @@ impl Rtnl {
         self.ack(&m, "set link mtu")
     }
 
+    /// Moves the device into the namespace `netns_fd` refers to (IFLA_NET_NS_FD).
+    pub fn set_netns(&mut self, ifindex: IfIndex, netns_fd: &OwnedFd) -> Result<(), Error> {
+        let mut m = LinkMsg::new(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, ifi(ifindex));
+        m.u32(IFLA_NET_NS_FD, netns_fd.as_raw_fd() as u32);
+        self.ack(&m, "set link netns")
+    }
+
     pub fn delete(&mut self, ifindex: IfIndex) -> Result<(), Error> {
         let m = LinkMsg::new(RTM_DELLINK, NLM_F_REQUEST | NLM_F_ACK, ifi(ifindex));
         self.ack(&m, "delete link")

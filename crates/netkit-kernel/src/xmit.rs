@@ -23,7 +23,7 @@ const SETTLE: Duration = Duration::from_millis(300);
 const POLL: Duration = Duration::from_millis(10);
 
 /// A device together with the namespace it lives in (`None` = the caller's).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Place {
     pub ifindex: IfIndex,
     pub netns: Option<String>,

@@ -307,7 +307,8 @@ pub struct LinkView {
     pub up: bool,
     pub carrier: bool,
     pub stats: StatsView,
-    /// Whether packets are forwarded on real interfaces (false: model only).
+    /// Whether packets are forwarded on real interfaces (false: model only, or a restored pair
+    /// that failed closed).
     pub dataplane: bool,
     /// The ifindex the user-space model knows the device by: what `bpf_redirect()` and
     /// `skb->ifindex` use in programs (the real interfaces of different namespaces may share

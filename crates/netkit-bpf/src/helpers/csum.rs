@@ -61,17 +61,22 @@ pub fn csum_replace_by_diff(sum: u16, diff: u32) -> u16 {
     csum_fold(csum_add(diff, !u32::from(sum)))
 }
 
-/// `bpf_csum_diff`'s computation: complemented `from` words then `to` words, summed with the
-/// seed. Sizes are checked by the caller.
+/// `from32to16`: folds a 32-bit sum to 16 bits with end-around carry (not complemented).
+pub fn from32to16(x: u32) -> u32 {
+    let x = (x & 0xffff) + (x >> 16);
+    (x & 0xffff) + (x >> 16)
+}
+
+/// `bpf_csum_diff(from, from_size, to, to_size, seed)` as current kernels compute it (observed
+/// on 6.18): the difference of the two partial sums, folded to 16 bits. Sizes need not be
+/// multiples of 4.
 pub fn csum_diff(from: &[u8], to: &[u8], seed: u32) -> u32 {
-    let mut diff = Vec::with_capacity(from.len() + to.len());
-    for w in from.chunks_exact(4) {
-        diff.extend_from_slice(
-            &(!u32::from_le_bytes(w.try_into().expect("4 bytes"))).to_le_bytes(),
-        );
-    }
-    diff.extend_from_slice(to);
-    csum_partial(&diff, seed)
+    let sum = match (from.is_empty(), to.is_empty()) {
+        (false, false) => csum_sub(csum_partial(to, seed), csum_partial(from, 0)),
+        (true, false) => csum_partial(to, seed),
+        (_, true) => !csum_partial(from, !seed),
+    };
+    from32to16(sum)
 }
 
 #[cfg(test)]
@@ -122,6 +127,13 @@ mod tests {
         // The same through csum_diff + replace_by_diff.
         let d = csum_diff(&old.to_le_bytes(), &new.to_le_bytes(), 0);
         assert_eq!(csum_replace_by_diff(sum, d), patched);
+        // Golden values read from the kernel's bpf_csum_diff (6.18).
+        assert_eq!(csum_diff(&[], &[0; 8], 0), 0);
+        assert_eq!(csum_diff(&[0; 8], &[], 0), 0);
+        assert_eq!(csum_diff(&[0; 8], &[0; 8], 0), 0xffff);
+        assert_eq!(csum_diff(&[0xff; 8], &[], 0), 0);
+        assert_eq!(csum_diff(&[0xff; 8], &[0xff; 8], 0), 0xffff);
+        assert_eq!(csum_diff(&[], &[], 7), 7);
         // And a 16-bit field.
         let p2 = csum_replace2(sum, 0x1234u16.to_be(), 0xabcdu16.to_be());
         let mut h2 = hdr;

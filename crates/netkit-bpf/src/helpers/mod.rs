@@ -8,7 +8,8 @@ mod pkt;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use crate::maps::Map;
+use crate::maps::{Elems, Map};
+use crate::mem::Words;
 use crate::mem::{kind, make_ptr, ptr_index, ptr_kind, ptr_off, Region};
 use crate::trace::{self, Arg};
 use crate::vm::{AbortReason, Machine, Program};
@@ -37,16 +38,21 @@ pub mod id {
     pub const PERF_EVENT_OUTPUT: u32 = 25;
     pub const SKB_LOAD_BYTES: u32 = 26;
     pub const CSUM_DIFF: u32 = 28;
+    pub const SKB_CHANGE_PROTO: u32 = 31;
     pub const SKB_CHANGE_TYPE: u32 = 32;
     pub const GET_HASH_RECALC: u32 = 34;
     pub const SKB_CHANGE_TAIL: u32 = 38;
     pub const SKB_PULL_DATA: u32 = 39;
+    pub const CSUM_UPDATE: u32 = 40;
     pub const SET_HASH_INVALID: u32 = 41;
     pub const GET_NUMA_NODE_ID: u32 = 42;
     pub const SKB_CHANGE_HEAD: u32 = 43;
+    pub const GET_SOCKET_COOKIE: u32 = 46;
+    pub const GET_SOCKET_UID: u32 = 47;
     pub const SET_HASH: u32 = 48;
     pub const SKB_ADJUST_ROOM: u32 = 50;
     pub const SKB_LOAD_BYTES_RELATIVE: u32 = 68;
+    pub const SKB_ECN_SET_CE: u32 = 97;
     pub const JIFFIES64: u32 = 118;
     pub const KTIME_GET_BOOT_NS: u32 = 125;
     pub const RINGBUF_OUTPUT: u32 = 130;
@@ -86,16 +92,21 @@ pub const NAMES: &[(u32, &str)] = &[
     (id::PERF_EVENT_OUTPUT, "perf_event_output"),
     (id::SKB_LOAD_BYTES, "skb_load_bytes"),
     (id::CSUM_DIFF, "csum_diff"),
+    (id::SKB_CHANGE_PROTO, "skb_change_proto"),
     (id::SKB_CHANGE_TYPE, "skb_change_type"),
     (id::GET_HASH_RECALC, "get_hash_recalc"),
     (id::SKB_CHANGE_TAIL, "skb_change_tail"),
     (id::SKB_PULL_DATA, "skb_pull_data"),
+    (id::CSUM_UPDATE, "csum_update"),
     (id::SET_HASH_INVALID, "set_hash_invalid"),
     (id::GET_NUMA_NODE_ID, "get_numa_node_id"),
     (id::SKB_CHANGE_HEAD, "skb_change_head"),
+    (id::GET_SOCKET_COOKIE, "get_socket_cookie"),
+    (id::GET_SOCKET_UID, "get_socket_uid"),
     (id::SET_HASH, "set_hash"),
     (id::SKB_ADJUST_ROOM, "skb_adjust_room"),
     (id::SKB_LOAD_BYTES_RELATIVE, "skb_load_bytes_relative"),
+    (id::SKB_ECN_SET_CE, "skb_ecn_set_ce"),
     (id::JIFFIES64, "jiffies64"),
     (id::KTIME_GET_BOOT_NS, "ktime_get_boot_ns"),
     (id::RINGBUF_OUTPUT, "ringbuf_output"),
@@ -126,6 +137,23 @@ pub(crate) const EAGAIN: u64 = (-11i64) as u64;
 pub(crate) const ENOTSUPP: u64 = (-524i64) as u64;
 /// `bpf_loop`'s iteration limit (BPF_MAX_LOOPS).
 const MAX_LOOPS: u64 = 1 << 23;
+
+/// The largest buffer a helper argument can describe: nothing a program can address is
+/// larger (stack 4 KiB, packets, map values of at most [`crate::maps::MAX_VALUE_SIZE`]).
+const MAX_ARG: usize = 1 << 23;
+
+/// A zeroed buffer for a helper's memory argument of `len` bytes; lengths no memory could
+/// have abort instead of allocating.
+pub(crate) fn arg_buf(addr: u64, len: u64) -> Result<Vec<u8>, AbortReason> {
+    if len > MAX_ARG as u64 {
+        return Err(AbortReason::OutOfBounds {
+            addr,
+            size: len as u32,
+            write: false,
+        });
+    }
+    Ok(vec![0; len as usize])
+}
 
 fn bad(helper: u32, what: &'static str) -> AbortReason {
     AbortReason::HelperArg { helper, what }
@@ -230,10 +258,10 @@ pub(crate) fn call(
             if a[3] & !3 != 0 {
                 return Ok(EINVAL);
             }
-            let mut data = vec![0; a[2] as usize & 0xffff_ffff];
-            if data.len() > ring_capacity(map) {
+            if (a[2] & 0xffff_ffff) as usize > ring_capacity(map) {
                 return Ok(EAGAIN);
             }
+            let mut data = arg_buf(a[1], a[2] & 0xffff_ffff)?;
             m.read(a[1], &mut data)?;
             match ring.output(&data) {
                 Ok(()) => 0,
@@ -260,16 +288,16 @@ pub(crate) fn call(
             }
         }
         id::RINGBUF_SUBMIT | id::RINGBUF_DISCARD => {
-            let r = m
-                .regions
-                .get_mut(ptr_index(a[0]) as usize)
-                .filter(|r| {
-                    ptr_kind(a[0]) == kind::REGION
-                        && ptr_off(a[0]) == 0
-                        && r.live
-                        && r.record.is_some()
-                })
-                .ok_or(bad(helper, "not a reserved ringbuf record"))?;
+            let r =
+                m.s.regions
+                    .get_mut(ptr_index(a[0]) as usize)
+                    .filter(|r| {
+                        ptr_kind(a[0]) == kind::REGION
+                            && ptr_off(a[0]) == 0
+                            && r.live
+                            && r.record.is_some()
+                    })
+                    .ok_or(bad(helper, "not a reserved ringbuf record"))?;
             r.live = false;
             if let Some(rec) = &r.record {
                 rec.finish(&r.words, r.len as usize, helper == id::RINGBUF_SUBMIT);
@@ -405,18 +433,17 @@ fn for_each(
         return Ok(EINVAL);
     }
     let target = func_arg(a[1])?;
-    let Some(elems) = map.snapshot_elems(m.cpu) else {
+    let Some(elems) = map.for_each_elems(m.cpu) else {
         return Ok(EINVAL);
     };
-    let key_size = map.def().key_size;
     let mut n = 0;
-    for (key, words, start) in elems {
+    let mut visit = |m: &mut Machine, key: &[u8], words: Words, start: usize| {
         let key_words = crate::mem::alloc_words(key.len());
-        crate::mem::write_bytes(&key_words, 0, &key);
+        crate::mem::write_bytes(&key_words, 0, key);
         let kp = m.add_region(Region {
             words: key_words,
             start: 0,
-            len: key_size,
+            len: key.len() as u32,
             writable: false,
             live: true,
             record: None,
@@ -430,9 +457,25 @@ fn for_each(
             record: None,
         })?;
         n += 1;
-        let ret = run_callback(prog, m, target, frame, [a[0], kp, vp, a[2], 0])?;
-        if ret != 0 {
-            break;
+        run_callback(prog, m, target, frame, [a[0], kp, vp, a[2], 0]).map(|ret| ret != 0)
+    };
+    match elems {
+        Elems::Indexed(count) => {
+            for i in 0..count {
+                let Some((words, start)) = map.array_elem(i, m.cpu) else {
+                    break;
+                };
+                if visit(m, &i.to_le_bytes(), words, start)? {
+                    break;
+                }
+            }
+        }
+        Elems::Listed(list) => {
+            for (key, words, start) in list {
+                if visit(m, &key, words, start)? {
+                    break;
+                }
+            }
         }
     }
     Ok(n)
@@ -460,7 +503,7 @@ fn perf_output(prog: &Program, m: &mut Machine, a: [u64; 5]) -> Result<u64, Abor
     if index == u32::MAX {
         index = m.cpu;
     }
-    let mut data = vec![0; (a[4] & 0xffff_ffff) as usize];
+    let mut data = arg_buf(a[3], a[4] & 0xffff_ffff)?;
     m.read(a[3], &mut data)?;
     data.extend_from_slice(&m.skb.data()[..skb_len]);
     Ok(match perf.output(index, data) {

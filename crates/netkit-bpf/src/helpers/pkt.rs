@@ -17,6 +17,8 @@ const ETH_P_IPV6: u16 = 0x86dd;
 const ETH_P_8021Q: u16 = 0x8100;
 const ETH_P_8021AD: u16 = 0x88a8;
 const INT_MAX: u64 = i32::MAX as u64;
+/// The uid reported when there is none (`overflowuid`).
+const OVERFLOW_UID: u64 = 65534;
 
 /// Legacy `LD_ABS`/`LD_IND`: `size` bytes big-endian at `off` from the packet start, or `None`
 /// (the program then ends returning 0).
@@ -147,7 +149,7 @@ pub(super) fn call(m: &mut Machine, helper: u32, a: [u64; 5]) -> Result<u64, Abo
             if off > INT_MAX || (off + len) as usize > m.skb.len() {
                 return Ok(EFAULT);
             }
-            let mut bytes = vec![0; len as usize];
+            let mut bytes = super::arg_buf(a[2], len)?;
             m.read(a[2], &mut bytes)?;
             let at = m.skb.head + off as usize;
             m.skb.buf[at..at + len as usize].copy_from_slice(&bytes);
@@ -192,6 +194,13 @@ pub(super) fn call(m: &mut Machine, helper: u32, a: [u64; 5]) -> Result<u64, Abo
             }
             u64::from(m.skb.meta.hash)
         }
+        // Packets here are never CHECKSUM_COMPLETE.
+        id::CSUM_UPDATE => ENOTSUPP,
+        // No socket is attached to a packet in a netkit transmit path or a test run.
+        id::GET_SOCKET_COOKIE => 0,
+        id::GET_SOCKET_UID => OVERFLOW_UID,
+        id::SKB_ECN_SET_CE => ecn_set_ce(m),
+        id::SKB_CHANGE_PROTO => change_proto(m, a[1] as u16, a[2]),
         id::SET_HASH_INVALID => {
             m.skb.meta.hash = 0;
             0
@@ -257,6 +266,10 @@ pub(super) fn call(m: &mut Machine, helper: u32, a: [u64; 5]) -> Result<u64, Abo
         },
         id::CHECK_MTU => check_mtu(m, a)?,
         id::SKB_SET_TSTAMP => {
+            // Only IP packets carry a delivery time (observed: -EOPNOTSUPP otherwise).
+            if !matches!(m.skb.meta.protocol, ETH_P_IP | ETH_P_IPV6) {
+                return Ok((-95i64) as u64);
+            }
             let (ts, ty) = (a[1], a[2]);
             match ty {
                 0 => {}
@@ -285,18 +298,16 @@ fn zero_out(m: &mut Machine, addr: u64, len: usize) -> Result<(), AbortReason> {
 /// `bpf_csum_diff(from, from_size, to, to_size, seed)`.
 fn csum_diff(m: &mut Machine, a: [u64; 5]) -> Result<u64, AbortReason> {
     let (from_size, to_size) = (a[1] & 0xffff_ffff, a[3] & 0xffff_ffff);
-    if (from_size | to_size) & 3 != 0 || from_size + to_size > 512 {
+    if from_size + to_size > 1 << 16 {
         return Ok(EINVAL);
     }
-    let mut from = vec![0; from_size as usize];
-    let mut to = vec![0; to_size as usize];
+    let mut from = super::arg_buf(a[0], from_size)?;
+    let mut to = super::arg_buf(a[2], to_size)?;
     m.read(a[0], &mut from)?;
     m.read(a[2], &mut to)?;
     // Kernels since 6.13 return the sum folded to 16 bits (csum_from32to16, not
-    // complemented) on every architecture; seen on 6.18.
-    let sum = csum::csum_diff(&from, &to, a[4] as u32);
-    let sum = (sum & 0xffff) + (sum >> 16);
-    Ok(u64::from((sum & 0xffff) + (sum >> 16)))
+    // complemented) on every architecture; csum::csum_diff does that fold.
+    Ok(u64::from(csum::csum_diff(&from, &to, a[4] as u32)))
 }
 
 /// The checksum field at `off` from the packet start, if writable there.
@@ -380,7 +391,8 @@ fn l4_csum(m: &mut Machine, a: [u64; 5]) -> u64 {
 fn push_front(m: &mut Machine, off: usize, len: usize) {
     let skb = &mut *m.skb;
     if skb.head < len {
-        let grow = len - skb.head + crate::skb::DEFAULT_HEADROOM;
+        // Grow geometrically so that repeated pushes cost amortised O(1).
+        let grow = len - skb.head + crate::skb::DEFAULT_HEADROOM + skb.buf.len();
         skb.buf.splice(0..0, std::iter::repeat_n(0, grow));
         skb.head += grow;
     }
@@ -498,6 +510,62 @@ fn adjust_room(m: &mut Machine, a: [u64; 5]) -> u64 {
     if flags & NO_CSUM_RESET == 0 {
         m.csum_level = None;
     }
+    m.invalidate_packet();
+    0
+}
+
+/// `bpf_skb_ecn_set_ce`: marks Congestion Experienced in an ECN-capable IPv4/IPv6 packet
+/// (INET_ECN_set_ce); returns 1 if the packet is now CE, 0 if it is not ECN-capable.
+fn ecn_set_ce(m: &mut Machine) -> u64 {
+    let at = m.skb.head + ETH_HLEN;
+    match m.skb.meta.protocol {
+        ETH_P_IP if m.skb.len() >= ETH_HLEN + 20 => {
+            let tos = m.skb.buf[at + 1];
+            // (tos + 1) & 3: not-ECT -> 1, ECT(1) -> 2, ECT(0) -> 3, CE -> 0.
+            let ecn = (tos.wrapping_add(1) & 3) as u16;
+            if ecn & 2 == 0 {
+                return u64::from(ecn == 0);
+            }
+            let check = get16(m, at + 10);
+            let add = 0xfffbu16.to_be().wrapping_add(ecn.to_be());
+            let (sum, carry) = check.overflowing_add(add);
+            put16(m, at + 10, sum.wrapping_add(u16::from(carry)));
+            m.skb.buf[at + 1] = tos | 3;
+            m.invalidate_packet();
+            1
+        }
+        ETH_P_IPV6 if m.skb.len() >= ETH_HLEN + 40 => {
+            let word = u32::from_be_bytes(m.skb.buf[at..at + 4].try_into().expect("4 bytes"));
+            if (word >> 20) & 3 == 0 {
+                return 0;
+            }
+            m.skb.buf[at..at + 4].copy_from_slice(&(word | (3 << 20)).to_be_bytes());
+            m.invalidate_packet();
+            1
+        }
+        _ => 0,
+    }
+}
+
+/// `bpf_skb_change_proto(skb, proto, flags)`: IPv4 <-> IPv6, making room for (or removing)
+/// the 20 bytes the headers differ by after the MAC header; the program writes the header.
+fn change_proto(m: &mut Machine, proto_be: u16, flags: u64) -> u64 {
+    if flags != 0 {
+        return EINVAL;
+    }
+    let to = u16::from_be(proto_be);
+    let from = m.skb.meta.protocol;
+    match (from, to) {
+        (ETH_P_IP, ETH_P_IPV6) => push_front(m, ETH_HLEN, 20),
+        (ETH_P_IPV6, ETH_P_IP) => {
+            if m.skb.len() < ETH_HLEN + 20 {
+                return ENOMEM;
+            }
+            pop_at(m, ETH_HLEN, 20);
+        }
+        _ => return ENOTSUPP,
+    }
+    m.skb.meta.protocol = to;
     m.invalidate_packet();
     0
 }

@@ -24,6 +24,11 @@ pub const BPF_ANY: u64 = 0;
 pub const BPF_NOEXIST: u64 = 1;
 pub const BPF_EXIST: u64 = 2;
 
+/// Largest key a map may have (the kernel's MAX_BPF_STACK bound for hash keys).
+pub const MAX_KEY_SIZE: u32 = 512;
+/// Largest value a map may have (about the kernel's KMALLOC_MAX_SIZE).
+pub const MAX_VALUE_SIZE: u32 = 1 << 22;
+
 /// The number of CPUs per-CPU maps hold values for (the host's available parallelism).
 pub fn num_cpus() -> u32 {
     static N: OnceLock<u32> = OnceLock::new();
@@ -126,6 +131,9 @@ impl Map {
         let vs = def.value_size;
         if def.max_entries == 0 {
             return Err(bad("max_entries must be > 0"));
+        }
+        if ks > MAX_KEY_SIZE || vs > MAX_VALUE_SIZE {
+            return Err(bad("key or value too large (E2BIG)"));
         }
         let store = match def.map_type {
             MapType::Array | MapType::PercpuArray => {
@@ -376,21 +384,31 @@ impl Map {
         }
     }
 
-    /// Elements for `bpf_for_each_map_elem`: (key bytes, value words, byte offset).
-    pub(crate) fn snapshot_elems(&self, cpu: u32) -> Option<Vec<(Vec<u8>, Words, usize)>> {
+    /// Elements for `bpf_for_each_map_elem`: arrays by index (no copy of a large array),
+    /// hash maps as a snapshot (the callback may update the map).
+    pub(crate) fn for_each_elems(&self, cpu: u32) -> Option<Elems> {
         match &self.store {
-            Store::Array(a) => Some(
-                (0..self.def.max_entries)
-                    .filter_map(|i| {
-                        let key = i.to_le_bytes();
-                        a.locate(&key, cpu).map(|(w, s)| (key.to_vec(), w, s))
-                    })
-                    .collect(),
-            ),
-            Store::Hash(h) => Some(h.snapshot(cpu)),
+            Store::Array(_) => Some(Elems::Indexed(self.def.max_entries)),
+            Store::Hash(h) => Some(Elems::Listed(h.snapshot(cpu))),
             _ => None,
         }
     }
+
+    /// Element `index` of an array on `cpu`: (value words, byte offset).
+    pub(crate) fn array_elem(&self, index: u32, cpu: u32) -> Option<(Words, usize)> {
+        match &self.store {
+            Store::Array(a) => a.locate(&index.to_le_bytes(), cpu),
+            _ => None,
+        }
+    }
+}
+
+/// What [`Map::for_each_elems`] yields.
+pub(crate) enum Elems {
+    /// Array indices `0..n`.
+    Indexed(u32),
+    /// (key, value words, byte offset) of each element.
+    Listed(Vec<(Vec<u8>, Words, usize)>),
 }
 
 pub(crate) fn key_index(key: &[u8]) -> u32 {

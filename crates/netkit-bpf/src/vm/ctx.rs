@@ -73,7 +73,19 @@ fn word(skb: &Skb, field: u32) -> Option<u32> {
 
 /// Loads `size` bytes at `at` of the context. `gen` is the current packet generation.
 pub(crate) fn load(skb: &Skb, gen: u32, at: u32, size: usize) -> Option<u64> {
-    if at % size as u32 != 0 || at >= SKB_CTX_SIZE {
+    // The common case first: a whole 4-byte field.
+    if size == 4 && at.is_multiple_of(4) {
+        match at {
+            off::DATA | off::DATA_META => return Some(pkt_ptr(gen, skb.head)),
+            off::DATA_END => return Some(pkt_ptr(gen, skb.buf.len())),
+            _ => {
+                if let Some(v) = word(skb, at) {
+                    return Some(u64::from(v));
+                }
+            }
+        }
+    }
+    if !at.is_multiple_of(size as u32) || at >= SKB_CTX_SIZE {
         return None;
     }
     match (at, size) {
@@ -111,7 +123,7 @@ pub(crate) fn load(skb: &Skb, gen: u32, at: u32, size: usize) -> Option<u64> {
 
 /// Stores `size` bytes of `val` at `at` of the context; only the fields SCHED_CLS may write.
 pub(crate) fn store(skb: &mut Skb, at: u32, size: usize, val: u64) -> Option<()> {
-    if at % size as u32 != 0 {
+    if !at.is_multiple_of(size as u32) {
         return None;
     }
     let m = &mut skb.meta;

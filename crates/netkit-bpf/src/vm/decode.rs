@@ -193,6 +193,137 @@ pub(crate) enum Op {
     Exit,
     /// The second slot of a 16-byte load: executing it means a jump landed inside one.
     Hole,
+    // Specialised forms of the most frequent instructions: one dispatch instead of two.
+    Mov64K {
+        dst: u8,
+        imm: i32,
+    },
+    Mov64X {
+        dst: u8,
+        src: u8,
+    },
+    Add64K {
+        dst: u8,
+        imm: i32,
+    },
+    Add64X {
+        dst: u8,
+        src: u8,
+    },
+    And64K {
+        dst: u8,
+        imm: i32,
+    },
+    Lsh64K {
+        dst: u8,
+        imm: i32,
+    },
+    Rsh64K {
+        dst: u8,
+        imm: i32,
+    },
+    Mov32K {
+        dst: u8,
+        imm: i32,
+    },
+    Mov32X {
+        dst: u8,
+        src: u8,
+    },
+    Add32X {
+        dst: u8,
+        src: u8,
+    },
+    JeqK {
+        dst: u8,
+        imm: i32,
+        target: u32,
+    },
+    JneK {
+        dst: u8,
+        imm: i32,
+        target: u32,
+    },
+    JgtX {
+        dst: u8,
+        src: u8,
+        target: u32,
+    },
+}
+
+/// Rewrites an instruction into its specialised form when it has one.
+fn specialize(op: Op) -> Op {
+    match op {
+        Op::Alu64K {
+            op: Alu::Mov,
+            dst,
+            imm,
+        } => Op::Mov64K { dst, imm },
+        Op::Alu64X {
+            op: Alu::Mov,
+            dst,
+            src,
+        } => Op::Mov64X { dst, src },
+        Op::Alu64K {
+            op: Alu::Add,
+            dst,
+            imm,
+        } => Op::Add64K { dst, imm },
+        Op::Alu64X {
+            op: Alu::Add,
+            dst,
+            src,
+        } => Op::Add64X { dst, src },
+        Op::Alu64K {
+            op: Alu::And,
+            dst,
+            imm,
+        } => Op::And64K { dst, imm },
+        Op::Alu64K {
+            op: Alu::Lsh,
+            dst,
+            imm,
+        } => Op::Lsh64K { dst, imm },
+        Op::Alu64K {
+            op: Alu::Rsh,
+            dst,
+            imm,
+        } => Op::Rsh64K { dst, imm },
+        Op::Alu32K {
+            op: Alu::Mov,
+            dst,
+            imm,
+        } => Op::Mov32K { dst, imm },
+        Op::Alu32X {
+            op: Alu::Mov,
+            dst,
+            src,
+        } => Op::Mov32X { dst, src },
+        Op::Alu32X {
+            op: Alu::Add,
+            dst,
+            src,
+        } => Op::Add32X { dst, src },
+        Op::JmpK {
+            cond: Cond::Eq,
+            dst,
+            imm,
+            target,
+        } => Op::JeqK { dst, imm, target },
+        Op::JmpK {
+            cond: Cond::Ne,
+            dst,
+            imm,
+            target,
+        } => Op::JneK { dst, imm, target },
+        Op::JmpX {
+            cond: Cond::Gt,
+            dst,
+            src,
+            target,
+        } => Op::JgtX { dst, src, target },
+        other => other,
+    }
 }
 
 /// Why bytecode could not be decoded, with the instruction index.
@@ -238,12 +369,11 @@ fn jump_target(i: usize, off: i64, len: usize) -> Result<u32, DecodeError> {
 }
 
 fn alu_op(i: usize, insn: Insn, wide: bool) -> Result<Alu, DecodeError> {
-    let signed = insn.off == 1;
     Ok(match (insn.code & 0xf0, insn.off) {
         (BPF_ADD, 0) => Alu::Add,
         (BPF_SUB, 0) => Alu::Sub,
         (BPF_MUL, 0) => Alu::Mul,
-        (BPF_DIV, 0 | 1) if !signed => Alu::Div,
+        (BPF_DIV, 0) => Alu::Div,
         (BPF_DIV, 1) => Alu::SDiv,
         (BPF_OR, 0) => Alu::Or,
         (BPF_AND, 0) => Alu::And,
@@ -560,5 +690,5 @@ pub(crate) fn decode(insns: &[Insn], n_maps: usize) -> Result<Vec<Op>, DecodeErr
             ));
         }
     }
-    Ok(ops)
+    Ok(ops.into_iter().map(specialize).collect())
 }

@@ -133,7 +133,7 @@ fn sign_extend(v: u64, size: u8) -> u64 {
 
 /// A caller's registers saved across a BPF-to-BPF call.
 #[derive(Clone, Copy, Default)]
-struct Saved {
+pub(crate) struct Saved {
     ret: u32,
     callee_saved: [u64; 4],
     fp: u64,
@@ -154,20 +154,60 @@ pub(crate) fn exec(
     let mut r = [0u64; 16];
     r[1..6].copy_from_slice(&args);
     r[10] = m.enter_frame(frame).map_err(|e| abort(e, entry))?;
-    let mut saved = [Saved::default(); MAX_FRAMES];
+    // Callers' registers are pushed on the run's scratch stack (no per-call initialisation);
+    // `depth` counts this exec's entries on it.
     let mut depth = 0usize;
     let mut pc = entry;
+    // The budget lives in a register while this loop runs; it is written back before
+    // anything that runs more instructions (helpers with callbacks, tail calls) and on return.
+    let mut budget = m.budget;
     loop {
         let Some(&op) = ops.get(pc) else {
             return Err(abort(AbortReason::FellOff, pc));
         };
-        if m.budget == 0 {
+        if budget == 0 {
             return Err(abort(AbortReason::Budget, pc));
         }
-        m.budget -= 1;
+        budget -= 1;
         let here = pc;
         pc += 1;
         match op {
+            Op::Mov64K { dst, imm } => r[(dst & 15) as usize] = imm as i64 as u64,
+            Op::Mov64X { dst, src } => r[(dst & 15) as usize] = r[(src & 15) as usize],
+            Op::Add64K { dst, imm } => {
+                let d = (dst & 15) as usize;
+                r[d] = r[d].wrapping_add(imm as i64 as u64);
+            }
+            Op::Add64X { dst, src } => {
+                let d = (dst & 15) as usize;
+                r[d] = r[d].wrapping_add(r[(src & 15) as usize]);
+            }
+            Op::And64K { dst, imm } => r[(dst & 15) as usize] &= imm as i64 as u64,
+            Op::Lsh64K { dst, imm } => r[(dst & 15) as usize] <<= imm as u32 & 63,
+            Op::Rsh64K { dst, imm } => r[(dst & 15) as usize] >>= imm as u32 & 63,
+            Op::Mov32K { dst, imm } => r[(dst & 15) as usize] = u64::from(imm as u32),
+            Op::Mov32X { dst, src } => {
+                r[(dst & 15) as usize] = u64::from(r[(src & 15) as usize] as u32)
+            }
+            Op::Add32X { dst, src } => {
+                let d = (dst & 15) as usize;
+                r[d] = u64::from((r[d] as u32).wrapping_add(r[(src & 15) as usize] as u32));
+            }
+            Op::JeqK { dst, imm, target } => {
+                if r[(dst & 15) as usize] == imm as i64 as u64 {
+                    pc = target as usize;
+                }
+            }
+            Op::JneK { dst, imm, target } => {
+                if r[(dst & 15) as usize] != imm as i64 as u64 {
+                    pc = target as usize;
+                }
+            }
+            Op::JgtX { dst, src, target } => {
+                if r[(dst & 15) as usize] > r[(src & 15) as usize] {
+                    pc = target as usize;
+                }
+            }
             Op::Alu64K { op, dst, imm } => {
                 let d = (dst & 15) as usize;
                 r[d] = alu64(op, r[d], imm as i64 as u64);
@@ -320,27 +360,35 @@ pub(crate) fn exec(
             Op::LdAbs { size, imm } => match helpers::ld_abs(m, imm as i64, size) {
                 Some(v) => r[0] = v,
                 // An out-of-packet legacy load ends the program with 0.
-                None => return Ok(0),
+                None => {
+                    m.budget = budget;
+                    return Ok(0);
+                }
             },
             Op::LdInd { size, src, imm } => {
                 let off = (r[(src & 15) as usize] as i64).wrapping_add(imm as i64);
                 match helpers::ld_abs(m, off, size) {
                     Some(v) => r[0] = v,
-                    None => return Ok(0),
+                    None => {
+                        m.budget = budget;
+                        return Ok(0);
+                    }
                 }
             }
             Op::Call { helper } => {
                 let args = [r[1], r[2], r[3], r[4], r[5]];
                 if helper == helpers::id::TAIL_CALL {
                     if let Some(target) = tail_target(prog, m, args) {
+                        m.budget = budget;
                         let ret = exec(&target, m, 0, frame + depth, [args[0], 0, 0, 0, 0])?;
+                        budget = m.budget;
                         // The target's exit is the exit of the frame that made the tail call.
                         r[0] = ret;
                         if depth == 0 {
                             return Ok(ret);
                         }
                         depth -= 1;
-                        let s = saved[depth];
+                        let s = m.s.saved.pop().unwrap_or_default();
                         r[6..10].copy_from_slice(&s.callee_saved);
                         r[10] = s.fp;
                         pc = s.ret as usize;
@@ -349,29 +397,33 @@ pub(crate) fn exec(
                     // A failed tail call falls through to the next instruction; the
                     // verifier treats r0 as unknown afterwards, so it is left as it was.
                 } else {
+                    // Callbacks run by helpers spend the same budget.
+                    m.budget = budget;
                     r[0] = helpers::call(prog, m, helper, args, frame + depth)
                         .map_err(|e| abort(e, here))?;
+                    budget = m.budget;
                 }
             }
             Op::CallLocal { target } => {
                 if depth + 1 >= MAX_FRAMES || frame + depth + 1 >= MAX_FRAMES {
                     return Err(abort(AbortReason::CallDepth, here));
                 }
-                saved[depth] = Saved {
+                m.s.saved.push(Saved {
                     ret: pc as u32,
                     callee_saved: [r[6], r[7], r[8], r[9]],
                     fp: r[10],
-                };
+                });
                 depth += 1;
                 r[10] = m.enter_frame(frame + depth).map_err(|e| abort(e, here))?;
                 pc = target as usize;
             }
             Op::Exit => {
                 if depth == 0 {
+                    m.budget = budget;
                     return Ok(r[0]);
                 }
                 depth -= 1;
-                let s = saved[depth];
+                let s = m.s.saved.pop().unwrap_or_default();
                 r[6..10].copy_from_slice(&s.callee_saved);
                 r[10] = s.fp;
                 pc = s.ret as usize;

@@ -17,15 +17,31 @@ pub(crate) const STACK_SIZE: usize = STACK_PER_FRAME * MAX_FRAMES;
 const MAX_REGIONS: usize = 1 << 20;
 
 /// Buffers reused from run to run on a thread so that a run allocates nothing.
-struct Scratch {
-    stack: Box<[u8; STACK_SIZE]>,
-    regions: Vec<Region>,
-    bytes: Vec<u8>,
+pub(crate) struct Scratch {
+    pub stack: Box<[u8; STACK_SIZE]>,
+    pub regions: Vec<Region>,
+    /// A byte buffer for helpers (keys, values in flight).
+    pub bytes: Vec<u8>,
+    /// Regions of `ld_imm64` map values already made this run: (map address, region).
     direct: Vec<(usize, u32)>,
+    /// Callers' registers across BPF-to-BPF calls.
+    pub saved: Vec<super::exec::Saved>,
+}
+
+impl Scratch {
+    fn new() -> Scratch {
+        Scratch {
+            stack: Box::new([0; STACK_SIZE]),
+            regions: Vec::new(),
+            bytes: Vec::new(),
+            direct: Vec::new(),
+            saved: Vec::with_capacity(super::MAX_FRAMES),
+        }
+    }
 }
 
 thread_local! {
-    static SCRATCH: RefCell<Vec<Scratch>> = const { RefCell::new(Vec::new()) };
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::new());
     static CPU: Cell<Option<u32>> = const { Cell::new(None) };
 }
 
@@ -42,14 +58,9 @@ pub(crate) fn thread_cpu() -> u32 {
     })
 }
 
-pub(crate) struct Machine<'s> {
-    pub stack: Box<[u8; STACK_SIZE]>,
-    pub regions: Vec<Region>,
-    /// A byte buffer for helpers (keys, values in flight).
-    pub bytes: Vec<u8>,
-    /// Regions of `ld_imm64` map values already made this run: (map address, region).
-    direct: Vec<(usize, u32)>,
-    pub skb: &'s mut Skb,
+pub(crate) struct Machine<'a> {
+    pub s: &'a mut Scratch,
+    pub skb: &'a mut Skb,
     /// Packet generation: bumped when a helper changes the packet's layout, which makes every
     /// packet pointer obtained before unusable.
     pub pkt_gen: u32,
@@ -66,62 +77,45 @@ pub(crate) struct Machine<'s> {
     pub csum_level: Option<u8>,
 }
 
-impl<'s> Machine<'s> {
+impl Machine<'_> {
+    /// Runs `f` on a machine for `skb`, using this thread's scratch buffers (a fresh set if
+    /// they are in use further up the stack).
     pub fn with<R>(
-        skb: &'s mut Skb,
+        skb: &mut Skb,
         opts: &super::RunOptions,
         raw: bool,
         f: impl FnOnce(&mut Machine) -> R,
     ) -> R {
         let cpu = opts.cpu.unwrap_or_else(thread_cpu) % crate::maps::num_cpus();
-        let scratch = SCRATCH
-            .with(|s| s.borrow_mut().pop())
-            .unwrap_or_else(|| Scratch {
-                stack: Box::new([0; STACK_SIZE]),
-                regions: Vec::new(),
-                bytes: Vec::new(),
-                direct: Vec::new(),
-            });
-        let mut m = Machine {
-            stack: scratch.stack,
-            regions: scratch.regions,
-            bytes: scratch.bytes,
-            direct: scratch.direct,
-            skb,
-            pkt_gen: 0,
-            budget: super::INSN_BUDGET,
-            tail_calls: 0,
-            cpu,
-            raw,
-            mtu: opts.mtu,
-            clones: Vec::new(),
-            csum_level: None,
+        let run = |s: &mut Scratch, skb: &mut Skb| {
+            let mut m = Machine {
+                s,
+                skb,
+                pkt_gen: 0,
+                budget: super::INSN_BUDGET,
+                tail_calls: 0,
+                cpu,
+                raw,
+                mtu: opts.mtu,
+                clones: Vec::new(),
+                csum_level: None,
+            };
+            let r = f(&mut m);
+            m.s.regions.clear();
+            m.s.direct.clear();
+            m.s.saved.clear();
+            r
         };
-        let r = f(&mut m);
-        let Machine {
-            stack,
-            mut regions,
-            bytes,
-            mut direct,
-            ..
-        } = m;
-        regions.clear();
-        direct.clear();
-        SCRATCH.with(|s| {
-            s.borrow_mut().push(Scratch {
-                stack,
-                regions,
-                bytes,
-                direct,
-            })
-        });
-        r
+        SCRATCH.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut s) => run(&mut s, skb),
+            Err(_) => run(&mut Scratch::new(), skb),
+        })
     }
 
     /// Discards ringbuf records the program reserved and never submitted, so the ring does not
     /// stay blocked (the kernel's verifier makes this impossible for programs it accepts).
     pub fn finish(&mut self) {
-        for r in &mut self.regions {
+        for r in &mut self.s.regions {
             if let (true, Some(rec)) = (r.live, &r.record) {
                 rec.finish(&r.words, r.len as usize, false);
                 r.live = false;
@@ -137,19 +131,19 @@ impl<'s> Machine<'s> {
             return Err(AbortReason::CallDepth);
         }
         let lo = (MAX_FRAMES - 1 - frame) * STACK_PER_FRAME;
-        self.stack[lo..lo + STACK_PER_FRAME].fill(0);
+        self.s.stack[lo..lo + STACK_PER_FRAME].fill(0);
         Ok(mem::make_ptr(kind::STACK, 0, (lo + STACK_PER_FRAME) as u32))
     }
 
     /// Registers a region and returns a pointer to its first byte.
     pub fn add_region(&mut self, region: Region) -> Result<u64, AbortReason> {
-        if self.regions.len() >= MAX_REGIONS {
+        if self.s.regions.len() >= MAX_REGIONS {
             return Err(AbortReason::TooManyRegions);
         }
-        self.regions.push(region);
+        self.s.regions.push(region);
         Ok(mem::make_ptr(
             kind::REGION,
-            self.regions.len() as u32 - 1,
+            self.s.regions.len() as u32 - 1,
             0,
         ))
     }
@@ -157,7 +151,7 @@ impl<'s> Machine<'s> {
     /// The pointer `ld_imm64` of a map value yields: element 0 of `map`, plus `off`.
     pub fn direct_value(&mut self, map: &Arc<Map>, off: u32) -> Result<u64, AbortReason> {
         let id = Arc::as_ptr(map) as usize;
-        let idx = match self.direct.iter().find(|(m, _)| *m == id) {
+        let idx = match self.s.direct.iter().find(|(m, _)| *m == id) {
             Some(&(_, idx)) => idx,
             None => {
                 let region = map.prog_lookup(&0u32.to_le_bytes(), self.cpu).ok_or(
@@ -168,7 +162,7 @@ impl<'s> Machine<'s> {
                 )?;
                 let p = self.add_region(region)?;
                 let idx = ptr_index(p);
-                self.direct.push((id, idx));
+                self.s.direct.push((id, idx));
                 idx
             }
         };
@@ -178,6 +172,7 @@ impl<'s> Machine<'s> {
     /// The region `addr` names, checked for `size` bytes: (region index, offset in it).
     fn region_at(&self, addr: u64, size: usize, write: bool) -> Result<&Region, AbortReason> {
         let r = self
+            .s
             .regions
             .get(ptr_index(addr) as usize)
             .filter(|r| r.live && ptr_off(addr) as u64 + size as u64 <= u64::from(r.len))
@@ -212,12 +207,32 @@ impl<'s> Machine<'s> {
         .then_some(off)
     }
 
-    #[inline]
+    /// Loads through a pointer: stack and packet inline, other regions out of line.
+    #[inline(always)]
     pub fn load(&self, addr: u64, size: usize) -> Result<u64, AbortReason> {
+        let off = ptr_off(addr) as usize;
+        match ptr_kind(addr) {
+            kind::STACK if ptr_index(addr) == 0 && off + size <= STACK_SIZE => {
+                Ok(le(&self.s.stack[off..off + size]))
+            }
+            kind::PACKET
+                if ptr_index(addr) == self.pkt_gen
+                    && off >= self.skb.head
+                    && off + size <= self.skb.buf.len() =>
+            {
+                Ok(le(&self.skb.buf[off..off + size]))
+            }
+            _ => self.load_slow(addr, size),
+        }
+    }
+
+    #[inline(never)]
+    fn load_slow(&self, addr: u64, size: usize) -> Result<u64, AbortReason> {
         match ptr_kind(addr) {
             kind::STACK => {
                 let off = ptr_off(addr) as usize;
                 let b = self
+                    .s
                     .stack
                     .get(off..off + size)
                     .filter(|_| ptr_index(addr) == 0)
@@ -251,13 +266,35 @@ impl<'s> Machine<'s> {
         }
     }
 
-    #[inline]
+    /// Stores through a pointer: stack and packet inline, other regions out of line.
+    #[inline(always)]
     pub fn store(&mut self, addr: u64, size: usize, val: u64) -> Result<(), AbortReason> {
+        let off = ptr_off(addr) as usize;
+        match ptr_kind(addr) {
+            kind::STACK if ptr_index(addr) == 0 && off + size <= STACK_SIZE => {
+                self.s.stack[off..off + size].copy_from_slice(&val.to_le_bytes()[..size]);
+                Ok(())
+            }
+            kind::PACKET
+                if ptr_index(addr) == self.pkt_gen
+                    && off >= self.skb.head
+                    && off + size <= self.skb.buf.len() =>
+            {
+                self.skb.buf[off..off + size].copy_from_slice(&val.to_le_bytes()[..size]);
+                Ok(())
+            }
+            _ => self.store_slow(addr, size, val),
+        }
+    }
+
+    #[inline(never)]
+    fn store_slow(&mut self, addr: u64, size: usize, val: u64) -> Result<(), AbortReason> {
         let bytes = val.to_le_bytes();
         match ptr_kind(addr) {
             kind::STACK => {
                 let off = ptr_off(addr) as usize;
                 let b = self
+                    .s
                     .stack
                     .get_mut(off..off + size)
                     .filter(|_| ptr_index(addr) == 0)
@@ -299,7 +336,7 @@ impl<'s> Machine<'s> {
         expected: u64,
     ) -> Result<u64, AbortReason> {
         let size = if wide { 8 } else { 4 };
-        if ptr_off(addr) % size != 0 {
+        if !ptr_off(addr).is_multiple_of(size) {
             return Err(AbortReason::Misaligned { addr });
         }
         let size = size as usize;
@@ -394,7 +431,7 @@ impl<'s> Machine<'s> {
     fn slice(&self, addr: u64, size: usize, write: bool) -> Result<&[u8], AbortReason> {
         let off = ptr_off(addr) as usize;
         match ptr_kind(addr) {
-            kind::STACK if ptr_index(addr) == 0 => self.stack.get(off..off + size),
+            kind::STACK if ptr_index(addr) == 0 => self.s.stack.get(off..off + size),
             kind::PACKET => self
                 .pkt_range(addr, size)
                 .map(|o| &self.skb.buf[o..o + size]),
@@ -406,7 +443,7 @@ impl<'s> Machine<'s> {
     fn slice_mut(&mut self, addr: u64, size: usize) -> Result<&mut [u8], AbortReason> {
         let off = ptr_off(addr) as usize;
         match ptr_kind(addr) {
-            kind::STACK if ptr_index(addr) == 0 => self.stack.get_mut(off..off + size),
+            kind::STACK if ptr_index(addr) == 0 => self.s.stack.get_mut(off..off + size),
             kind::PACKET => match self.pkt_range(addr, size) {
                 Some(o) => Some(&mut self.skb.buf[o..o + size]),
                 None => None,
@@ -418,13 +455,13 @@ impl<'s> Machine<'s> {
 
     /// Reads `len` bytes at `addr` into the machine's byte buffer (for map keys and values).
     pub fn read_to_bytes(&mut self, addr: u64, len: usize) -> Result<Vec<u8>, AbortReason> {
-        let mut buf = std::mem::take(&mut self.bytes);
+        let mut buf = std::mem::take(&mut self.s.bytes);
         buf.clear();
         buf.resize(len, 0);
         match self.read(addr, &mut buf) {
             Ok(()) => Ok(buf),
             Err(e) => {
-                self.bytes = buf;
+                self.s.bytes = buf;
                 Err(e)
             }
         }
@@ -432,8 +469,8 @@ impl<'s> Machine<'s> {
 
     /// Returns a buffer from [`Machine::read_to_bytes`] for reuse.
     pub fn give_back(&mut self, buf: Vec<u8>) {
-        if buf.capacity() >= self.bytes.capacity() {
-            self.bytes = buf;
+        if buf.capacity() >= self.s.bytes.capacity() {
+            self.s.bytes = buf;
         }
     }
 
@@ -443,7 +480,7 @@ impl<'s> Machine<'s> {
     }
 }
 
-#[inline]
+#[inline(always)]
 fn le(b: &[u8]) -> u64 {
     match b.len() {
         1 => u64::from(b[0]),

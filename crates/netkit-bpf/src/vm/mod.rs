@@ -5,7 +5,7 @@
 
 pub(crate) mod ctx;
 pub(crate) mod decode;
-mod exec;
+pub(crate) mod exec;
 mod machine;
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -18,7 +18,7 @@ use crate::insn::Insn;
 use crate::maps::Map;
 use crate::skb::Skb;
 use crate::trace::TraceLog;
-use crate::verifier::{self, MapInfo, VerifyEnv, VerifyError};
+use crate::verifier::{self, ContextKind, MapInfo, VerifyEnv, VerifyError, VerifyOptions};
 
 /// Stack bytes per frame, as the kernel's MAX_BPF_STACK.
 pub const STACK_PER_FRAME: usize = 512;
@@ -125,19 +125,37 @@ pub enum LoadError {
 }
 
 /// Counters of a program's runs (durations are measured by callers).
+///
+/// Runs are counted in per-CPU-slot shards on separate cache lines, so threads running the
+/// same program do not contend on one counter.
 #[derive(Debug, Default)]
 pub struct RunStats {
-    runs: AtomicU64,
+    runs: [Shard; STAT_SHARDS],
     aborts: AtomicU64,
 }
 
+const STAT_SHARDS: usize = 16;
+
+#[derive(Debug, Default)]
+#[repr(align(64))]
+struct Shard(AtomicU64);
+
 impl RunStats {
     pub fn runs(&self) -> u64 {
-        self.runs.load(Relaxed)
+        self.runs.iter().map(|s| s.0.load(Relaxed)).sum()
     }
 
     pub fn aborts(&self) -> u64 {
         self.aborts.load(Relaxed)
+    }
+
+    fn count(&self, r: &RunResult, cpu: u32) {
+        self.runs[cpu as usize % STAT_SHARDS]
+            .0
+            .fetch_add(1, Relaxed);
+        if r.is_err() {
+            self.aborts.fetch_add(1, Relaxed);
+        }
     }
 }
 
@@ -176,7 +194,41 @@ impl Program {
     /// Builds a program from raw bytecode whose `ld_imm64` map references (src 1/5: map,
     /// src 2/6: value of element 0) index `maps`. Runs the verifier, then decodes.
     pub fn from_insns(insns: &[Insn], maps: Vec<Arc<Map>>) -> Result<Program, LoadError> {
-        Program::build("raw", "raw", insns, maps, Arc::new(TraceLog::default()))
+        let trace = Arc::new(TraceLog::default());
+        Program::build("raw", "raw", insns, maps, trace, ContextKind::SkBuff)
+    }
+
+    /// Builds a program entered with r1 = a memory buffer and r2 = its length (the
+    /// `prog run raw` convention, run with [`Program::run_with_mem`]), verified as such.
+    pub fn from_insns_for_memory(
+        insns: &[Insn],
+        maps: Vec<Arc<Map>>,
+    ) -> Result<Program, LoadError> {
+        let trace = Arc::new(TraceLog::default());
+        Program::build("raw", "raw", insns, maps, trace, ContextKind::RawMemory)
+    }
+
+    /// Builds a program from raw bytecode *without* the verifier: only the decoder's checks
+    /// (known opcodes, jumps inside the program, known helpers, map indices). For testing
+    /// and fuzzing that the VM alone contains untrusted programs: every memory access, the
+    /// instruction budget and the call depth are still enforced at run time.
+    #[doc(hidden)]
+    pub fn from_insns_unverified(
+        insns: &[Insn],
+        maps: Vec<Arc<Map>>,
+    ) -> Result<Program, LoadError> {
+        let ops = decode::decode(insns, maps.len()).map_err(|err| LoadError::Decode {
+            prog: "raw".to_string(),
+            err,
+        })?;
+        Ok(Program {
+            name: "raw".to_string(),
+            section: "raw".to_string(),
+            ops: ops.into_boxed_slice(),
+            maps,
+            trace: Arc::new(TraceLog::default()),
+            stats: RunStats::default(),
+        })
     }
 
     pub(crate) fn build(
@@ -185,14 +237,22 @@ impl Program {
         insns: &[Insn],
         maps: Vec<Arc<Map>>,
         trace: Arc<TraceLog>,
+        context: ContextKind,
     ) -> Result<Program, LoadError> {
         let infos: Vec<MapInfo> = maps.iter().map(|m| map_info(m)).collect();
-        let verified = verifier::verify(insns, &VerifyEnv { maps: &infos }).map_err(|err| {
-            LoadError::Verify {
-                prog: name.to_string(),
-                err,
-            }
-        })?;
+        let implemented: Vec<u32> = crate::helpers::NAMES.iter().map(|&(id, _)| id).collect();
+        let opts = VerifyOptions {
+            context,
+            implemented_helpers: Some(&implemented),
+            structure_only: false,
+        };
+        let verified =
+            verifier::verify_with(insns, &VerifyEnv { maps: &infos }, &opts).map_err(|err| {
+                LoadError::Verify {
+                    prog: name.to_string(),
+                    err,
+                }
+            })?;
         let ops =
             decode::decode(verified.insns(), maps.len()).map_err(|err| LoadError::Decode {
                 prog: name.to_string(),
@@ -256,13 +316,13 @@ impl Program {
     /// Runs on `skb` with explicit options; returns the result and the clones the program
     /// asked for with `bpf_clone_redirect`.
     pub fn run_with(&self, skb: &mut Skb, opts: &RunOptions) -> RunOutput {
-        let (result, clones) = Machine::with(skb, opts, false, |m| {
+        let (result, clones, cpu) = Machine::with(skb, opts, false, |m| {
             let ctx = crate::mem::make_ptr(crate::mem::kind::CTX, 0, 0);
             let r = exec::exec(self, m, 0, 0, [ctx, 0, 0, 0, 0]);
             m.finish();
-            (r, std::mem::take(&mut m.clones))
+            (r, std::mem::take(&mut m.clones), m.cpu)
         });
-        self.count(&result);
+        self.stats.count(&result, cpu);
         RunOutput { result, clones }
     }
 
@@ -287,14 +347,7 @@ impl Program {
             r
         });
         *mem = skb.buf;
-        self.count(&r);
+        self.stats.count(&r, 0);
         r
-    }
-
-    fn count(&self, r: &RunResult) {
-        self.stats.runs.fetch_add(1, Relaxed);
-        if r.is_err() {
-            self.stats.aborts.fetch_add(1, Relaxed);
-        }
     }
 }

@@ -46,6 +46,10 @@ pub fn have(tool: &str) -> bool {
 
 /// The examples' objects (built by `make -C examples`), if clang is there to build them.
 pub fn example(name: &str) -> Option<PathBuf> {
+    // Tests of one binary run in parallel: one `make` at a time, so no test reads an object
+    // another is still writing.
+    static MAKE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = MAKE.lock().unwrap_or_else(|p| p.into_inner());
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples");
     let obj = root.join(format!("{name}.bpf.o"));
     let src = root.join(format!("{name}.bpf.c"));
@@ -241,6 +245,12 @@ impl Env {
         (primary, peer)
     }
 
+    /// Makes `name` (an end of a pair created by hand, in this namespace) removed with the
+    /// rest.
+    pub fn adopt(&mut self, name: &str) {
+        self.links.push(name.to_string());
+    }
+
     /// Loads an example object; returns its program id.
     pub fn load(&self, obj: &std::path::Path) -> u64 {
         let v = self.nk_json(&["prog", "load", obj.to_str().unwrap()]);
@@ -251,7 +261,12 @@ impl Env {
 impl Drop for Env {
     fn drop(&mut self) {
         for l in &self.links {
-            let _ = self.nk(&["link", "del", l]);
+            let out = self.nk(&["link", "del", l]);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            // ENODEV: gone already (the test deleted it, or its other end).
+            if !out.status.success() && !stderr.contains("ENODEV") {
+                eprintln!("cleanup: netkit link del {l}: {}", stderr.trim());
+            }
         }
         self.kill_daemon();
         for l in &self.links {
@@ -261,6 +276,9 @@ impl Drop for Env {
         for ns in &self.namespaces {
             let _ = sh(&format!("ip netns del {ns}"));
         }
-        let _ = std::fs::remove_dir_all(&self.dir);
+        // NETKIT_E2E_KEEP=1 keeps the daemon's log and state for a look afterwards.
+        if std::env::var("NETKIT_E2E_KEEP").as_deref() != Ok("1") {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }

@@ -67,6 +67,15 @@ fn apply<P: PacketPath>(path: &P, ends: &[End; 2], state: &mut State) {
     }
 }
 
+/// True when `end`'s device still exists (our queue is still attached) after a deletion
+/// notification: it moved to another namespace.
+fn moved_away(end: &End) -> bool {
+    end.tun
+        .queues()
+        .first()
+        .is_some_and(|q| q.attached_name().is_ok())
+}
+
 fn watch<P: PacketPath>(
     path: &P,
     ends: &[End; 2],
@@ -99,10 +108,25 @@ fn watch<P: PacketPath>(
                         LinkEvent::Deleted { ifindex, .. } if *ifindex == end.tun.ifindex() => {
                             gone = Some(i)
                         }
+                        LinkEvent::Overrun => {
+                            let ifindex = end.tun.ifindex();
+                            match end.tun.rtnl(move |r| r.link(ifindex)) {
+                                Ok(st) => state.up[i] = st.is_up(),
+                                Err(_) => gone = Some(i),
+                            }
+                        }
                         _ => {}
                     }
                 }
             }
+        }
+        if let Some(i) = gone.filter(|i| moved_away(&ends[*i])) {
+            // Moved to another namespace (`ip link set DEV netns NS`): as in the kernel the
+            // move closed it, so carrier goes off; its later admin changes happen where this
+            // watcher does not look, so the pair stays without carrier until restarted.
+            state.up[i] = false;
+            apply(path, ends, state);
+            continue;
         }
         if let Some(i) = gone {
             // netkit: deleting either end deletes both.

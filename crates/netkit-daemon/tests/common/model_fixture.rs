@@ -48,12 +48,17 @@ impl Fixture {
 /// addressed 10.{net}.0.1 (primary, in the daemon's = the test's initial namespace) and
 /// 10.{net}.0.2, both up.
 pub fn fixture(pod: &NamedNetns, net: u8, peer_policy: u32) -> Fixture {
+    fixture_mode(pod, net, peer_policy, Mode::L3)
+}
+
+/// [`fixture`] in `mode` (L2: TAPs).
+pub fn fixture_mode(pod: &NamedNetns, net: u8, peer_policy: u32, mode: Mode) -> Fixture {
     let mut backend = UserBackend::default();
     let (name, peer_name) = (unique_name("nkM"), unique_name("nkN"));
     let created = backend
         .link_add(&NewLink {
             name: Some(name.clone()),
-            mode: Some(1),
+            mode: Some(mode as u32),
             peer_policy: Some(peer_policy),
             peer: Some(PeerInfo {
                 name: Some(peer_name.clone()),
@@ -69,7 +74,7 @@ pub fn fixture(pod: &NamedNetns, net: u8, peer_policy: u32) -> Fixture {
         name: name.clone(),
         peer_name: peer_name.clone(),
         peer_netns: Some(pod.name().to_string()),
-        mode: Mode::L3,
+        mode,
         model_primary: created.primary,
         model_peer: created.peer.unwrap(),
         expect: None,

@@ -173,7 +173,10 @@ fn observe_with(
     };
     let peer = c.peer.unwrap_or(IfIndex(0));
     let _ = b.link_set_up(c.primary, true);
+    // The peer's ifindex is its own namespace's.
+    let _ = b.set_netns(peer_ns.as_deref());
     let _ = b.link_set_up(peer, true);
+    let _ = b.set_netns(None);
     let (Some(mark), Some(rec0), Some(rec1)) = (
         load(&marker(), "marker"),
         load(&recorder(map, 0, -1), "rec_netkit"),

@@ -222,7 +222,10 @@ pub fn namespaces(b: &mut KernelBackend, r: &mut Report) {
     };
     if let Some(c) = r.ok("create pair with the peer in nkns", b.link_add(&req)) {
         let peer = c.peer.unwrap_or(IfIndex(0));
+        // The peer's ifindex is nkns's own: it is addressed from inside nkns.
+        r.ok("act in nkns", b.set_netns(Some("nkns")));
         let info = b.link_get(peer).ok();
+        r.ok("act in the initial namespace", b.set_netns(None));
         r.eq(
             "peer found in its namespace",
             info.as_ref()
@@ -234,18 +237,22 @@ pub fn namespaces(b: &mut KernelBackend, r: &mut Report) {
             peer.0, c.primary.0
         );
         r.ok("primary up", b.link_set_up(c.primary, true));
+        let _ = b.set_netns(Some("nkns"));
         r.ok("peer up (in nkns)", b.link_set_up(peer, true));
+        let _ = b.set_netns(None);
         let f = frame(60);
         r.eq(
             "delivered across namespaces",
             b.transmit(c.primary, &f).ok(),
             Some(TxOutcome::Delivered(f.clone())),
         );
+        let _ = b.set_netns(Some("nkns"));
         r.eq(
             "delivered back",
             b.transmit(peer, &f).ok(),
             Some(TxOutcome::Delivered(f)),
         );
+        let _ = b.set_netns(None);
         r.ok("delete from the host side", b.link_del(c.primary));
     }
     let _ = netns::delete("nkns");

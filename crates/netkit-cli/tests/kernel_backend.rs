@@ -1,0 +1,256 @@
+//! `netkit --backend kernel`: on this machine (whose kernel may lack netkit) and inside the
+//! reference VM (Linux 6.12 with netkit), where `tests/kernel/vm_cli.sh` drives the statically
+//! built `netkit` with busybox and checks outputs and exit codes of every command.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use common::{example, have, is_root, require, NETKIT};
+
+/// `shared/` sits beside the repository (as for crates/netkit-kernel/tests/vm.rs).
+const VM: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../../shared/oracle/netkit-vm"
+);
+const TARGET: &str = "x86_64-unknown-linux-gnu";
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// `netkit --backend kernel ARGS`, pins in `pins`.
+fn nk(pins: &Path, args: &[&str]) -> Output {
+    Command::new(NETKIT)
+        .args(["--backend", "kernel"])
+        .args(args)
+        .env("NETKIT_BPF_PIN_DIR", pins)
+        .env_remove("NETKIT_BACKEND")
+        .output()
+        .expect("run netkit")
+}
+
+fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+/// A pin directory of this test's own in bpffs, removed at the end.
+struct Pins(PathBuf);
+
+impl Drop for Pins {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn bpffs_mounted() -> bool {
+    std::fs::read_to_string("/proc/mounts").is_ok_and(|m| {
+        m.lines()
+            .any(|l| l.split_whitespace().nth(1) == Some("/sys/fs/bpf"))
+    })
+}
+
+#[test]
+fn link_add_fails_cleanly_where_the_kernel_has_no_netkit() {
+    let test = "link_add_fails_cleanly_where_the_kernel_has_no_netkit";
+    if !require(test, &[("root", is_root())]) {
+        return;
+    }
+    let pins = Pins(PathBuf::from(format!(
+        "/tmp/netkit-kcli-{}",
+        std::process::id()
+    )));
+    let name = format!("nkk{}", std::process::id() % 100_000);
+    let out = nk(&pins.0, &["link", "add", &name, "type", "netkit"]);
+    let (stdout, stderr) = text(&out);
+    if out.status.success() {
+        // This kernel has netkit: the pair is real; show it and take it away again.
+        let shown = nk(&pins.0, &["link", "show", &name, "-j"]);
+        let del = nk(&pins.0, &["link", "del", &name]);
+        assert!(stdout.contains(&format!("{name}@")), "{stdout}");
+        assert!(
+            text(&shown).0.contains("\"info_kind\":\"netkit\""),
+            "{shown:?}"
+        );
+        assert!(del.status.success(), "{del:?}");
+        eprintln!("NOTE {test}: this kernel has netkit; checked create/show/del instead");
+        return;
+    }
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stdout.is_empty(), "{stdout}");
+    assert!(
+        stderr.starts_with("Error: EOPNOTSUPP: ") && stderr.contains("this kernel has no netkit"),
+        "{stderr}"
+    );
+    // Nothing was created.
+    let shown = nk(&pins.0, &["link", "show", &name]);
+    assert_eq!(shown.status.code(), Some(1));
+    assert!(text(&shown).1.starts_with("Error: ENODEV: "), "{shown:?}");
+}
+
+#[test]
+fn backend_is_chosen_by_option_or_environment() {
+    // A bad name is a grammar error, before anything is touched.
+    let out = Command::new(NETKIT)
+        .args(["--backend", "bpf", "link", "show"])
+        .output()
+        .expect("run netkit");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out).1.contains("--backend takes kernel or daemon"),
+        "{out:?}"
+    );
+    // NETKIT_BACKEND=kernel never reaches for the daemon's socket: maps are the kernel's
+    // business here, and the answer says so.
+    let out = Command::new(NETKIT)
+        .args(["--socket", "/nonexistent/netkitd.sock", "map", "show"])
+        .env("NETKIT_BACKEND", "kernel")
+        .output()
+        .expect("run netkit");
+    assert_eq!(out.status.code(), Some(1));
+    let (_, stderr) = text(&out);
+    assert!(
+        stderr.starts_with("Error: EOPNOTSUPP: ") && stderr.contains("--backend kernel"),
+        "{stderr}"
+    );
+    // The daemon path is untouched: the same command without the variable wants the daemon.
+    let out = Command::new(NETKIT)
+        .args(["--socket", "/nonexistent/netkitd.sock", "map", "show"])
+        .env_remove("NETKIT_BACKEND")
+        .output()
+        .expect("run netkit");
+    assert!(text(&out).1.contains("cannot reach netkitd"), "{out:?}");
+}
+
+/// Programs need no netkit device: load pins them, show lists them, unload unpins them,
+/// on this machine's own kernel.
+#[test]
+fn programs_are_pinned_shown_and_unpinned_on_this_kernel() {
+    let test = "programs_are_pinned_shown_and_unpinned_on_this_kernel";
+    let obj = example("pass");
+    if !require(
+        test,
+        &[
+            ("root", is_root()),
+            ("bpffs at /sys/fs/bpf", bpffs_mounted()),
+            ("clang-19 to build examples/pass.bpf.o", obj.is_some()),
+        ],
+    ) {
+        return;
+    }
+    let obj = obj.expect("checked");
+    let pins = Pins(PathBuf::from(format!(
+        "/sys/fs/bpf/netkit-kcli-test-{}",
+        std::process::id()
+    )));
+    let out = nk(&pins.0, &["prog", "load", obj.to_str().unwrap(), "-j"]);
+    assert!(out.status.success(), "{out:?}");
+    let loaded: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let id = loaded[0]["id"].as_u64().expect("an id");
+    assert_eq!(loaded[0]["name"], "pass");
+    assert_eq!(loaded[0]["map_ids"].as_array().map(Vec::len), Some(1));
+    let pin = pins.0.join("progs").join(id.to_string());
+    assert!(pin.exists(), "{} missing", pin.display());
+    // A new process finds it through the pin.
+    let shown = nk(&pins.0, &["prog", "show"]);
+    let (stdout, _) = text(&shown);
+    assert!(
+        stdout.starts_with(&format!("{id}: sched_cls  name pass")),
+        "{stdout}"
+    );
+    assert!(stdout.contains(&pin.display().to_string()), "{stdout}");
+    let gone = nk(&pins.0, &["prog", "unload", "id", &id.to_string()]);
+    assert!(gone.status.success(), "{gone:?}");
+    assert!(!pin.exists());
+    let again = nk(&pins.0, &["prog", "unload", "id", &id.to_string()]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(text(&again).1.starts_with("Error: ENOENT: "), "{again:?}");
+    // Unpinned and unattached, the kernel frees it.
+    let listed = nk(&pins.0, &["prog", "show", "-j"]);
+    assert_eq!(text(&listed).0.trim(), "[]");
+}
+
+#[test]
+fn kernel_backend_commands_behave_in_the_reference_vm() {
+    let test = "kernel_backend_commands_behave_in_the_reference_vm";
+    let vm = std::env::var("NETKIT_VM").unwrap_or_else(|_| VM.to_string());
+    let objects = [example("pass"), example("policy")];
+    if !require(
+        test,
+        &[
+            (
+                "the reference VM script (../shared/oracle/netkit-vm)",
+                Path::new(&vm).exists(),
+            ),
+            (
+                "qemu-system-x86_64 (or root, to let netkit-vm install it)",
+                have("qemu-system-x86_64") || is_root(),
+            ),
+            (
+                "busybox at /bin/busybox",
+                Path::new("/bin/busybox").exists(),
+            ),
+            (
+                "clang-19 to build examples/*.bpf.o",
+                objects.iter().all(Option::is_some),
+            ),
+        ],
+    ) {
+        return;
+    }
+    let root = workspace();
+    let target_dir = root.join("target/static");
+    let build = Command::new(env!("CARGO"))
+        .current_dir(&root)
+        .env("RUSTFLAGS", "-C target-feature=+crt-static")
+        .env("CARGO_TARGET_DIR", &target_dir)
+        .args([
+            "build",
+            "--target",
+            TARGET,
+            "-p",
+            "netkit-cli",
+            "--bin",
+            "netkit",
+        ])
+        .status()
+        .expect("run cargo");
+    assert!(build.success(), "static build of netkit failed");
+    let binary = target_dir.join(TARGET).join("debug/netkit");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/kernel/vm_cli.sh");
+    let mut run = Command::new("bash");
+    run.arg(root.join("scripts/vm-run.sh"))
+        .env("NETKIT_VM", &vm);
+    run.arg("--file")
+        .arg(format!("{}:/data/netkit", binary.display()));
+    run.arg("--file")
+        .arg(format!("{}:/data/vm_cli.sh", script.display()));
+    for obj in objects.iter().flatten() {
+        let name = obj.file_name().expect("file").to_string_lossy();
+        run.arg("--file")
+            .arg(format!("{}:/data/obj/{name}", obj.display()));
+    }
+    // busybox is the program the VM runs; the script is its argument.
+    run.args([
+        "/bin/busybox",
+        "sh",
+        "/data/vm_cli.sh",
+        "/data/netkit",
+        "/data/obj",
+    ]);
+    let out = run.output().expect("run scripts/vm-run.sh");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let failures: Vec<&str> = stdout.lines().filter(|l| l.starts_with("FAIL")).collect();
+    let summary = stdout.lines().find(|l| l.starts_with("SUMMARY"));
+    assert!(
+        out.status.success() && failures.is_empty() && summary.is_some_and(|s| s.ends_with(" 0 failed")),
+        "vm_cli.sh in the VM: status {:?}, summary {summary:?}, failures {failures:#?}\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("{}", summary.unwrap_or_default());
+}
