@@ -57,6 +57,9 @@ pub struct VerifyOptions<'a> {
     /// Helper ids the engine implements; a call to any other helper fails to load, naming it.
     /// `None`: the engine's own table, [`crate::helpers::NAMES`].
     pub implemented_helpers: Option<&'a [u32]>,
+    /// Only the structural pass, as [`check_structure`]: for testing the VM's own run-time
+    /// checks with programs the full verifier refuses. Never for loading user programs.
+    pub structure_only: bool,
 }
 
 /// A rejection: the instruction index (when one is to blame) and what was wrong.
@@ -143,6 +146,9 @@ pub fn verify_with(
             insn: None,
             msg: format!("program of {} insns is too large", insns.len()),
         });
+    }
+    if opts.structure_only {
+        return check_structure(insns, env);
     }
     let cfg = cfg::check(insns, env.maps)?;
     let mut explorer = exec::Explorer::new(insns, env, opts, &cfg);
