@@ -8,6 +8,14 @@
 //! register and stack types ([`state`]) with scalar bounds ([`scalar`]), remembering states at
 //! jump targets to prune paths already proven safe and to detect loops that cannot end.
 //! The exploration is bounded like the kernel's: one million processed instructions.
+//!
+//! Where this verifier knows less than the kernel's (no tnum bit tracking, no separate
+//! 32-bit bounds, no precision marking, no BTF), it errs towards refusing only where the
+//! kernel refuses too in the hostile and corpus tests, and towards accepting otherwise:
+//! variable-offset atomics are left to the VM's alignment check, callbacks are explored
+//! with the caller's stack numbers widened after the first call, and socket pointers
+//! (`skb->sk`) can be loaded and compared but not dereferenced. What no path reaches is
+//! replaced by traps (the kernel's dead-code sanitizing), so the VM only runs checked code.
 
 mod alu;
 mod branch;
