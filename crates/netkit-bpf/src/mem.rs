@@ -65,6 +65,7 @@ pub fn stride(value_size: u32) -> usize {
 }
 
 /// Loads `size` (1, 2, 4, 8) little-endian bytes at byte offset `off`; the caller checked bounds.
+#[inline]
 pub(crate) fn load(words: &[AtomicU64], off: usize, size: usize) -> u64 {
     let w = off / 8;
     let shift = (off % 8) * 8;
@@ -89,6 +90,7 @@ pub(crate) fn load(words: &[AtomicU64], off: usize, size: usize) -> u64 {
 
 /// Stores the low `size` bytes of `val` at byte offset `off`; the caller checked bounds.
 /// Bytes of the same word outside the store are preserved even under concurrent stores.
+#[inline]
 pub(crate) fn store(words: &[AtomicU64], off: usize, size: usize, val: u64) {
     if size == 8 && off.is_multiple_of(8) {
         words[off / 8].store(val, Relaxed);

@@ -341,3 +341,21 @@ fn callbacks_share_the_run_budget() {
     let prog = build(&small, vec![]);
     assert_eq!(prog.run(&mut Skb::from_frame(&[0; 14])), Ok(1000));
 }
+
+#[test]
+fn helpers_the_engine_lacks_fail_to_load_by_name() {
+    // bpf_fib_lookup (69) is a SCHED_CLS helper the engine does not implement.
+    let p = prog![
+        mov64_imm(2, 0),
+        mov64_imm(3, 0),
+        mov64_imm(4, 0),
+        call(69),
+        exit()
+    ];
+    let e = Program::from_insns(&p, vec![])
+        .expect_err("rejected")
+        .to_string();
+    assert!(e.contains("fib_lookup"), "{e}");
+    assert!(netkit_bpf::helpers::name(69).is_none());
+    assert_eq!(netkit_bpf::helpers::name(23), Some("redirect"));
+}

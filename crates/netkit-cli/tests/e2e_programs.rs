@@ -154,12 +154,16 @@ fn pod_to_pod_through_two_pairs_by_redirect() {
     let ns2 = env.netns("2");
     let (a, _) = env.pair("a", &ns1, "", "", "10.241.1.1", "10.241.0.1");
     let (b, _) = env.pair("b", &ns2, "", "", "10.241.2.1", "10.241.0.2");
-    let model = |dev: &str| {
-        env.nk_json(&["link", "show", dev])[0]["model_ifindex"]
-            .as_u64()
-            .unwrap()
+    // The kernel's ifindexes, as `ip link` shows them (and `netkit link show` too).
+    let kernel = |dev: &str| {
+        let v: serde_json::Value =
+            serde_json::from_str(&sh_ok(&format!("ip -j link show dev {dev}"))).unwrap();
+        let ifindex = v[0]["ifindex"].as_u64().unwrap();
+        let shown = env.nk_json(&["link", "show", dev])[0]["ifindex"].as_u64();
+        assert_eq!(shown, Some(ifindex), "netkit link show {dev}");
+        ifindex
     };
-    let (ma, mb) = (model(&a), model(&b));
+    let (ma, mb) = (kernel(&a), kernel(&b));
     // Redirect by the last octet of the IPv4 destination: .1 -> pair a's primary, .2 -> b's.
     let src = env.dir.join("redirect.bpf.c");
     std::fs::write(

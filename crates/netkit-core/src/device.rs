@@ -21,6 +21,11 @@ pub const MAX_NAME_LEN: usize = 15;
 /// The kernel's name template for netkit devices.
 pub const NAME_TEMPLATE: &str = "nk%d";
 
+/// The model's own number for a device: fixed for the device's life, unlike its ifindex,
+/// which is unique only within its namespace and may change on a namespace move.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DevId(pub u32);
+
 /// Settings shared by both ends at creation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Shape {
@@ -34,6 +39,8 @@ pub struct Shape {
 /// parts it needs from [`DevPath`], which is updated alongside.
 #[derive(Debug)]
 pub struct Device {
+    pub id: DevId,
+    /// The ifindex in the device's namespace.
     pub ifindex: IfIndex,
     pub name: String,
     pub netns: NetnsId,
@@ -45,7 +52,7 @@ pub struct Device {
     pub mac: [u8; 6],
     pub up: bool,
     pub carrier: bool,
-    pub peer: Option<IfIndex>,
+    pub peer: Option<DevId>,
     /// This device's programs (PRIMARY hook on the primary, PEER hook on the peer).
     pub bundle: Bundle,
     pub path: Arc<DevPath>,
@@ -53,6 +60,7 @@ pub struct Device {
 
 /// What one end is created with.
 pub struct DevSpec {
+    pub id: DevId,
     pub ifindex: IfIndex,
     pub name: String,
     pub netns: NetnsId,
@@ -69,7 +77,8 @@ pub struct DevSpec {
 impl Device {
     pub fn new(s: DevSpec) -> Device {
         let path = Arc::new(DevPath {
-            ifindex: s.ifindex,
+            id: s.id,
+            ifindex: AtomicU32::new(s.ifindex.0),
             progs: ArcSwap::from_pointee(Vec::new()),
             policy: AtomicI32::new(s.policy as i32),
             up: AtomicBool::new(false),
@@ -81,6 +90,7 @@ impl Device {
             stats: AtomicStats::default(),
         });
         Device {
+            id: s.id,
             ifindex: s.ifindex,
             name: s.name,
             netns: s.netns,
@@ -98,9 +108,14 @@ impl Device {
         }
     }
 
-    pub fn set_peer(&mut self, peer: Option<IfIndex>) {
+    pub fn set_peer(&mut self, peer: Option<DevId>) {
         self.peer = peer;
         self.path.peer.store(peer.map_or(0, |p| p.0), Relaxed);
+    }
+
+    pub fn set_ifindex(&mut self, ifindex: IfIndex) {
+        self.ifindex = ifindex;
+        self.path.ifindex.store(ifindex.0, Relaxed);
     }
 
     pub fn set_policy(&mut self, policy: Policy) {

@@ -14,8 +14,10 @@
 //! table are published with `arc_swap`, so a packet runs against one consistent snapshot.
 //!
 //! Known deviations of the model from a real kernel (documented here, not hidden):
-//! * ifindexes are allocated from one counter for all namespaces (the kernel allocates per
-//!   namespace, so a peer created in a fresh namespace may get ifindex 2 there);
+//! * ifindexes are unique per namespace, as in the kernel, and a creation may ask for them
+//!   ([`UserBackend::link_add_at`], `ifi_index`); those not asked for come from one counter for
+//!   all namespaces (the kernel counts per namespace, so a peer created in a fresh namespace
+//!   would get ifindex 2 there);
 //! * the receive backlog never refuses a packet (no rx_dropped), and NAPI/GRO are not modelled;
 //! * headroom requests at runtime (bridge/OVS masters) are not modelled, only the creation
 //!   attributes;
@@ -29,6 +31,7 @@
 
 pub mod backend;
 pub mod compat;
+mod datapath;
 pub mod device;
 pub mod engine;
 pub mod error;

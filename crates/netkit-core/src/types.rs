@@ -101,6 +101,14 @@ pub struct PeerInfo {
     pub netns: Option<String>,
 }
 
+/// The ifindexes a creation asks for: `ifinfomsg.ifi_index` of RTM_NEWLINK (the primary)
+/// and of IFLA_NETKIT_PEER_INFO (the peer); 0 = allocate one.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IfIndexRequest {
+    pub primary: i32,
+    pub peer: i32,
+}
+
 /// changelink on an existing device (RTM_NEWLINK without NLM_F_CREATE).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ChangeLink {

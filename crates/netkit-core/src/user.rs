@@ -11,11 +11,12 @@ use arc_swap::ArcSwap;
 use netkit_bpf::skb::{RedirectKind, Skb};
 
 use crate::compat::{Compat, KernelVersion};
+pub use crate::datapath::Datapath;
 use crate::device::*;
 use crate::error::{fail, Errno, Error};
 use crate::prog::{Classifier, Prog};
 use crate::types::*;
-use crate::xmit::{xmit, Delivery, DevTable, DropReason, NetnsId};
+use crate::xmit::{xmit, Delivery, DevKey, DevTable, NetnsId};
 
 /// Loads programs from object files (the eBPF engine plugs in here).
 pub trait ProgLoader: Send {
@@ -37,51 +38,33 @@ pub(crate) struct LinkState {
     pub(crate) prog: Arc<Prog>,
     pub(crate) hook: Hook,
     /// The device the program is installed on (the peer for a PEER link); `None` = defunct.
-    pub(crate) dev: Option<IfIndex>,
+    pub(crate) dev: Option<DevId>,
 }
 
 /// A device of another kind (e.g. a physical NIC the daemon forwards to).
 #[derive(Clone, Debug)]
 struct Foreign {
     name: String,
-    netns: NetnsId,
-}
-
-/// The lock-free packet path over a [`UserBackend`]'s devices.
-#[derive(Clone)]
-pub struct Datapath {
-    table: Arc<ArcSwap<DevTable>>,
-    timed: Arc<AtomicBool>,
-}
-
-impl Datapath {
-    /// Transmits `skb` through netkit device `dev` (see [`crate::xmit::xmit`]).
-    pub fn xmit(&self, dev: IfIndex, skb: Skb) -> Delivery {
-        let table = self.table.load();
-        match table.netkit.get(&dev) {
-            Some(d) => xmit(&table, d, skb, self.timed.load(Relaxed)),
-            None => Delivery::Drop(DropReason::NoDevice),
-        }
-    }
-
-    /// Counters of a netkit device.
-    pub fn stats(&self, dev: IfIndex) -> Option<Stats> {
-        self.table.load().netkit.get(&dev).map(|d| d.stats())
-    }
 }
 
 /// The user-space model of netkit.
 pub struct UserBackend {
     pub(crate) compat: Compat,
-    pub(crate) devices: BTreeMap<IfIndex, Device>,
-    foreign: BTreeMap<IfIndex, Foreign>,
+    pub(crate) devices: BTreeMap<DevId, Device>,
+    /// Netkit devices by namespace and ifindex (ifindexes are unique per namespace only).
+    index: HashMap<DevKey, DevId>,
+    foreign: BTreeMap<DevKey, Foreign>,
     /// Every device name per namespace (loopback aside), for O(1) name checks.
     names: HashSet<(NetnsId, String)>,
     /// Namespace names; id = index + 1 (0 = the initial namespace).
     netns_names: Vec<String>,
     /// The namespace the caller is in: ifindexes and names resolve here.
     pub(crate) caller_ns: NetnsId,
+    /// Next ifindex to try when a creation asks for none (one counter for all namespaces).
     next_ifindex: u32,
+    next_dev_id: u32,
+    /// Whether redirect targets unknown to the model are left to the datapath's caller.
+    external: bool,
     pub(crate) handles: HashMap<Handle, Object>,
     /// Closed handles below `next_handle`, reused lowest first as file descriptors are.
     pub(crate) free_handles: BTreeSet<u32>,
@@ -110,12 +93,15 @@ impl UserBackend {
         UserBackend {
             compat,
             devices: BTreeMap::new(),
+            index: HashMap::new(),
             foreign: BTreeMap::new(),
             names: HashSet::new(),
             netns_names: Vec::new(),
             caller_ns: 0,
             // ifindex 1 is loopback.
             next_ifindex: 2,
+            next_dev_id: 1,
+            external: false,
             handles: HashMap::new(),
             free_handles: BTreeSet::new(),
             // 0, 1 and 2 are taken, as stdin, stdout and stderr are in a process.
@@ -173,11 +159,25 @@ impl UserBackend {
     ) -> Result<IfIndex, Error> {
         let ns = self.intern_ns(netns);
         let name = assign_name(name, |n| self.name_taken(n, ns))?;
-        let ifindex = self.alloc_ifindex();
+        let ifindex = self.alloc_ifindex(ns, None);
         self.names.insert((ns, name.clone()));
-        self.foreign.insert(ifindex, Foreign { name, netns: ns });
+        self.foreign.insert((ns, ifindex), Foreign { name });
         self.republish();
         Ok(ifindex)
+    }
+
+    /// Leaves redirect targets the model does not know to the caller of the datapath, which
+    /// knows the kernel's interfaces (the daemon transmits on them through packet sockets);
+    /// off by default: such a redirect drops, as for a target that exists nowhere.
+    pub fn set_external_targets(&mut self, on: bool) {
+        self.external = on;
+        self.republish();
+    }
+
+    /// The model's number for namespace `netns` (an `ip netns` name; `None` = the initial
+    /// one), as [`Datapath::xmit_in`] takes it.
+    pub fn netns_id(&mut self, netns: Option<&str>) -> NetnsId {
+        self.intern_ns(netns)
     }
 
     fn intern_ns(&mut self, netns: Option<&str>) -> NetnsId {
@@ -197,10 +197,22 @@ impl UserBackend {
         name == "lo" || self.names.contains(&(ns, name.to_string()))
     }
 
-    fn alloc_ifindex(&mut self) -> IfIndex {
-        let i = IfIndex(self.next_ifindex);
-        self.next_ifindex += 1;
-        i
+    /// Whether `ifindex` names a device (loopback included) in namespace `ns`.
+    fn ifindex_taken(&self, ns: NetnsId, ifindex: IfIndex) -> bool {
+        ifindex == IfIndex(1)
+            || self.index.contains_key(&(ns, ifindex))
+            || self.foreign.contains_key(&(ns, ifindex))
+    }
+
+    /// An ifindex free in `ns` (and not `pending`'s, a device not registered yet).
+    fn alloc_ifindex(&mut self, ns: NetnsId, pending: Option<DevKey>) -> IfIndex {
+        loop {
+            let i = IfIndex(self.next_ifindex);
+            self.next_ifindex = self.next_ifindex.checked_add(1).unwrap_or(2);
+            if !self.ifindex_taken(ns, i) && pending != Some((ns, i)) {
+                return i;
+            }
+        }
     }
 
     fn random_mac(&mut self) -> [u8; 6] {
@@ -210,13 +222,14 @@ impl UserBackend {
 
     /// Republishes the device table for the datapath (devices added, removed, re-paired).
     fn republish(&self) {
+        let devs = self.devices.values();
         let table = DevTable {
-            netkit: self
-                .devices
-                .values()
-                .map(|d| (d.ifindex, d.path.clone()))
+            by_id: devs.clone().map(|d| (d.id, d.path.clone())).collect(),
+            netkit: devs
+                .map(|d| ((d.netns, d.ifindex), d.path.clone()))
                 .collect(),
-            foreign: self.foreign.iter().map(|(i, f)| (*i, f.netns)).collect(),
+            foreign: self.foreign.keys().copied().collect(),
+            external: self.external,
         };
         self.table.store(Arc::new(table));
     }
@@ -231,9 +244,9 @@ impl UserBackend {
         if self.is_other_kind(ifindex) {
             return fail(other_kind.0, other_kind.1);
         }
-        match self.devices.get(&ifindex) {
-            Some(d) if d.netns == self.caller_ns => Ok(d),
-            _ => fail(
+        match self.index.get(&(self.caller_ns, ifindex)) {
+            Some(id) => Ok(&self.devices[id]),
+            None => fail(
                 Errno::ENODEV,
                 format!("no device with ifindex {}", ifindex.0),
             ),
@@ -241,41 +254,59 @@ impl UserBackend {
     }
 
     fn is_other_kind(&self, ifindex: IfIndex) -> bool {
-        ifindex == IfIndex(1)
-            || self
-                .foreign
-                .get(&ifindex)
-                .is_some_and(|f| f.netns == self.caller_ns)
+        ifindex == IfIndex(1) || self.foreign.contains_key(&(self.caller_ns, ifindex))
     }
 
-    fn dev_mut(&mut self, ifindex: IfIndex) -> &mut Device {
-        self.devices
-            .get_mut(&ifindex)
-            .expect("device resolved before")
+    fn dev_mut(&mut self, id: DevId) -> &mut Device {
+        self.devices.get_mut(&id).expect("device resolved before")
     }
 
     /// RTM_NEWLINK kind netkit (spec/netkit.md §1.3): attribute checks ([`plan_pair`]), then
     /// the peer is registered first (lower ifindex, first free `nkN`), then the primary.
     pub fn link_add(&mut self, req: &NewLink) -> Result<Created, Error> {
+        self.link_add_at(req, IfIndexRequest::default())
+    }
+
+    /// [`UserBackend::link_add`] with the ifindexes the request asks for (`ifi_index` of the
+    /// message and of PEER_INFO): a negative one → EINVAL, the primary's taken in the caller's
+    /// namespace → EEXIST (the core finds the "existing" device), the peer's taken in its
+    /// namespace → EBUSY at registration. The peer's is used only when the primary's is too.
+    pub fn link_add_at(&mut self, req: &NewLink, at: IfIndexRequest) -> Result<Created, Error> {
+        if let Some(name) = &req.name {
+            check_name_len(name)?;
+        }
+        if at.primary < 0 {
+            return fail(Errno::EINVAL, "ifindex can't be negative");
+        }
         let plan = plan_pair(req, self.compat)?;
+        let wanted = |i: i32| (i != 0).then_some(i);
+        let primary_at = wanted(at.primary);
+        if let Some(i) = primary_at {
+            if self.ifindex_taken(self.caller_ns, IfIndex(i as u32)) {
+                return fail(Errno::EEXIST, format!("a device with ifindex {i} exists"));
+            }
+        }
+        let peer_at = primary_at.and(wanted(at.peer));
         let peer = match plan.peer {
-            Some(end) => Some(self.new_device(end, plan.shape, false, None)?),
+            Some(end) => Some(self.new_device(end, plan.shape, false, None, peer_at)?),
             None => None,
         };
-        let mut primary = self.new_device(plan.primary, plan.shape, true, peer.as_ref())?;
+        let mut primary =
+            self.new_device(plan.primary, plan.shape, true, peer.as_ref(), primary_at)?;
         let created = Created {
             primary: primary.ifindex,
             peer: peer.as_ref().map(|p| p.ifindex),
         };
         for dev in std::iter::once(&primary).chain(peer.as_ref()) {
             self.names.insert((dev.netns, dev.name.clone()));
+            self.index.insert((dev.netns, dev.ifindex), dev.id);
         }
         if let Some(mut peer) = peer {
-            peer.set_peer(Some(primary.ifindex));
-            primary.set_peer(Some(peer.ifindex));
-            self.devices.insert(peer.ifindex, peer);
+            peer.set_peer(Some(primary.id));
+            primary.set_peer(Some(peer.id));
+            self.devices.insert(peer.id, peer);
         }
-        self.devices.insert(primary.ifindex, primary);
+        self.devices.insert(primary.id, primary);
         self.republish();
         Ok(created)
     }
@@ -288,6 +319,7 @@ impl UserBackend {
         shape: Shape,
         primary: bool,
         pending: Option<&Device>,
+        ifindex: Option<i32>,
     ) -> Result<Device, Error> {
         let ns = match end.netns.as_deref() {
             Some(label) => self.intern_ns(Some(label)),
@@ -297,13 +329,31 @@ impl UserBackend {
             self.name_taken(n, ns) || pending.is_some_and(|p| p.netns == ns && p.name == n)
         };
         let name = assign_name(&end.name, taken)?;
+        let pending_key = pending.map(|p| (p.netns, p.ifindex));
+        let ifindex = match ifindex {
+            None => self.alloc_ifindex(ns, pending_key),
+            Some(i) if i < 0 => return fail(Errno::EINVAL, "ifindex can't be negative"),
+            Some(i) => {
+                let i = IfIndex(i as u32);
+                if self.ifindex_taken(ns, i) || pending_key == Some((ns, i)) {
+                    return fail(
+                        Errno::EBUSY,
+                        format!("ifindex {} is taken in the namespace", i.0),
+                    );
+                }
+                i
+            }
+        };
+        let id = DevId(self.next_dev_id);
+        self.next_dev_id += 1;
         let mac = match (shape.mode, end.mac) {
             (Mode::L3, _) => [0; 6],
             (Mode::L2, Some(mac)) => mac,
             (Mode::L2, None) => self.random_mac(),
         };
         Ok(Device::new(DevSpec {
-            ifindex: self.alloc_ifindex(),
+            id,
+            ifindex,
             name,
             netns: ns,
             primary,
@@ -357,7 +407,7 @@ impl UserBackend {
                 "netkit link peer info cannot be changed after device creation",
             );
         }
-        let (single, peer) = (dev.shape.pairing == Pairing::Single, dev.peer);
+        let (id, single, peer) = (dev.id, dev.shape.pairing == Pairing::Single, dev.peer);
         if let Some(raw) = req.policy {
             let policy = parse_policy(raw)?;
             if single {
@@ -366,7 +416,7 @@ impl UserBackend {
                     "netkit single device policy cannot be changed",
                 );
             }
-            self.dev_mut(ifindex).set_policy(policy);
+            self.dev_mut(id).set_policy(policy);
         }
         if let Some(raw) = req.peer_policy {
             let Some(peer) = peer else {
@@ -384,10 +434,10 @@ impl UserBackend {
             return Ok(());
         }
         let dev = self.visible(ifindex, (Errno::ENODEV, ""))?;
-        let (single, peer) = (dev.shape.pairing == Pairing::Single, dev.peer);
+        let (id, single, peer) = (dev.id, dev.shape.pairing == Pairing::Single, dev.peer);
         if !up {
-            self.dev_mut(ifindex).set_up(false);
-            for i in std::iter::once(ifindex).chain(peer) {
+            self.dev_mut(id).set_up(false);
+            for i in std::iter::once(id).chain(peer) {
                 self.dev_mut(i).carrier = false;
             }
             return Ok(());
@@ -395,10 +445,10 @@ impl UserBackend {
         if !single && peer.is_none() {
             return fail(Errno::ENOTCONN, "netkit device has no peer");
         }
-        self.dev_mut(ifindex).set_up(true);
+        self.dev_mut(id).set_up(true);
         let peer_up = peer.is_some_and(|p| self.devices[&p].up);
         if single || peer_up {
-            for i in std::iter::once(ifindex).chain(peer) {
+            for i in std::iter::once(id).chain(peer) {
                 self.dev_mut(i).carrier = true;
             }
         }
@@ -424,6 +474,7 @@ impl UserBackend {
                 "netkit in L3 mode has no settable Ethernet address",
             );
         }
+        let id = dev.id;
         let mac: [u8; 6] = address[..6].try_into().unwrap_or_default();
         if !is_valid_ether(mac) {
             return fail(
@@ -431,25 +482,27 @@ impl UserBackend {
                 format!("{} is not a unicast Ethernet address", fmt_mac(mac)),
             );
         }
-        self.dev_mut(ifindex).set_mac(mac);
+        self.dev_mut(id).set_mac(mac);
         Ok(())
     }
 
     pub fn link_set_mtu(&mut self, ifindex: IfIndex, mtu: u32) -> Result<(), Error> {
-        self.visible(ifindex, (Errno::EOPNOTSUPP, "loopback MTU is not modelled"))?;
+        let id = self
+            .visible(ifindex, (Errno::EOPNOTSUPP, "loopback MTU is not modelled"))?
+            .id;
         check_mtu(mtu)?;
-        self.dev_mut(ifindex).mtu = mtu;
+        self.dev_mut(id).mtu = mtu;
         Ok(())
     }
 
     /// Moves a device to namespace `netns` (a label); it is closed first, as the core does.
+    /// It keeps its ifindex unless that is taken there, when it gets a new one.
     pub fn link_set_netns(&mut self, ifindex: IfIndex, netns: Option<&str>) -> Result<(), Error> {
-        self.visible(ifindex, (Errno::EINVAL, "loopback cannot change namespace"))?;
+        let id = self
+            .visible(ifindex, (Errno::EINVAL, "loopback cannot change namespace"))?
+            .id;
         let ns = self.intern_ns(netns);
-        let (name, old) = (
-            self.devices[&ifindex].name.clone(),
-            self.devices[&ifindex].netns,
-        );
+        let (name, old) = (self.devices[&id].name.clone(), self.devices[&id].netns);
         if old == ns {
             return Ok(()); // dev_change_net_namespace: same namespace, nothing happens
         }
@@ -462,7 +515,17 @@ impl UserBackend {
         self.link_set_up(ifindex, false)?;
         self.names.remove(&(old, name.clone()));
         self.names.insert((ns, name));
-        self.dev_mut(ifindex).set_netns(ns);
+        let new_index = if self.ifindex_taken(ns, ifindex) {
+            self.alloc_ifindex(ns, None)
+        } else {
+            ifindex
+        };
+        self.index.remove(&(old, ifindex));
+        self.index.insert((ns, new_index), id);
+        let dev = self.dev_mut(id);
+        dev.set_netns(ns);
+        dev.set_ifindex(new_index);
+        self.republish();
         Ok(())
     }
 
@@ -475,16 +538,16 @@ impl UserBackend {
         };
         let ns = pos as NetnsId + 1;
         let mut gone = Vec::new();
-        while let Some(i) = self
-            .devices
-            .values()
-            .find(|d| d.netns == ns)
-            .map(|d| d.ifindex)
-        {
-            gone.extend(std::iter::once(i).chain(self.devices[&i].peer));
-            self.delete_pair(i);
+        while let Some(d) = self.devices.values().find(|d| d.netns == ns) {
+            let (id, peer) = (d.id, d.peer);
+            gone.extend(
+                std::iter::once(id)
+                    .chain(peer)
+                    .map(|i| self.devices[&i].ifindex),
+            );
+            self.delete_pair(id);
         }
-        self.foreign.retain(|_, f| f.netns != ns);
+        self.foreign.retain(|(n, _), _| *n != ns);
         self.names.retain(|(n, _)| *n != ns);
         if self.caller_ns == ns {
             self.caller_ns = 0;
@@ -497,29 +560,30 @@ impl UserBackend {
     /// RTM_DELLINK: deleting either end deletes both; their links go defunct.
     pub fn link_del(&mut self, ifindex: IfIndex) -> Result<(), Error> {
         if self.is_other_kind(ifindex) {
-            if let Some(f) = self.foreign.remove(&ifindex) {
-                self.names.remove(&(f.netns, f.name));
+            if let Some(f) = self.foreign.remove(&(self.caller_ns, ifindex)) {
+                self.names.remove(&(self.caller_ns, f.name));
                 self.republish();
                 return Ok(());
             }
             return fail(Errno::EOPNOTSUPP, "loopback cannot be deleted");
         }
-        self.visible(ifindex, (Errno::ENODEV, ""))?;
-        self.delete_pair(ifindex);
+        let id = self.visible(ifindex, (Errno::ENODEV, ""))?.id;
+        self.delete_pair(id);
         self.republish();
         Ok(())
     }
 
-    /// Unregisters `ifindex` and its other end: peer pointers cleared first, programs
+    /// Unregisters `id` and its other end: peer pointers cleared first, programs
     /// released, links defunct. The caller republishes the device table.
-    fn delete_pair(&mut self, ifindex: IfIndex) {
-        let peer = self.devices[&ifindex].peer;
-        for i in std::iter::once(ifindex).chain(peer) {
+    fn delete_pair(&mut self, id: DevId) {
+        let peer = self.devices[&id].peer;
+        for i in std::iter::once(id).chain(peer) {
             self.dev_mut(i).set_peer(None);
         }
-        for i in std::iter::once(ifindex).chain(peer) {
+        for i in std::iter::once(id).chain(peer) {
             let mut dev = self.devices.remove(&i).expect("pair member exists");
             self.names.remove(&(dev.netns, dev.name.clone()));
+            self.index.remove(&(dev.netns, dev.ifindex));
             dev.bundle.take_all();
             dev.publish();
             for link in self.links.values_mut().filter(|l| l.dev == Some(i)) {
@@ -536,7 +600,7 @@ impl UserBackend {
         Ok(LinkInfo {
             ifindex: d.ifindex,
             name: d.name.clone(),
-            peer_ifindex: d.peer,
+            peer_ifindex: peer.map(|p| p.ifindex),
             netns: self.ns_name(d.netns),
             primary: d.primary,
             policy: d.policy,
@@ -574,8 +638,8 @@ impl UserBackend {
             .chain(
                 self.foreign
                     .iter()
-                    .filter(|(_, f)| f.netns == ns && f.name == name)
-                    .map(|(i, _)| *i),
+                    .filter(|((n, _), f)| *n == ns && f.name == name)
+                    .map(|((_, i), _)| *i),
             )
             .next()
             .ok_or_else(|| Error::new(Errno::ENODEV, format!("no device named {name}")))
@@ -607,7 +671,7 @@ impl UserBackend {
         let mut skb = Skb::from_frame(frame);
         skb.meta.mark = meta.mark;
         skb.meta.priority = meta.priority;
-        let delivery = self.datapath().xmit(ifindex, skb);
+        let delivery = self.datapath().xmit_in(self.caller_ns, ifindex, skb);
         let mut outcome = match &delivery {
             Delivery::ToPeer { skb, .. } => TxOutcome::Delivered(skb.data().to_vec()),
             Delivery::Redirect { target, kind, .. } => TxOutcome::Redirected {
@@ -616,7 +680,7 @@ impl UserBackend {
             },
             Delivery::Drop(_) => TxOutcome::Dropped,
         };
-        if !self.follow_egress(delivery) {
+        if !self.follow_egress((self.caller_ns, ifindex), delivery) {
             outcome = TxOutcome::Dropped;
         }
         Ok(outcome)
@@ -628,7 +692,9 @@ impl UserBackend {
     /// carrier (its peer down: the core then queues to a dropping qdisc) drops the frame
     /// before anything sees it leave, counting a tx drop; `false` if the first target did so.
     /// Other targets are outside the model: the frame is reported where it went first.
-    fn follow_egress(&self, mut delivery: Delivery) -> bool {
+    /// `from` is the device whose transmit path produced `delivery`: a target is looked up in
+    /// the namespace of that device's other end.
+    fn follow_egress(&self, from: DevKey, mut delivery: Delivery) -> bool {
         /// XMIT_RECURSION_LIMIT. The packet socket's send is one transmit level, and every
         /// egress redirect nests two more (`__bpf_tx_skb`, then `__dev_queue_xmit`); a
         /// redirect is refused, uncounted, once the level exceeds the limit. That allows
@@ -637,6 +703,9 @@ impl UserBackend {
         const MAX_HOPS: usize = (XMIT_RECURSION_LIMIT - 1) / 2 + 1;
         let table = self.table.load();
         let timed = self.timed.load(Relaxed);
+        let Some(mut from) = table.netkit.get(&from).cloned() else {
+            return true;
+        };
         for hop in 0..MAX_HOPS {
             let Delivery::Redirect {
                 target,
@@ -646,19 +715,27 @@ impl UserBackend {
             else {
                 return true;
             };
-            let Some(dev) = table.netkit.get(&target) else {
+            let Some(ns) = from
+                .peer()
+                .and_then(|p| table.by_id.get(&p))
+                .map(|p| p.netns())
+            else {
+                return true;
+            };
+            let Some(dev) = table.netkit.get(&(ns, target)) else {
                 return true;
             };
             let carrier = dev.up.load(Relaxed)
                 && dev
                     .peer()
-                    .and_then(|p| table.netkit.get(&p))
+                    .and_then(|p| table.by_id.get(&p))
                     .is_some_and(|p| p.up.load(Relaxed));
             if !carrier {
                 dev.stats.drop_tx();
                 return hop > 0;
             }
             delivery = xmit(&table, dev, skb, timed);
+            from = dev.clone();
         }
         true
     }

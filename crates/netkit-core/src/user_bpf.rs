@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use crate::backend::Backend;
+use crate::device::DevId;
 use crate::engine::EngineLoader;
 use crate::error::{fail, Errno, Error};
 use crate::mprog::{Anchor, AttachOp, DetachOp};
@@ -154,7 +155,7 @@ impl UserBackend {
     }
 
     /// `netkit_dev_fetch` (spec/netkit.md §3.2): the device whose programs `hook` names.
-    fn hook_device(&self, ifindex: IfIndex, hook: Hook) -> Result<IfIndex, Error> {
+    fn hook_device(&self, ifindex: IfIndex, hook: Hook) -> Result<DevId, Error> {
         let dev = self.visible(ifindex, (Errno::ENXIO, "not a netkit device"))?;
         if !dev.primary {
             return fail(
@@ -169,14 +170,14 @@ impl UserBackend {
             );
         }
         match hook {
-            Hook::Primary => Ok(ifindex),
+            Hook::Primary => Ok(dev.id),
             Hook::Peer => dev
                 .peer
                 .ok_or_else(|| Error::new(Errno::ENODEV, "netkit primary has no peer")),
         }
     }
 
-    fn attach_on(&mut self, dev: IfIndex, op: AttachOp, rel: Relative) -> Result<(), Error> {
+    fn attach_on(&mut self, dev: DevId, op: AttachOp, rel: Relative) -> Result<(), Error> {
         let anchor = self.resolve_anchor(op.flags, rel);
         let d = self.devices.get_mut(&dev).expect("hook device exists");
         d.bundle.attach(op, || anchor)?;
@@ -184,7 +185,7 @@ impl UserBackend {
         Ok(())
     }
 
-    fn detach_on(&mut self, dev: IfIndex, op: DetachOp, rel: Relative) -> Result<(), Error> {
+    fn detach_on(&mut self, dev: DevId, op: DetachOp, rel: Relative) -> Result<(), Error> {
         let anchor = self.resolve_anchor(op.flags, rel);
         let d = self.devices.get_mut(&dev).expect("hook device exists");
         d.bundle.detach(op, || anchor)?;
@@ -438,7 +439,7 @@ impl Backend for UserBackend {
         Ok(BpfLinkInfo {
             id: l.id,
             prog_id: l.prog.id,
-            ifindex: l.dev.map_or(0, |d| d.0),
+            ifindex: l.dev.map_or(0, |d| self.devices[&d].ifindex.0),
             hook: l.hook,
         })
     }

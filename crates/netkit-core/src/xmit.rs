@@ -1,7 +1,7 @@
 //! The transmit path of a netkit device (spec/netkit.md §2): a pure function from a packet to
 //! a [`Delivery`]. No I/O, no callbacks, no locks, no allocation per packet.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
@@ -9,6 +9,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use netkit_bpf::skb::{pkt_type, RedirectKind, Skb};
 
+use crate::device::DevId;
 use crate::prog::Prog;
 use crate::types::{IfIndex, Stats};
 
@@ -25,14 +26,16 @@ pub type NetnsId = u32;
 /// and by publishing a new program array; a packet reads each value once.
 #[derive(Debug)]
 pub struct DevPath {
-    pub ifindex: IfIndex,
+    pub id: DevId,
+    /// The ifindex in the device's namespace (changes only on a namespace move).
+    pub(crate) ifindex: AtomicU32,
     /// The device's programs in run order, swapped whole on every change (RCU-like).
     pub progs: ArcSwap<Vec<Arc<Prog>>>,
     pub(crate) policy: AtomicI32,
     pub(crate) up: AtomicBool,
     pub(crate) mac: AtomicU64,
     pub(crate) netns: AtomicU32,
-    /// The other end's ifindex, 0 = none (single mode, or teardown).
+    /// The other end's [`DevId`], 0 = none (single mode, or teardown).
     pub(crate) peer: AtomicU32,
     /// NETKIT_SCRUB_DEFAULT; false = NETKIT_SCRUB_NONE.
     pub(crate) scrub: bool,
@@ -94,10 +97,18 @@ impl DevPath {
         self.stats.snapshot()
     }
 
-    pub fn peer(&self) -> Option<IfIndex> {
+    pub fn ifindex(&self) -> IfIndex {
+        IfIndex(self.ifindex.load(Relaxed))
+    }
+
+    pub fn netns(&self) -> NetnsId {
+        self.netns.load(Relaxed)
+    }
+
+    pub fn peer(&self) -> Option<DevId> {
         match self.peer.load(Relaxed) {
             0 => None,
-            i => Some(IfIndex(i)),
+            i => Some(DevId(i)),
         }
     }
 }
@@ -119,32 +130,39 @@ impl Hasher for IfIndexHasher {
     }
 
     fn write_u32(&mut self, v: u32) {
-        self.0 = u64::from(v).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        // Folds in what came before, so that a (namespace, ifindex) key hashes both halves.
+        self.0 = (self.0.rotate_left(32) ^ u64::from(v)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
     }
 }
 
 /// A map keyed by ifindex.
 pub type IfIndexMap<V> = HashMap<IfIndex, V, BuildHasherDefault<IfIndexHasher>>;
+/// Where a device is: its namespace and its ifindex there (ifindexes are per namespace).
+pub type DevKey = (NetnsId, IfIndex);
+type FastHash = BuildHasherDefault<IfIndexHasher>;
 
 /// Every device a redirect can name, as one immutable snapshot republished by the control
 /// path whenever devices appear, disappear or are re-paired.
 #[derive(Debug, Default, Clone)]
 pub struct DevTable {
-    pub netkit: IfIndexMap<Arc<DevPath>>,
-    /// Other devices (not netkit) and their namespace. Loopback (ifindex 1) exists in every
-    /// namespace and is not listed.
-    pub foreign: IfIndexMap<NetnsId>,
+    /// Netkit devices by model id: how one end finds the other.
+    pub by_id: HashMap<DevId, Arc<DevPath>, FastHash>,
+    /// Netkit devices by namespace and ifindex: how a redirect target is found.
+    pub netkit: HashMap<DevKey, Arc<DevPath>, FastHash>,
+    /// Other devices (not netkit). Loopback (ifindex 1) exists in every namespace and is not
+    /// listed.
+    pub foreign: HashSet<DevKey, FastHash>,
+    /// Whether a redirect target unknown here is left to the caller, which knows the kernel's
+    /// interfaces (the daemon's dataplane); otherwise it drops.
+    pub external: bool,
 }
 
 impl DevTable {
     /// Whether `ifindex` names a device in namespace `netns`.
     pub fn exists_in(&self, ifindex: IfIndex, netns: NetnsId) -> bool {
         ifindex == IfIndex(1)
-            || self.foreign.get(&ifindex) == Some(&netns)
-            || self
-                .netkit
-                .get(&ifindex)
-                .is_some_and(|d| d.netns.load(Relaxed) == netns)
+            || self.foreign.contains(&(netns, ifindex))
+            || self.netkit.contains_key(&(netns, ifindex))
     }
 }
 
@@ -172,13 +190,15 @@ pub enum DropReason {
 /// Where a packet goes after the transmit path. `skb.meta.ifindex` is the device it is on.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Delivery {
-    /// Into the other end's receive path (Ethernet header still in front).
+    /// Into the other end's receive path (Ethernet header still in front); `peer` is its
+    /// ifindex in its own namespace.
     ToPeer {
         peer: IfIndex,
         skb: Skb,
     },
     /// Out of (`Egress`, `Neigh`) or into (`Ingress`) another device, in the receiving end's
-    /// namespace.
+    /// namespace: one of the model's devices or, with [`DevTable::external`], possibly a
+    /// kernel interface the caller resolves.
     Redirect {
         target: IfIndex,
         kind: RedirectKind,
@@ -239,7 +259,7 @@ fn run_chain(progs: &[Arc<Prog>], skb: &mut Skb, timed: bool) -> i32 {
 pub fn xmit(table: &DevTable, dev: &DevPath, mut skb: Skb, timed: bool) -> Delivery {
     let len = skb.len() as u64;
     skb.redirect = None;
-    let peer = match dev.peer().and_then(|p| table.netkit.get(&p)) {
+    let peer = match dev.peer().and_then(|p| table.by_id.get(&p)) {
         Some(p) => p,
         None => return dropped(dev, DropReason::NoPeer),
     };
@@ -252,7 +272,8 @@ pub fn xmit(table: &DevTable, dev: &DevPath, mut skb: Skb, timed: bool) -> Deliv
     let peer_ns = peer.netns.load(Relaxed);
     scrub(dev, &mut skb, dev.netns.load(Relaxed) != peer_ns);
     classify_dst(&mut skb, mac_from_u64(peer.mac.load(Relaxed)));
-    skb.meta.ifindex = peer.ifindex.0;
+    let peer_ifindex = peer.ifindex();
+    skb.meta.ifindex = peer_ifindex.0;
     let progs = dev.progs.load();
     let verdict = if progs.is_empty() {
         dev.policy.load(Relaxed)
@@ -264,7 +285,7 @@ pub fn xmit(table: &DevTable, dev: &DevPath, mut skb: Skb, timed: bool) -> Deliv
             dev.stats.tx(len);
             peer.stats.rx(len);
             Delivery::ToPeer {
-                peer: peer.ifindex,
+                peer: peer_ifindex,
                 skb,
             }
         }
@@ -272,7 +293,10 @@ pub fn xmit(table: &DevTable, dev: &DevPath, mut skb: Skb, timed: bool) -> Deliv
             dev.stats.tx(len);
             // The request is consumed; D already counted tx whatever happens to it.
             match skb.redirect.take() {
-                Some(r) if !table.exists_in(IfIndex(r.ifindex), peer_ns) => {
+                Some(r)
+                    if r.ifindex == 0
+                        || !(table.external || table.exists_in(IfIndex(r.ifindex), peer_ns)) =>
+                {
                     Delivery::Drop(DropReason::RedirectTarget)
                 }
                 Some(r) if r.kind == RedirectKind::Peer => Delivery::Drop(DropReason::RedirectPeer),

@@ -334,6 +334,7 @@ fn redirects() {
         (None, None),
     ];
     let dp = fx.b.datapath();
+    let pod = fx.b.netns_id(Some("pod"));
     let mut tx = 0;
     for (request, expect) in cases {
         let p = probe(7, request);
@@ -354,7 +355,7 @@ fn redirects() {
             (tx, 60 * tx, 0),
             "tx counted on REDIRECT"
         );
-        assert_eq!(dp.stats(fx.peer).unwrap().rx_packets, 0);
+        assert_eq!(dp.stats_in(pod, fx.peer).unwrap().rx_packets, 0);
         fx.detach(Some(h), 0, 0, 0).unwrap();
     }
 }

@@ -30,7 +30,7 @@ use netkit_io::netns::{NetNs, NsId};
 use netkit_io::poll::Waker;
 use netkit_io::tun::{TunDevice, TunKind, TunQueue};
 
-pub use model::{Delivery, PacketPath};
+pub use model::{Delivery, DevRef, PacketPath};
 pub use stats::DataplaneStats;
 use stats::WorkerStats;
 
@@ -52,7 +52,9 @@ pub enum Error {
 #[derive(Debug)]
 pub(crate) struct Endpoint {
     /// The model's device.
-    dev: IfIndex,
+    dev: DevRef,
+    /// This end's namespace.
+    nsid: NsId,
     kind: TunKind,
     vnet_len: usize,
     queues: Vec<Arc<TunQueue>>,
@@ -65,18 +67,20 @@ pub(crate) struct Endpoint {
 /// State shared by every worker of every pair.
 #[derive(Debug, Default)]
 pub(crate) struct Shared {
-    /// Our devices by model ifindex, read lock-free, republished when pairs start or stop.
-    ours: ArcSwap<HashMap<IfIndex, Arc<Endpoint>>>,
+    /// Our devices by namespace and ifindex, read lock-free, republished when pairs start or
+    /// stop.
+    ours: ArcSwap<HashMap<(NsId, IfIndex), Arc<Endpoint>>>,
     publish: Mutex<()>,
     kernel: kernel::KernelTargets,
 }
 
 impl Shared {
-    fn endpoint(&self, dev: IfIndex) -> Option<Arc<Endpoint>> {
-        self.ours.load().get(&dev).cloned()
+    /// Our device `dev` in namespace `ns`.
+    fn endpoint(&self, ns: NsId, dev: IfIndex) -> Option<Arc<Endpoint>> {
+        self.ours.load().get(&(ns, dev)).cloned()
     }
 
-    fn update<T>(&self, f: impl FnOnce(&mut HashMap<IfIndex, Arc<Endpoint>>) -> T) -> T {
+    fn update<T>(&self, f: impl FnOnce(&mut HashMap<(NsId, IfIndex), Arc<Endpoint>>) -> T) -> T {
         let _guard = self.publish.lock().unwrap_or_else(|p| p.into_inner());
         let mut next = HashMap::clone(&self.ours.load());
         let out = f(&mut next);
@@ -87,22 +91,28 @@ impl Shared {
     /// Publishes both ends of a pair, unless one of the devices is already running.
     fn register(&self, eps: &[Arc<Endpoint>; 2]) -> Result<(), Error> {
         self.update(|m| {
-            if let Some(ep) = eps.iter().find(|ep| m.contains_key(&ep.dev)) {
-                return Err(Error::Busy(ep.dev));
+            if let Some(ep) = eps.iter().find(|ep| m.contains_key(&ep.key())) {
+                return Err(Error::Busy(ep.dev.ifindex));
             }
             for ep in eps {
-                m.insert(ep.dev, ep.clone());
+                m.insert(ep.key(), ep.clone());
             }
             Ok(())
         })
     }
 }
 
+impl Endpoint {
+    fn key(&self) -> (NsId, IfIndex) {
+        (self.nsid, self.dev.ifindex)
+    }
+}
+
 /// The devices of one pair, with the model's ids for them.
 #[derive(Debug)]
 pub struct PairIo {
-    pub primary: (IfIndex, TunDevice),
-    pub peer: (IfIndex, TunDevice),
+    pub primary: (DevRef, TunDevice),
+    pub peer: (DevRef, TunDevice),
 }
 
 /// The datapath of all pairs of a process.
@@ -117,8 +127,9 @@ pub struct Dataplane {
 #[derive(Debug)]
 pub struct PairRunning {
     shared: Arc<Shared>,
-    devs: [IfIndex; 2],
+    devs: [DevRef; 2],
     tuns: [Arc<TunDevice>; 2],
+    nsids: [NsId; 2],
     stop: Arc<AtomicBool>,
     waker: Arc<Waker>,
     deleted: Arc<AtomicBool>,
@@ -167,6 +178,7 @@ impl Dataplane {
             let (me, other) = (&tuns[i], &tuns[1 - i]);
             Arc::new(Endpoint {
                 dev: devs[i],
+                nsid: nsids[i],
                 kind: me.kind(),
                 vnet_len: me.vnet_hdr_len(),
                 queues: me.queues().to_vec(),
@@ -181,6 +193,7 @@ impl Dataplane {
             shared: self.shared.clone(),
             devs,
             tuns: tuns.clone(),
+            nsids,
             stop: Arc::new(AtomicBool::new(false)),
             waker,
             deleted: Arc::new(AtomicBool::new(false)),
@@ -283,10 +296,10 @@ impl PairRunning {
         if let Some(h) = self.carrier.take() {
             let _ = h.join();
         }
-        let devs = self.devs;
+        let keys = [0, 1].map(|i| (self.nsids[i], self.devs[i].ifindex));
         self.shared.update(|m| {
-            for d in devs {
-                m.remove(&d);
+            for k in keys {
+                m.remove(&k);
             }
         });
     }

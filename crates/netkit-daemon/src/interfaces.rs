@@ -4,6 +4,10 @@
 //! The interfaces are persistent (TUNSETPERSIST): they outlive the daemon, so the pod keeps
 //! its addresses and routes across a restart; on restore they are reattached by name and keep
 //! their ifindexes.
+//!
+//! The interfaces are created first ([`Plumbing::open`]) and the model's pair then at their
+//! kernel ifindexes, so programs see and name the kernel's numbers; redirect targets the model
+//! does not know are left to the dataplane, which finds them among the kernel's interfaces.
 
 use std::collections::HashMap;
 use std::sync::mpsc::Sender;
@@ -16,13 +20,13 @@ use netkit_io::tun::{TunConfig, TunDevice, TunKind};
 use netkit_proto::WireError;
 
 use crate::convert::errno;
-use crate::dataplane::{self, Dataplane, PacketPath, PairIo, PairRunning};
+use crate::dataplane::{self, Dataplane, DevRef, PacketPath, PairIo, PairRunning};
 use crate::persist::DeviceRecord;
 use crate::plumbing::{PairSpec, Plumbing};
 
 /// A change of an interface's admin state, for the model (applied by the daemon under its
 /// registry lock, outside the dataplane's threads).
-pub type AdminEvent = (IfIndex, bool);
+pub type AdminEvent = (DevRef, bool);
 
 /// The model's packet path as the dataplane consumes it.
 struct ModelPath {
@@ -31,8 +35,8 @@ struct ModelPath {
 }
 
 impl PacketPath for ModelPath {
-    fn xmit(&self, dev: IfIndex, skb: Skb) -> dataplane::Delivery {
-        match self.datapath.xmit(dev, skb) {
+    fn xmit(&self, dev: DevRef, skb: Skb) -> dataplane::Delivery {
+        match self.datapath.xmit_in(dev.netns, dev.ifindex, skb) {
             core::Delivery::ToPeer { peer, skb } => dataplane::Delivery::ToPeer { peer, skb },
             core::Delivery::Redirect { target, kind, skb } => {
                 dataplane::Delivery::Redirect { target, kind, skb }
@@ -41,7 +45,7 @@ impl PacketPath for ModelPath {
         }
     }
 
-    fn set_admin_up(&self, dev: IfIndex, up: bool) {
+    fn set_admin_up(&self, dev: DevRef, up: bool) {
         // The daemon may be gone already during shutdown; nothing to tell then.
         let _ = self.admin.send((dev, up));
     }
@@ -52,6 +56,9 @@ pub struct Interfaces {
     admin: Sender<AdminEvent>,
     path: Option<Arc<ModelPath>>,
     running: HashMap<String, PairRunning>,
+    /// Interfaces opened for a pair the model has not created yet, by primary name, with
+    /// whether each was created (rather than reattached): (primary, peer).
+    pending: HashMap<String, [(TunDevice, bool); 2]>,
     queues: usize,
 }
 
@@ -63,11 +70,14 @@ impl Interfaces {
             admin,
             path: None,
             running: HashMap::new(),
+            pending: HashMap::new(),
             queues: queues.max(1),
         }
     }
 
-    fn path(&mut self, backend: &UserBackend) -> Arc<ModelPath> {
+    fn path(&mut self, backend: &mut UserBackend) -> Arc<ModelPath> {
+        // Redirects to kernel interfaces come out of the model for the dataplane to act on.
+        backend.set_external_targets(true);
         self.path
             .get_or_insert_with(|| {
                 Arc::new(ModelPath {
@@ -140,19 +150,13 @@ fn discard(dev: TunDevice) {
     let _ = dev.delete();
 }
 
-impl Plumbing for Interfaces {
-    fn start(
-        &mut self,
-        backend: &mut UserBackend,
-        pair: &PairSpec,
-    ) -> Result<Option<(u32, u32)>, WireError> {
-        let kind = match pair.mode {
-            core::Mode::L3 => TunKind::Tun,
-            core::Mode::L2 => TunKind::Tap,
-        };
+impl Interfaces {
+    /// Creates (or on restore reattaches) both interfaces, peer first as the kernel creates
+    /// it first, persistent and without a qdisc. A failure leaves nothing it created behind.
+    fn open_ends(&self, pair: &PairSpec) -> Result<[(TunDevice, bool); 2], WireError> {
+        let kind = tun_kind(pair.mode);
         let peer_ns = pair.peer_netns.clone().map_or(NetNs::Current, NetNs::Named);
         let restore = pair.expect.is_some();
-        // The peer first, as the kernel creates it first.
         let (peer, peer_new) = match self.open(&pair.peer_name, kind, &peer_ns, restore) {
             Ok(p) => p,
             Err(e) => {
@@ -175,14 +179,6 @@ impl Plumbing for Interfaces {
                 return Err(e);
             }
         };
-        let cleanup = |primary: TunDevice, peer: TunDevice| {
-            if primary_new {
-                discard(primary);
-            }
-            if peer_new {
-                discard(peer);
-            }
-        };
         let setup = || -> Result<(), netkit_io::Error> {
             for dev in [&primary, &peer] {
                 dev.set_persist(true)?;
@@ -192,31 +188,90 @@ impl Plumbing for Interfaces {
             }
             Ok(())
         };
-        if let Err(e) = setup() {
+        let result = setup();
+        let ends = [(primary, primary_new), (peer, peer_new)];
+        if let Err(e) = result {
             let err = io_error(&format!("setting up {}", pair.name), &e);
-            cleanup(primary, peer);
+            discard_new(ends);
             return Err(err);
         }
-        let ifindexes = (primary.ifindex(), peer.ifindex());
+        Ok(ends)
+    }
+}
+
+fn tun_kind(mode: core::Mode) -> TunKind {
+    match mode {
+        core::Mode::L3 => TunKind::Tun,
+        core::Mode::L2 => TunKind::Tap,
+    }
+}
+
+/// Deletes the interfaces of `ends` that were created (not reattached).
+fn discard_new(ends: [(TunDevice, bool); 2]) {
+    for (dev, new) in ends {
+        if new {
+            discard(dev);
+        }
+    }
+}
+
+impl Plumbing for Interfaces {
+    fn open(&mut self, pair: &PairSpec) -> Result<Option<(u32, u32)>, WireError> {
+        if let Some(old) = self.pending.remove(&pair.name) {
+            discard_new(old);
+        }
+        let ends = self.open_ends(pair)?;
+        let ifindexes = (ends[0].0.ifindex(), ends[1].0.ifindex());
+        self.pending.insert(pair.name.clone(), ends);
+        Ok(Some(ifindexes))
+    }
+
+    fn start(
+        &mut self,
+        backend: &mut UserBackend,
+        pair: &PairSpec,
+    ) -> Result<Option<(u32, u32)>, WireError> {
+        let ends = match self.pending.remove(&pair.name) {
+            Some(ends) => ends,
+            None => self.open_ends(pair)?,
+        };
+        let ifindexes = (ends[0].0.ifindex(), ends[1].0.ifindex());
+        let model = (pair.model_primary.0, pair.model_peer.0);
+        if model != ifindexes {
+            // Only on restore: an end was deleted while the daemon was down (and recreated
+            // now under a new ifindex); as the kernel deletes a pair with either end, the pair
+            // is gone, its other end included.
+            for (dev, _) in ends {
+                discard(dev);
+            }
+            return Err(errno(
+                Errno::ESTALE,
+                format!(
+                    "the interfaces of {} have ifindexes {ifindexes:?}, the pair {model:?}",
+                    pair.name
+                ),
+            ));
+        }
+        let [(primary, _), (peer, _)] = ends;
+        let peer_ns = backend.netns_id(pair.peer_netns.as_deref());
+        let refs = [(0, pair.model_primary), (peer_ns, pair.model_peer)]
+            .map(|(netns, ifindex)| DevRef { netns, ifindex });
         // L2: the model tells pkt_type by the receiving end's MAC, so it must be the real one.
         if pair.mode == core::Mode::L2 {
-            let ends = [
-                (pair.model_primary, &primary, None),
-                (pair.model_peer, &peer, pair.peer_netns.as_deref()),
-            ];
-            for (dev, tun, ns) in ends {
+            let ends = [(&primary, None), (&peer, pair.peer_netns.as_deref())];
+            for (tun, ns) in ends {
                 let ifindex = tun.ifindex();
                 if let Ok(link) = tun.rtnl(move |r| r.link(ifindex)) {
                     backend.set_caller_netns(ns);
-                    let _ = backend.link_set_address(dev, &link.address);
+                    let _ = backend.link_set_address(IfIndex(ifindex), &link.address);
                     backend.set_caller_netns(None);
                 }
             }
         }
         let path = self.path(backend);
         let io = PairIo {
-            primary: (pair.model_primary, primary),
-            peer: (pair.model_peer, peer),
+            primary: (refs[0], primary),
+            peer: (refs[1], peer),
         };
         match self.dataplane.start_pair(path, io) {
             Ok(running) => {
@@ -234,6 +289,13 @@ impl Plumbing for Interfaces {
         let Some(name) = pair.create.name.as_deref() else {
             return;
         };
+        if let Some(ends) = self.pending.remove(name) {
+            if delete {
+                for (dev, _) in ends {
+                    discard(dev);
+                }
+            }
+        }
         let stopped = self.running.remove(name).map(PairRunning::stop);
         self.dataplane.refresh_kernel_targets();
         if !delete {

@@ -14,6 +14,7 @@ pub struct PairSpec {
     pub peer_name: String,
     pub peer_netns: Option<String>,
     pub mode: Mode,
+    /// The model's ifindexes: the kernel's when real interfaces back the pair.
     pub model_primary: IfIndex,
     pub model_peer: IfIndex,
     /// On restore: the kernel ifindexes the pair had (persistent interfaces keep them).
@@ -21,8 +22,17 @@ pub struct PairSpec {
 }
 
 pub trait Plumbing: Send {
-    /// Creates or reattaches the pair's interfaces and starts forwarding. Returns the kernel
-    /// ifindexes of the primary and the peer, or `None` when nothing real backs the pair.
+    /// Creates (or reattaches) the pair's interfaces without forwarding them yet, so that the
+    /// model's pair can be created at their ifindexes. Returns the kernel ifindexes of the
+    /// primary and the peer, or `None` when nothing real backs the pair (the model then
+    /// numbers it). The model ifindexes of `pair` are not known yet and are ignored.
+    fn open(&mut self, pair: &PairSpec) -> Result<Option<(u32, u32)>, WireError> {
+        let _ = pair;
+        Ok(None)
+    }
+    /// Starts forwarding the pair's interfaces (opened by [`Plumbing::open`], else created or
+    /// reattached now; their ifindexes must be the model's). Returns the kernel ifindexes of
+    /// the primary and the peer, or `None` when nothing real backs the pair.
     fn start(
         &mut self,
         backend: &mut UserBackend,

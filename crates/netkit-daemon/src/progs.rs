@@ -137,11 +137,18 @@ impl Registry {
     pub(crate) fn hook_target(&self, dev: &str) -> Result<IfIndex, WireError> {
         let (i, primary) = self.device(dev)?;
         let d = &self.devices[i];
-        Ok(if primary {
-            d.model_primary
-        } else {
-            d.model_peer
-        })
+        if primary {
+            return Ok(d.model_primary);
+        }
+        // Requests resolve ifindexes in the daemon's namespace: a peer in a pod is not there
+        // (its ifindex may well name another device here).
+        if let Some(ns) = &d.rec.create.peer_netns {
+            return Err(errno(
+                Errno::ENODEV,
+                format!("device \"{dev}\" is in namespace {ns}, not the daemon's"),
+            ));
+        }
+        Ok(d.model_peer)
     }
 
     /// Flags and relative object for an anchor, in the backend's ids.

@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 
 pub(crate) struct Device {
     pub rec: DeviceRecord,
-    /// The model's ifindexes (the backend's view).
+    /// The model's ifindexes (the backend's view): the kernel's when interfaces back the pair.
     pub model_primary: IfIndex,
     pub model_peer: IfIndex,
 }
@@ -233,7 +233,7 @@ impl Registry {
         // with, so no packet meets a stale policy.
         let policy = restored.map(|d| d.policy).or(r.policy);
         let peer_policy = restored.map(|d| d.peer_policy).or(r.peer_policy);
-        let new = core::NewLink {
+        let mut new = core::NewLink {
             name: r.name.clone(),
             mode: r.mode.map(convert::mode_raw),
             policy: policy.map(convert::policy_raw),
@@ -251,7 +251,16 @@ impl Registry {
             }),
             ..core::NewLink::default()
         };
-        let created = self.backend.link_add(&new).map_err(wire)?;
+        let (at, opened) = self.open_interfaces(r, restored, &mut new)?;
+        let created = match self.backend.link_add_at(&new, at) {
+            Ok(c) => c,
+            Err(e) => {
+                if let Some(rec) = opened {
+                    self.plumbing.stop(&rec, true);
+                }
+                return Err(wire(e));
+            }
+        };
         let Some(peer) = created.peer else {
             let _ = self.backend.link_del(created.primary);
             return Err(errno(
@@ -289,10 +298,87 @@ impl Registry {
             if let Err(e) = self.start_interfaces(i) {
                 let dev = self.devices.remove(i);
                 let _ = self.backend.link_del(dev.model_primary);
+                // The interfaces were created for this pair: they go with it.
+                self.plumbing.stop(&dev.rec, true);
                 return Err(e);
             }
         }
         Ok(self.devices.len() - 1)
+    }
+
+    /// The ifindexes a pair is created at in the model: a restored pair's recorded ones (its
+    /// persistent interfaces keep them); for a new pair backed by interfaces, theirs, which
+    /// this creates first under the names the model assigns (filled into `new`). Also returns
+    /// the record to delete the opened interfaces by, should the model refuse the pair.
+    fn open_interfaces(
+        &mut self,
+        r: &proto::LinkAddReq,
+        restored: Option<&DeviceRecord>,
+        new: &mut core::NewLink,
+    ) -> Result<(core::IfIndexRequest, Option<DeviceRecord>), WireError> {
+        let signed = |i: u32| i32::try_from(i).unwrap_or(-1);
+        if let Some(d) = restored {
+            let at = core::IfIndexRequest {
+                primary: signed(d.ifindex),
+                peer: signed(d.peer_ifindex),
+            };
+            return Ok((at, None));
+        }
+        if !self.plumbing.is_real() {
+            return Ok((core::IfIndexRequest::default(), None));
+        }
+        // A trial creation assigns the names (templates, defaults) and checks the request.
+        let trial = self.backend.link_add(new).map_err(wire)?;
+        let names = (
+            self.backend.link_get(trial.primary).map(|p| p.name),
+            trial
+                .peer
+                .map(|q| self.link_get_in(q, r.peer_netns.as_deref()).map(|q| q.name)),
+        );
+        let _ = self.backend.link_del(trial.primary);
+        let (Ok(name), Some(Ok(peer_name))) = names else {
+            return Err(errno(
+                Errno::EOPNOTSUPP,
+                "a pair needs a primary and a peer",
+            ));
+        };
+        new.name = Some(name.clone());
+        if let Some(p) = new.peer.as_mut() {
+            p.name = Some(peer_name.clone());
+        }
+        let spec = crate::plumbing::PairSpec {
+            name: name.clone(),
+            peer_name: peer_name.clone(),
+            peer_netns: r.peer_netns.clone(),
+            mode: if r.mode == Some(proto::Mode::L2) {
+                core::Mode::L2
+            } else {
+                core::Mode::L3
+            },
+            model_primary: IfIndex(0),
+            model_peer: IfIndex(0),
+            expect: None,
+        };
+        let Some((p, q)) = self.plumbing.open(&spec)? else {
+            return Ok((core::IfIndexRequest::default(), None));
+        };
+        let mut create = r.clone();
+        create.name = Some(name);
+        create.peer_name = Some(peer_name);
+        let rec = DeviceRecord {
+            create,
+            policy: proto::Policy::Forward,
+            peer_policy: proto::Policy::Forward,
+            ifindex: p,
+            peer_ifindex: q,
+            address: None,
+            peer_address: None,
+        };
+        let at = core::IfIndexRequest {
+            primary: signed(p),
+            peer: signed(q),
+        };
+        Ok((at, Some(rec)))
     }
 
     /// Creates (or, for a restored pair, reattaches) pair `i`'s interfaces and starts
@@ -347,22 +433,24 @@ impl Registry {
 
     /// An interface went administratively up or down (seen by the dataplane): the model's
     /// device follows, so its transmit path drops while the other end is down.
-    pub fn set_admin_up(&mut self, dev: IfIndex, up: bool) {
-        let Some(d) = self
-            .devices
-            .iter()
-            .find(|d| d.model_primary == dev || d.model_peer == dev)
-        else {
+    pub fn set_admin_up(&mut self, dev: crate::dataplane::DevRef, up: bool) {
+        let backend = &mut self.backend;
+        let Some(ns) = self.devices.iter().find_map(|d| {
+            let peer_ns = d.rec.create.peer_netns.clone();
+            let peer_id = backend.netns_id(peer_ns.as_deref());
+            if dev.netns == peer_id && d.model_peer == dev.ifindex {
+                Some(peer_ns)
+            } else if dev.netns == 0 && d.model_primary == dev.ifindex {
+                Some(None)
+            } else {
+                None
+            }
+        }) else {
             return;
-        };
-        let ns = if d.model_peer == dev {
-            d.rec.create.peer_netns.clone()
-        } else {
-            None
         };
         self.backend.set_caller_netns(ns.as_deref());
         // ENOTCONN (no peer) cannot happen for a recorded pair; nothing to report to anyone.
-        let _ = self.backend.link_set_up(dev, up);
+        let _ = self.backend.link_set_up(dev.ifindex, up);
         self.backend.set_caller_netns(None);
     }
 

@@ -198,8 +198,9 @@ fn bpf_redirect_carries_pod_to_pod_traffic() {
         return;
     }
     use netkit_core::{Mode, NewLink, PeerInfo};
+    use netkit_daemon::dataplane::DevRef;
     use netkit_daemon::interfaces::Interfaces;
-    use netkit_daemon::plumbing::{PairSpec as ModelPair, Plumbing};
+    use netkit_daemon::plumbing::PairSpec as ModelPair;
     let (pod1, pod2) = (netns("nkp"), netns("nkp"));
     let mut backend = UserBackend::default();
     let (tx, admin) = std::sync::mpsc::channel();
@@ -211,29 +212,28 @@ fn bpf_redirect_carries_pod_to_pod_traffic() {
             netkit_io::testing::unique_name("nkM"),
             netkit_io::testing::unique_name("nkN"),
         );
-        let created = backend
-            .link_add(&NewLink {
-                name: Some(name.clone()),
-                mode: Some(1),
-                peer: Some(PeerInfo {
-                    name: Some(peer_name.clone()),
-                    netns: Some(pod.name().to_string()),
-                    ..PeerInfo::default()
-                }),
-                ..NewLink::default()
-            })
-            .unwrap();
-        let peer = created.peer.unwrap();
+        let req = NewLink {
+            name: Some(name.clone()),
+            mode: Some(1),
+            peer: Some(PeerInfo {
+                name: Some(peer_name.clone()),
+                netns: Some(pod.name().to_string()),
+                ..PeerInfo::default()
+            }),
+            ..NewLink::default()
+        };
         let spec = ModelPair {
             name: name.clone(),
             peer_name: peer_name.clone(),
             peer_netns: Some(pod.name().to_string()),
             mode: Mode::L3,
-            model_primary: created.primary,
-            model_peer: peer,
+            model_primary: netkit_core::IfIndex(0),
+            model_peer: netkit_core::IfIndex(0),
             expect: None,
         };
-        plumbing.start(&mut backend, &spec).unwrap();
+        let spec = common::model_fixture::plumb(&mut backend, &mut plumbing, &req, spec);
+        let (primary, peer) = (spec.model_primary, spec.model_peer);
+        let pod_id = backend.netns_id(Some(pod.name()));
         sh(&["ip", "link", "set", &name, "up"]);
         sh(&[
             "ip",
@@ -246,14 +246,27 @@ fn bpf_redirect_carries_pod_to_pod_traffic() {
             &peer_name,
         ]);
         sh(&["ip", "-n", pod.name(), "link", "set", &peer_name, "up"]);
-        ns_of.insert(created.primary, None);
-        ns_of.insert(peer, Some(pod.name().to_string()));
-        pairs.push((created.primary, name));
+        // Both peers may well have ifindex 2, each in its pod: the namespace tells them apart.
+        ns_of.insert(
+            DevRef {
+                netns: 0,
+                ifindex: primary,
+            },
+            None,
+        );
+        ns_of.insert(
+            DevRef {
+                netns: pod_id,
+                ifindex: peer,
+            },
+            Some(pod.name().to_string()),
+        );
+        pairs.push((primary, name));
     }
     let sync = |b: &mut UserBackend| {
         while let Ok((dev, up)) = admin.try_recv() {
             b.set_caller_netns(ns_of[&dev].as_deref());
-            b.link_set_up(dev, up).unwrap();
+            b.link_set_up(dev.ifindex, up).unwrap();
             b.set_caller_netns(None);
         }
         pairs

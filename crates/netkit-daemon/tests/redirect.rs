@@ -222,9 +222,14 @@ fn redirect_loop_is_cut_at_the_recursion_limit() {
     let mut path = TestPath::default();
     path.add_pair(prim, peer);
     let path = Arc::new(path);
-    // The peer redirects to its own egress forever.
+    // The ends redirect to each other's egress forever (each target is in the namespace of
+    // the redirecting end's other end, where redirect targets are looked up).
     path.set_prog(
         peer,
+        redirect_by_dst(vec![(1, prim.0, RedirectKind::Egress)]),
+    );
+    path.set_prog(
+        prim,
         redirect_by_dst(vec![(1, peer.0, RedirectKind::Egress)]),
     );
     let dp = Dataplane::new();

@@ -468,7 +468,10 @@ fn adjust_room(m: &mut Machine, a: [u64; 5]) -> u64 {
     }
     let len = m.skb.len();
     let len_cur = len.saturating_sub(ETH_HLEN);
-    if (shrink && (diff >= len_cur || len_cur - diff < len_min))
+    // A frame cut short of the header the mode names has no room to open or close
+    // (the kernel never sees one: its callers pull the network header first).
+    if off > len
+        || (shrink && (diff >= len_cur || len_cur - diff < len_min))
         || (!shrink && len + diff > max_len(m))
     {
         return ENOTSUPP;

@@ -222,6 +222,12 @@ impl Machine<'_> {
             {
                 Ok(le(&self.skb.buf[off..off + size]))
             }
+            kind::REGION => match self.s.regions.get(ptr_index(addr) as usize) {
+                Some(r) if r.live && off + size <= r.len as usize => {
+                    Ok(mem::load(&r.words, r.start as usize + off, size))
+                }
+                _ => self.load_slow(addr, size),
+            },
             _ => self.load_slow(addr, size),
         }
     }
@@ -283,6 +289,13 @@ impl Machine<'_> {
                 self.skb.buf[off..off + size].copy_from_slice(&val.to_le_bytes()[..size]);
                 Ok(())
             }
+            kind::REGION => match self.s.regions.get(ptr_index(addr) as usize) {
+                Some(r) if r.live && r.writable && off + size <= r.len as usize => {
+                    mem::store(&r.words, r.start as usize + off, size, val);
+                    Ok(())
+                }
+                _ => self.store_slow(addr, size, val),
+            },
             _ => self.store_slow(addr, size, val),
         }
     }

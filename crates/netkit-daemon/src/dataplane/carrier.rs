@@ -6,18 +6,17 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use netkit_core::IfIndex;
 use netkit_io::netns::NsId;
 use netkit_io::poll::{wait_readable, Waker};
 use netkit_io::rtnl::{LinkEvent, LinkMonitor};
 use netkit_io::tun::TunDevice;
 
-use super::model::PacketPath;
+use super::model::{DevRef, PacketPath};
 use super::Error;
 
 /// One end as the watcher sees it.
 pub(super) struct End {
-    pub dev: IfIndex,
+    pub dev: DevRef,
     pub tun: Arc<TunDevice>,
     pub nsid: NsId,
 }

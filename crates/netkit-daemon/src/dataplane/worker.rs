@@ -157,7 +157,7 @@ impl<P: PacketPath> Worker<P> {
     ) {
         let st = &self.stats;
         match self.path.xmit(dev.dev, skb) {
-            Delivery::ToPeer { peer, skb } => match self.shared.endpoint(peer) {
+            Delivery::ToPeer { peer, skb } => match self.shared.endpoint(dev.peer_nsid, peer) {
                 Some(ep) => {
                     WorkerStats::inc(&st.to_peer);
                     self.write(s, &ep, skb, vnet, head);
@@ -187,7 +187,8 @@ impl<P: PacketPath> Worker<P> {
         depth: u32,
     ) {
         let st = &self.stats;
-        if let Some(ep) = self.shared.endpoint(target) {
+        // Targets are in the namespace of `dev`'s other end (where skb->dev is).
+        if let Some(ep) = self.shared.endpoint(dev.peer_nsid, target) {
             match kind {
                 RedirectKind::Ingress => {
                     WorkerStats::inc(&st.redirect_ours);

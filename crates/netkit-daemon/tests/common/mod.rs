@@ -10,7 +10,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use netkit_bpf::skb::Skb;
 use netkit_core::{DropReason, IfIndex};
-use netkit_daemon::dataplane::{Dataplane, Delivery, PacketPath, PairIo, PairRunning};
+use netkit_daemon::dataplane::{Dataplane, Delivery, DevRef, PacketPath, PairIo, PairRunning};
 use netkit_io::netns::NamedNetns;
 use netkit_io::testing::{have_program, have_root_and_tun, require, unique_name};
 use netkit_io::tun::{TunConfig, TunDevice, TunKind};
@@ -57,8 +57,8 @@ impl TestPath {
 }
 
 impl PacketPath for TestPath {
-    fn xmit(&self, dev: IfIndex, mut skb: Skb) -> Delivery {
-        let Some(d) = self.devs.get(&dev) else {
+    fn xmit(&self, dev: DevRef, mut skb: Skb) -> Delivery {
+        let Some(d) = self.devs.get(&dev.ifindex) else {
             return Delivery::Drop(DropReason::NoDevice);
         };
         if !self.devs.get(&d.peer).is_some_and(|p| p.up.load(Relaxed)) {
@@ -81,11 +81,16 @@ impl PacketPath for TestPath {
         }
     }
 
-    fn set_admin_up(&self, dev: IfIndex, up: bool) {
-        if let Some(d) = self.devs.get(&dev) {
+    fn set_admin_up(&self, dev: DevRef, up: bool) {
+        if let Some(d) = self.devs.get(&dev.ifindex) {
             d.up.store(up, Relaxed);
         }
     }
+}
+
+/// A test device id: TestPath numbers its devices uniquely, whatever their namespace.
+pub fn dev_ref(ifindex: IfIndex) -> DevRef {
+    DevRef { netns: 0, ifindex }
 }
 
 /// Runs a command; returns its output (not checked).
@@ -159,8 +164,8 @@ pub fn make_devices(spec: &PairSpec) -> (String, String, PairIo) {
         sh(&["ip", "-n", ns.name(), "link", "set", dev, "up"]);
     }
     let io = PairIo {
-        primary: (spec.ids.0, primary_dev),
-        peer: (spec.ids.1, peer_dev),
+        primary: (dev_ref(spec.ids.0), primary_dev),
+        peer: (dev_ref(spec.ids.1), peer_dev),
     };
     (primary, peer, io)
 }

@@ -1,6 +1,6 @@
 //! A pair made by the daemon's own plumbing over the real device model.
 
-use netkit_core::{IfIndex, Mode, NewLink, PeerInfo, UserBackend};
+use netkit_core::{IfIndex, IfIndexRequest, Mode, NewLink, PeerInfo, UserBackend};
 use netkit_daemon::interfaces::{AdminEvent, Interfaces};
 use netkit_daemon::plumbing::{PairSpec as ModelPair, Plumbing};
 use netkit_io::netns::NamedNetns;
@@ -32,9 +32,9 @@ impl Fixture {
     /// its registry lock); true once the model has carrier on the primary.
     pub fn sync(&mut self) -> bool {
         while let Ok((dev, up)) = self.admin.try_recv() {
-            let ns = (dev == self.peer).then_some(self.pod.as_str());
+            let ns = (dev.netns != 0).then_some(self.pod.as_str());
             self.backend.set_caller_netns(ns);
-            self.backend.link_set_up(dev, up).unwrap();
+            self.backend.link_set_up(dev.ifindex, up).unwrap();
             self.backend.set_caller_netns(None);
         }
         self.backend
@@ -42,6 +42,27 @@ impl Fixture {
             .map(|l| l.carrier)
             .unwrap_or(false)
     }
+}
+
+/// Creates a pair as the daemon does: the interfaces first, then the model's pair at their
+/// ifindexes, then forwarding. Returns the spec with the model's (= kernel) ifindexes.
+pub fn plumb(
+    backend: &mut UserBackend,
+    plumbing: &mut Interfaces,
+    req: &NewLink,
+    mut spec: ModelPair,
+) -> ModelPair {
+    let (p, q) = plumbing.open(&spec).unwrap().unwrap();
+    let at = IfIndexRequest {
+        primary: p as i32,
+        peer: q as i32,
+    };
+    let created = backend.link_add_at(req, at).unwrap();
+    assert_eq!((created.primary.0, created.peer.unwrap().0), (p, q));
+    spec.model_primary = created.primary;
+    spec.model_peer = created.peer.unwrap();
+    assert_eq!(plumbing.start(backend, &spec).unwrap(), Some((p, q)));
+    spec
 }
 
 /// A model pair (L3, peer policy `peer_policy`) with its peer in `pod`, plumbed to TUNs,
@@ -55,19 +76,17 @@ pub fn fixture(pod: &NamedNetns, net: u8, peer_policy: u32) -> Fixture {
 pub fn fixture_mode(pod: &NamedNetns, net: u8, peer_policy: u32, mode: Mode) -> Fixture {
     let mut backend = UserBackend::default();
     let (name, peer_name) = (unique_name("nkM"), unique_name("nkN"));
-    let created = backend
-        .link_add(&NewLink {
-            name: Some(name.clone()),
-            mode: Some(mode as u32),
-            peer_policy: Some(peer_policy),
-            peer: Some(PeerInfo {
-                name: Some(peer_name.clone()),
-                netns: Some(pod.name().to_string()),
-                ..PeerInfo::default()
-            }),
-            ..NewLink::default()
-        })
-        .unwrap();
+    let req = NewLink {
+        name: Some(name.clone()),
+        mode: Some(mode as u32),
+        peer_policy: Some(peer_policy),
+        peer: Some(PeerInfo {
+            name: Some(peer_name.clone()),
+            netns: Some(pod.name().to_string()),
+            ..PeerInfo::default()
+        }),
+        ..NewLink::default()
+    };
     let (tx, admin) = std::sync::mpsc::channel();
     let mut plumbing = Interfaces::new(tx, 1);
     let spec = ModelPair {
@@ -75,12 +94,11 @@ pub fn fixture_mode(pod: &NamedNetns, net: u8, peer_policy: u32, mode: Mode) -> 
         peer_name: peer_name.clone(),
         peer_netns: Some(pod.name().to_string()),
         mode,
-        model_primary: created.primary,
-        model_peer: created.peer.unwrap(),
+        model_primary: IfIndex(0),
+        model_peer: IfIndex(0),
         expect: None,
     };
-    let (pi, qi) = plumbing.start(&mut backend, &spec).unwrap().unwrap();
-    assert!(pi > 0 && qi > 0);
+    let spec = plumb(&mut backend, &mut plumbing, &req, spec);
     sh(&[
         "ip",
         "addr",
@@ -105,8 +123,8 @@ pub fn fixture_mode(pod: &NamedNetns, net: u8, peer_policy: u32, mode: Mode) -> 
         backend,
         _plumbing: plumbing,
         admin,
-        primary: created.primary,
-        peer: created.peer.unwrap(),
+        primary: spec.model_primary,
+        peer: spec.model_peer,
         pod: pod.name().to_string(),
         name,
     }
