@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # Privileged tests fail (instead of printing SKIP) when root, namespaces, clang or the VM are missing.
 export NETKIT_REQUIRE_PRIVILEGED=${NETKIT_REQUIRE_PRIVILEGED:-1}
+# The VM tests boot ../shared/oracle/netkit-vm through a wrapper that retries a VM that did not boot.
+if [[ -z ${NETKIT_VM:-} && -x ../shared/oracle/netkit-vm ]]; then export NETKIT_VM=$PWD/scripts/netkit-vm-retry.sh; fi
 make -s -C examples
 if [[ -f crates/netkit-bpf/tests/corpus/Makefile ]]; then make -s -C crates/netkit-bpf/tests/corpus; fi
 cargo build --workspace --all-targets

@@ -73,7 +73,12 @@ fn kernel_backend_manages_real_netkit_pairs_in_the_reference_vm() {
         .expect("run the reference VM");
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     let has = |s: &str| text.contains(s);
-    assert!(has("end"), "the script did not finish:\n{text}");
+    assert!(
+        has("end"),
+        "the script did not finish ({:?}):\n{text}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
     let jsons: Vec<serde_json::Value> = text
         .lines()
         .filter(|l| l.starts_with('['))
