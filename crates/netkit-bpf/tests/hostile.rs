@@ -287,11 +287,7 @@ fn raw_memory_programs_leave_bounds_to_the_vm() {
 
 #[test]
 fn structure_only_mode_keeps_the_structural_checks() {
-    use netkit_bpf::verifier::{verify_with, VerifyOptions};
-    let opts = VerifyOptions {
-        structure_only: true,
-        ..VerifyOptions::default()
-    };
+    use netkit_bpf::verifier::check_structure;
     // A packet read without a bounds check passes the structural pass (the VM must then
     // stop it at run time)...
     let unchecked = prog![
@@ -300,9 +296,9 @@ fn structure_only_mode_keeps_the_structural_checks() {
         asm::exit()
     ];
     assert!(verify(&unchecked, &VerifyEnv::default()).is_err());
-    verify_with(&unchecked, &VerifyEnv::default(), &opts).expect("structurally fine");
+    check_structure(&unchecked, &VerifyEnv::default()).expect("structurally fine");
     // ...but a wild jump does not.
     let wild = prog![asm::mov64_imm(0, 0), asm::ja(100), asm::exit()];
-    let err = verify_with(&wild, &VerifyEnv::default(), &opts).expect_err("wild jump");
+    let err = check_structure(&wild, &VerifyEnv::default()).expect_err("wild jump");
     assert_eq!(err.insn, Some(1));
 }

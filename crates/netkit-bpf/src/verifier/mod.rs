@@ -8,6 +8,14 @@
 //! register and stack types ([`state`]) with scalar bounds ([`scalar`]), remembering states at
 //! jump targets to prune paths already proven safe and to detect loops that cannot end.
 //! The exploration is bounded like the kernel's: one million processed instructions.
+//!
+//! Where this verifier knows less than the kernel's (no tnum bit tracking, no separate
+//! 32-bit bounds, no precision marking, no BTF), it errs towards refusing only where the
+//! kernel refuses too in the hostile and corpus tests, and towards accepting otherwise:
+//! variable-offset atomics are left to the VM's alignment check, callbacks are explored
+//! with the caller's stack numbers widened after the first call, and socket pointers
+//! (`skb->sk`) can be loaded and compared but not dereferenced. What no path reaches is
+//! replaced by traps (the kernel's dead-code sanitizing), so the VM only runs checked code.
 
 mod alu;
 mod branch;
@@ -57,9 +65,8 @@ pub struct VerifyOptions<'a> {
     /// Helper ids the engine implements; a call to any other helper fails to load, naming it.
     /// `None`: the engine's own table, [`crate::helpers::NAMES`].
     pub implemented_helpers: Option<&'a [u32]>,
-    /// Only the structural pass (encodings, jumps, functions, reachability), no path
-    /// exploration: for testing the VM's own run-time checks with programs the full
-    /// verifier refuses. Never for loading programs from users.
+    /// Only the structural pass, as [`check_structure`]: for testing the VM's own run-time
+    /// checks with programs the full verifier refuses. Never for loading user programs.
     pub structure_only: bool,
 }
 
@@ -111,6 +118,25 @@ pub fn verify(insns: &[Insn], env: &VerifyEnv) -> Result<Verified, VerifyError> 
     verify_with(insns, env, &VerifyOptions::default())
 }
 
+/// Only the structural pass (encodings, jumps, functions, reachability, map references),
+/// no path exploration: for testing the VM's own run-time checks with programs the full
+/// verifier refuses. Never for loading programs from users.
+pub fn check_structure(insns: &[Insn], env: &VerifyEnv) -> Result<Verified, VerifyError> {
+    if insns.is_empty() {
+        return Err(VerifyError {
+            insn: None,
+            msg: "empty program".into(),
+        });
+    }
+    let cfg = cfg::check(insns, env.maps)?;
+    Ok(Verified {
+        insns: insns.to_vec(),
+        stack_depth: vec![state::STACK_SIZE as u32; cfg.subprogs.len()],
+        subprogs: cfg.subprogs,
+        processed: 0,
+    })
+}
+
 /// [`verify`] with options.
 pub fn verify_with(
     insns: &[Insn],
@@ -129,15 +155,10 @@ pub fn verify_with(
             msg: format!("program of {} insns is too large", insns.len()),
         });
     }
-    let cfg = cfg::check(insns, env.maps)?;
     if opts.structure_only {
-        return Ok(Verified {
-            insns: insns.to_vec(),
-            stack_depth: vec![state::STACK_SIZE as u32; cfg.subprogs.len()],
-            subprogs: cfg.subprogs,
-            processed: 0,
-        });
+        return check_structure(insns, env);
     }
+    let cfg = cfg::check(insns, env.maps)?;
     let mut explorer = exec::Explorer::new(insns, env, opts, &cfg);
     explorer.run()?;
     let stack_depth = explorer.stack_depth.clone();
