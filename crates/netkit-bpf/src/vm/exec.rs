@@ -8,108 +8,92 @@ use super::{Abort, AbortReason, Machine, Program, MAX_FRAMES, MAX_TAIL_CALLS};
 use crate::helpers;
 use crate::mem::{kind, make_ptr};
 
+/// One ALU operation at one width: `$u`/`$s` are the unsigned and signed operand types and
+/// `$shift_mask` the shift-amount mask (63 or 31). The 64-bit and 32-bit operations differ
+/// only in those, so one body serves both and cannot drift apart. `MovSx` is left to the
+/// caller: the widths it accepts differ.
+macro_rules! alu_op {
+    ($op:expr, $a:expr, $b:expr, $u:ty, $s:ty, $shift_mask:expr, $mov_sx:expr) => {{
+        let (a, b): ($u, $u) = ($a, $b);
+        match $op {
+            Alu::Add => a.wrapping_add(b),
+            Alu::Sub => a.wrapping_sub(b),
+            Alu::Mul => a.wrapping_mul(b),
+            Alu::Div => a.checked_div(b).unwrap_or(0),
+            Alu::SDiv => {
+                if b == 0 {
+                    0
+                } else {
+                    (a as $s).wrapping_div(b as $s) as $u
+                }
+            }
+            Alu::Mod => a.checked_rem(b).unwrap_or(a),
+            Alu::SMod => {
+                if b == 0 {
+                    a
+                } else {
+                    (a as $s).wrapping_rem(b as $s) as $u
+                }
+            }
+            Alu::Or => a | b,
+            Alu::And => a & b,
+            Alu::Xor => a ^ b,
+            Alu::Lsh => a << (b & $shift_mask),
+            Alu::Rsh => a >> (b & $shift_mask),
+            Alu::Arsh => ((a as $s) >> (b & $shift_mask)) as $u,
+            Alu::Mov => b,
+            Alu::MovSx(bits) => $mov_sx(bits, b),
+        }
+    }};
+}
+
 #[inline(always)]
 pub(crate) fn alu64(op: Alu, a: u64, b: u64) -> u64 {
-    match op {
-        Alu::Add => a.wrapping_add(b),
-        Alu::Sub => a.wrapping_sub(b),
-        Alu::Mul => a.wrapping_mul(b),
-        Alu::Div => a.checked_div(b).unwrap_or(0),
-        Alu::SDiv => {
-            if b == 0 {
-                0
-            } else {
-                (a as i64).wrapping_div(b as i64) as u64
-            }
-        }
-        Alu::Mod => a.checked_rem(b).unwrap_or(a),
-        Alu::SMod => {
-            if b == 0 {
-                a
-            } else {
-                (a as i64).wrapping_rem(b as i64) as u64
-            }
-        }
-        Alu::Or => a | b,
-        Alu::And => a & b,
-        Alu::Xor => a ^ b,
-        Alu::Lsh => a << (b & 63),
-        Alu::Rsh => a >> (b & 63),
-        Alu::Arsh => ((a as i64) >> (b & 63)) as u64,
-        Alu::Mov => b,
-        Alu::MovSx(8) => b as i8 as i64 as u64,
-        Alu::MovSx(16) => b as i16 as i64 as u64,
-        Alu::MovSx(_) => b as i32 as i64 as u64,
-    }
+    alu_op!(op, a, b, u64, i64, 63, |bits, b: u64| match bits {
+        8 => b as i8 as i64 as u64,
+        16 => b as i16 as i64 as u64,
+        _ => b as i32 as i64 as u64,
+    })
 }
 
 #[inline(always)]
 pub(crate) fn alu32(op: Alu, a: u32, b: u32) -> u64 {
-    let r = match op {
-        Alu::Add => a.wrapping_add(b),
-        Alu::Sub => a.wrapping_sub(b),
-        Alu::Mul => a.wrapping_mul(b),
-        Alu::Div => a.checked_div(b).unwrap_or(0),
-        Alu::SDiv => {
-            if b == 0 {
-                0
-            } else {
-                (a as i32).wrapping_div(b as i32) as u32
-            }
-        }
-        Alu::Mod => a.checked_rem(b).unwrap_or(a),
-        Alu::SMod => {
-            if b == 0 {
-                a
-            } else {
-                (a as i32).wrapping_rem(b as i32) as u32
-            }
-        }
-        Alu::Or => a | b,
-        Alu::And => a & b,
-        Alu::Xor => a ^ b,
-        Alu::Lsh => a << (b & 31),
-        Alu::Rsh => a >> (b & 31),
-        Alu::Arsh => ((a as i32) >> (b & 31)) as u32,
-        Alu::Mov => b,
-        Alu::MovSx(8) => b as i8 as i32 as u32,
-        Alu::MovSx(_) => b as i16 as i32 as u32,
-    };
+    let r = alu_op!(op, a, b, u32, i32, 31, |bits, b: u32| match bits {
+        8 => b as i8 as i32 as u32,
+        _ => b as i16 as i32 as u32,
+    });
     u64::from(r)
+}
+
+/// One jump condition at one width (`$u` unsigned, `$s` signed): shared by the 64-bit and
+/// 32-bit jumps for the same reason as `alu_op`.
+macro_rules! cond_op {
+    ($c:expr, $a:expr, $b:expr, $u:ty, $s:ty) => {{
+        let (a, b): ($u, $u) = ($a, $b);
+        match $c {
+            Cond::Eq => a == b,
+            Cond::Ne => a != b,
+            Cond::Gt => a > b,
+            Cond::Ge => a >= b,
+            Cond::Lt => a < b,
+            Cond::Le => a <= b,
+            Cond::Set => a & b != 0,
+            Cond::SGt => (a as $s) > (b as $s),
+            Cond::SGe => (a as $s) >= (b as $s),
+            Cond::SLt => (a as $s) < (b as $s),
+            Cond::SLe => (a as $s) <= (b as $s),
+        }
+    }};
 }
 
 #[inline(always)]
 pub(crate) fn cond64(c: Cond, a: u64, b: u64) -> bool {
-    match c {
-        Cond::Eq => a == b,
-        Cond::Ne => a != b,
-        Cond::Gt => a > b,
-        Cond::Ge => a >= b,
-        Cond::Lt => a < b,
-        Cond::Le => a <= b,
-        Cond::Set => a & b != 0,
-        Cond::SGt => (a as i64) > (b as i64),
-        Cond::SGe => (a as i64) >= (b as i64),
-        Cond::SLt => (a as i64) < (b as i64),
-        Cond::SLe => (a as i64) <= (b as i64),
-    }
+    cond_op!(c, a, b, u64, i64)
 }
 
 #[inline(always)]
 pub(crate) fn cond32(c: Cond, a: u32, b: u32) -> bool {
-    match c {
-        Cond::Eq => a == b,
-        Cond::Ne => a != b,
-        Cond::Gt => a > b,
-        Cond::Ge => a >= b,
-        Cond::Lt => a < b,
-        Cond::Le => a <= b,
-        Cond::Set => a & b != 0,
-        Cond::SGt => (a as i32) > (b as i32),
-        Cond::SGe => (a as i32) >= (b as i32),
-        Cond::SLt => (a as i32) < (b as i32),
-        Cond::SLe => (a as i32) <= (b as i32),
-    }
+    cond_op!(c, a, b, u32, i32)
 }
 
 pub(crate) fn endian(how: Endian, bits: u8, v: u64) -> u64 {
