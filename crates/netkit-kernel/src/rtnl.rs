@@ -98,23 +98,7 @@ impl Rtnl {
                 .ifinfo(IfInfoMsg::default())
                 .end_nest();
         }
-        put_u32s(
-            &mut m,
-            &[
-                (IFLA_NETKIT_POLICY, req.policy),
-                (IFLA_NETKIT_PEER_POLICY, req.peer_policy),
-                (IFLA_NETKIT_MODE, req.mode),
-                (IFLA_NETKIT_SCRUB, req.scrub),
-                (IFLA_NETKIT_PEER_SCRUB, req.peer_scrub),
-                (IFLA_NETKIT_PAIRING, req.pairing),
-            ],
-        );
-        if let Some(v) = req.headroom {
-            m.u16(IFLA_NETKIT_HEADROOM, v);
-        }
-        if let Some(v) = req.tailroom {
-            m.u16(IFLA_NETKIT_TAILROOM, v);
-        }
+        put_settings(&mut m, req);
         m.end_nest().end_nest();
         self.ack(&m, "change netkit link")
     }
@@ -234,23 +218,20 @@ pub fn new_link_msg(req: &NewLink, peer_netns_fd: Option<u32>) -> LinkMsg {
     if let Some(v) = req.primary {
         m.u8(IFLA_NETKIT_PRIMARY, v);
     }
-    put_u32s(
+    put_settings(
         &mut m,
-        &[
-            (IFLA_NETKIT_POLICY, req.policy),
-            (IFLA_NETKIT_PEER_POLICY, req.peer_policy),
-            (IFLA_NETKIT_MODE, req.mode),
-            (IFLA_NETKIT_SCRUB, req.scrub),
-            (IFLA_NETKIT_PEER_SCRUB, req.peer_scrub),
-            (IFLA_NETKIT_PAIRING, req.pairing),
-        ],
+        &ChangeLink {
+            mode: req.mode,
+            policy: req.policy,
+            peer_policy: req.peer_policy,
+            scrub: req.scrub,
+            peer_scrub: req.peer_scrub,
+            headroom: req.headroom,
+            tailroom: req.tailroom,
+            pairing: req.pairing,
+            peer_info: false,
+        },
     );
-    if let Some(v) = req.headroom {
-        m.u16(IFLA_NETKIT_HEADROOM, v);
-    }
-    if let Some(v) = req.tailroom {
-        m.u16(IFLA_NETKIT_TAILROOM, v);
-    }
     m.end_nest().end_nest();
     m
 }
@@ -262,11 +243,27 @@ fn ifi(ifindex: IfIndex) -> IfInfoMsg {
     }
 }
 
-fn put_u32s(m: &mut LinkMsg, attrs: &[(u16, Option<u32>)]) {
-    for (ty, v) in attrs {
+/// The settings create and change both carry inside IFLA_INFO_DATA, in one fixed order
+/// so both messages agree; only the given ones are put (`peer_info` is the caller's business).
+fn put_settings(m: &mut LinkMsg, s: &ChangeLink) {
+    let u32s = [
+        (IFLA_NETKIT_POLICY, s.policy),
+        (IFLA_NETKIT_PEER_POLICY, s.peer_policy),
+        (IFLA_NETKIT_MODE, s.mode),
+        (IFLA_NETKIT_SCRUB, s.scrub),
+        (IFLA_NETKIT_PEER_SCRUB, s.peer_scrub),
+        (IFLA_NETKIT_PAIRING, s.pairing),
+    ];
+    for (ty, v) in u32s {
         if let Some(v) = v {
-            m.u32(*ty, *v);
+            m.u32(ty, v);
         }
+    }
+    if let Some(v) = s.headroom {
+        m.u16(IFLA_NETKIT_HEADROOM, v);
+    }
+    if let Some(v) = s.tailroom {
+        m.u16(IFLA_NETKIT_TAILROOM, v);
     }
 }
 
