@@ -11,9 +11,9 @@
 //! `NETKIT_FUZZ_OUT` appends summaries and failures to a file). A failure prints its seed
 //! and input: rerun with `NETKIT_FUZZ_SEED=<seed>`.
 
-#[path = "hostile/asm.rs"]
 #[macro_use]
-mod asm;
+mod common;
+use common::asm;
 #[path = "hostile/cases.rs"]
 #[allow(dead_code)]
 mod cases;

@@ -2,9 +2,9 @@
 //! instruction, and the kernel on this machine must reject the same programs. Well-formed
 //! programs exercising the same rules must load in both.
 
-#[path = "hostile/asm.rs"]
 #[macro_use]
-mod asm;
+mod common;
+use common::asm;
 #[path = "hostile/cases.rs"]
 mod cases;
 #[path = "hostile/kernel.rs"]
@@ -149,7 +149,7 @@ mod runtime {
             call(1),
             jmp_imm(BPF_JEQ, 0, 0, 7),
             mov64_imm(1, 1),
-            atomic(BPF_DW, BPF_ADD as i32, 0, 1, 0),
+            atomic(BPF_DW, 0, 1, 0, BPF_ADD as i32),
             mov64_reg(1, 6),
             ld_map(2, 1),
             mov64_imm(3, 0),

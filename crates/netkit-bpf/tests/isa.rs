@@ -155,14 +155,14 @@ fn neg_and_movsx() {
     let neg64 = |v| {
         r0(&prog![
             ld_imm64(0, v),
-            i(BPF_ALU64 | BPF_NEG, 0, 0, 0, 0),
+            raw(BPF_ALU64 | BPF_NEG, 0, 0, 0, 0),
             exit()
         ])
     };
     let neg32 = |v| {
         r0(&prog![
             ld_imm64(0, v),
-            i(BPF_ALU | BPF_NEG, 0, 0, 0, 0),
+            raw(BPF_ALU | BPF_NEG, 0, 0, 0, 0),
             exit()
         ])
     };
@@ -191,7 +191,7 @@ fn neg_and_movsx() {
 #[test]
 fn byte_swaps() {
     let end =
-        |code: u8, bits: i32, v: u64| r0(&prog![ld_imm64(0, v), i(code, 0, 0, 0, bits), exit()]);
+        |code: u8, bits: i32, v: u64| r0(&prog![ld_imm64(0, v), raw(code, 0, 0, 0, bits), exit()]);
     let v = 0x0102_0304_0506_0708;
     let to_be = BPF_ALU | BPF_END | BPF_X;
     let to_le = BPF_ALU | BPF_END;
@@ -262,7 +262,7 @@ fn gotol_and_backward_loop() {
     // gotol (JMP32 | JA with imm offset) over two instructions.
     let p = prog![
         mov64_imm(0, 1),
-        i(BPF_JMP32 | BPF_JA, 0, 0, 0, 1),
+        raw(BPF_JMP32 | BPF_JA, 0, 0, 0, 1),
         mov64_imm(0, 2),
         exit()
     ];
@@ -371,7 +371,7 @@ fn bpf_to_bpf_calls_save_registers_and_frames() {
         mov64_imm(6, 10),
         st(BPF_DW, 10, -8, 1),
         mov64_imm(1, 5),
-        call_local(4),
+        call_rel(4),
         alu64_reg(BPF_ADD, 0, 6),
         ldx(BPF_DW, 1, 10, -8),
         alu64_reg(BPF_ADD, 0, 1),
@@ -392,10 +392,10 @@ fn legacy_packet_loads() {
     let p = build(
         &prog![
             mov64_reg(6, 1),
-            i(BPF_LD | BPF_ABS | BPF_W, 0, 0, 0, 12),
+            raw(BPF_LD | BPF_ABS | BPF_W, 0, 0, 0, 12),
             mov64_reg(7, 0),
             mov64_imm(2, 2),
-            i(BPF_LD | BPF_IND | BPF_H, 0, 2, 0, 20),
+            raw(BPF_LD | BPF_IND | BPF_H, 0, 2, 0, 20),
             alu64_reg(BPF_ADD, 0, 7),
             exit()
         ],
@@ -408,7 +408,7 @@ fn legacy_packet_loads() {
         &prog![
             mov64_reg(6, 1),
             mov64_imm(0, 5),
-            i(BPF_LD | BPF_ABS | BPF_B, 0, 0, 0, 64),
+            raw(BPF_LD | BPF_ABS | BPF_B, 0, 0, 0, 64),
             mov64_imm(0, 9),
             exit()
         ],

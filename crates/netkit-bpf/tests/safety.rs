@@ -124,7 +124,7 @@ fn instruction_budget_ends_infinite_loops() {
 #[test]
 fn call_depth_is_bounded() {
     // f calls itself forever.
-    let (r, _) = abort_of(&prog![call_local(-1), exit()]);
+    let (r, _) = abort_of(&prog![call_rel(-1), exit()]);
     assert_eq!(r, AbortReason::CallDepth);
 }
 
@@ -141,14 +141,14 @@ fn falling_off_the_end_and_holes() {
 #[test]
 fn decoder_rejects_what_it_cannot_run() {
     let cases: Vec<(Vec<Insn>, &str)> = vec![
-        (prog![i(0xff, 0, 0, 0, 0), exit()], "insn 0"),
+        (prog![raw(0xff, 0, 0, 0, 0), exit()], "insn 0"),
         (prog![ja(5), exit()], "jump out of range"),
         (prog![mov64_imm(10, 0), exit()], "r10"),
         (prog![mov64_imm(11, 0), exit()], "invalid register"),
         (prog![call(9999), exit()], "unknown helper id 9999"),
         (prog![ld_map(1, 0), exit()], "map index 0 out of range"),
         (
-            prog![i(BPF_LD | BPF_DW | BPF_IMM, 0, 0, 0, 0)],
+            prog![raw(BPF_LD | BPF_DW | BPF_IMM, 0, 0, 0, 0)],
             "missing its second half",
         ),
         (

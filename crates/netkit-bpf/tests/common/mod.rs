@@ -1,134 +1,17 @@
-//! A tiny assembler for tests: builds raw instructions the way the kernel's filter.h macros do.
+//! What the engine's tests share: the assembler (re-exported here), building and running
+//! programs, and the packets differential tests run on.
 #![allow(dead_code)]
+
+#[macro_use]
+pub mod asm;
+// Not every test crate assembles programs by hand.
+#[allow(unused_imports)]
+pub use asm::*;
 
 use std::sync::Arc;
 
-use netkit_bpf::insn::*;
+use netkit_bpf::insn::Insn;
 use netkit_bpf::{Map, Program, RunResult};
-
-pub fn i(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> Insn {
-    Insn {
-        code,
-        dst,
-        src,
-        off,
-        imm,
-    }
-}
-
-pub fn alu64_imm(op: u8, dst: u8, imm: i32) -> Insn {
-    i(BPF_ALU64 | op | BPF_K, dst, 0, 0, imm)
-}
-pub fn alu64_reg(op: u8, dst: u8, src: u8) -> Insn {
-    i(BPF_ALU64 | op | BPF_X, dst, src, 0, 0)
-}
-pub fn alu32_imm(op: u8, dst: u8, imm: i32) -> Insn {
-    i(BPF_ALU | op | BPF_K, dst, 0, 0, imm)
-}
-pub fn alu32_reg(op: u8, dst: u8, src: u8) -> Insn {
-    i(BPF_ALU | op | BPF_X, dst, src, 0, 0)
-}
-pub fn mov64_imm(dst: u8, imm: i32) -> Insn {
-    alu64_imm(BPF_MOV, dst, imm)
-}
-pub fn mov64_reg(dst: u8, src: u8) -> Insn {
-    alu64_reg(BPF_MOV, dst, src)
-}
-pub fn ld_imm64(dst: u8, v: u64) -> [Insn; 2] {
-    [
-        i(BPF_LD | BPF_DW | BPF_IMM, dst, 0, 0, v as u32 as i32),
-        i(0, 0, 0, 0, (v >> 32) as u32 as i32),
-    ]
-}
-/// `ld_imm64` of map `idx` (src 5, BPF_PSEUDO_MAP_IDX).
-pub fn ld_map(dst: u8, idx: i32) -> [Insn; 2] {
-    [
-        i(BPF_LD | BPF_DW | BPF_IMM, dst, 5, 0, idx),
-        i(0, 0, 0, 0, 0),
-    ]
-}
-/// `ld_imm64` of the address of map `idx`'s value + `off` (src 6).
-pub fn ld_map_value(dst: u8, idx: i32, off: i32) -> [Insn; 2] {
-    [
-        i(BPF_LD | BPF_DW | BPF_IMM, dst, 6, 0, idx),
-        i(0, 0, 0, 0, off),
-    ]
-}
-/// `ld_imm64` of a function address, `rel` instructions after the next slot (src 4).
-pub fn ld_func(dst: u8, rel: i32) -> [Insn; 2] {
-    [
-        i(BPF_LD | BPF_DW | BPF_IMM, dst, 4, 0, rel),
-        i(0, 0, 0, 0, 0),
-    ]
-}
-pub fn ldx(size: u8, dst: u8, src: u8, off: i16) -> Insn {
-    i(BPF_LDX | BPF_MEM | size, dst, src, off, 0)
-}
-pub fn ldxsx(size: u8, dst: u8, src: u8, off: i16) -> Insn {
-    i(BPF_LDX | BPF_MEMSX | size, dst, src, off, 0)
-}
-pub fn stx(size: u8, dst: u8, src: u8, off: i16) -> Insn {
-    i(BPF_STX | BPF_MEM | size, dst, src, off, 0)
-}
-pub fn st(size: u8, dst: u8, off: i16, imm: i32) -> Insn {
-    i(BPF_ST | BPF_MEM | size, dst, 0, off, imm)
-}
-pub fn atomic(size: u8, dst: u8, src: u8, off: i16, op: i32) -> Insn {
-    i(BPF_STX | BPF_ATOMIC | size, dst, src, off, op)
-}
-pub fn jmp_imm(op: u8, dst: u8, imm: i32, off: i16) -> Insn {
-    i(BPF_JMP | op | BPF_K, dst, 0, off, imm)
-}
-pub fn jmp_reg(op: u8, dst: u8, src: u8, off: i16) -> Insn {
-    i(BPF_JMP | op | BPF_X, dst, src, off, 0)
-}
-pub fn jmp32_imm(op: u8, dst: u8, imm: i32, off: i16) -> Insn {
-    i(BPF_JMP32 | op | BPF_K, dst, 0, off, imm)
-}
-pub fn jmp32_reg(op: u8, dst: u8, src: u8, off: i16) -> Insn {
-    i(BPF_JMP32 | op | BPF_X, dst, src, off, 0)
-}
-pub fn ja(off: i16) -> Insn {
-    i(BPF_JMP | BPF_JA, 0, 0, off, 0)
-}
-pub fn call(helper: i32) -> Insn {
-    i(BPF_JMP | BPF_CALL, 0, 0, 0, helper)
-}
-pub fn call_local(rel: i32) -> Insn {
-    i(BPF_JMP | BPF_CALL, 0, 1, 0, rel)
-}
-pub fn exit() -> Insn {
-    i(BPF_JMP | BPF_EXIT, 0, 0, 0, 0)
-}
-
-/// Flattens pieces (single instructions and 16-byte loads) into a program.
-#[macro_export]
-macro_rules! prog {
-    ($($x:expr),* $(,)?) => {{
-        let mut v: Vec<netkit_bpf::insn::Insn> = Vec::new();
-        $( $crate::common::Piece::push($x, &mut v); )*
-        v
-    }};
-}
-
-pub trait Piece {
-    fn push(self, v: &mut Vec<Insn>);
-}
-impl Piece for Insn {
-    fn push(self, v: &mut Vec<Insn>) {
-        v.push(self);
-    }
-}
-impl Piece for [Insn; 2] {
-    fn push(self, v: &mut Vec<Insn>) {
-        v.extend_from_slice(&self);
-    }
-}
-impl Piece for Vec<Insn> {
-    fn push(self, v: &mut Vec<Insn>) {
-        v.extend(self);
-    }
-}
 
 /// Builds without the verifier: these tests check what the VM itself guarantees, including
 /// for programs the verifier would reject (constant division by zero, stray accesses).

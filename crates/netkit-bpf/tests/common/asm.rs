@@ -43,6 +43,10 @@ pub fn ldx(size: u8, dst: u8, src: u8, off: i16) -> Insn {
     raw(BPF_LDX | BPF_MEM | size, dst, src, off, 0)
 }
 
+pub fn ldxsx(size: u8, dst: u8, src: u8, off: i16) -> Insn {
+    raw(BPF_LDX | BPF_MEMSX | size, dst, src, off, 0)
+}
+
 pub fn stx(size: u8, dst: u8, src: u8, off: i16) -> Insn {
     raw(BPF_STX | BPF_MEM | size, dst, src, off, 0)
 }
@@ -51,7 +55,7 @@ pub fn st(size: u8, dst: u8, off: i16, imm: i32) -> Insn {
     raw(BPF_ST | BPF_MEM | size, dst, 0, off, imm)
 }
 
-pub fn atomic(size: u8, op: i32, dst: u8, src: u8, off: i16) -> Insn {
+pub fn atomic(size: u8, dst: u8, src: u8, off: i16, op: i32) -> Insn {
     raw(BPF_STX | BPF_ATOMIC | size, dst, src, off, op)
 }
 
@@ -65,6 +69,10 @@ pub fn jmp_reg(op: u8, dst: u8, src: u8, off: i16) -> Insn {
 
 pub fn jmp32_imm(op: u8, dst: u8, imm: i32, off: i16) -> Insn {
     raw(BPF_JMP32 | op | BPF_K, dst, 0, off, imm)
+}
+
+pub fn jmp32_reg(op: u8, dst: u8, src: u8, off: i16) -> Insn {
+    raw(BPF_JMP32 | op | BPF_X, dst, src, off, 0)
 }
 
 pub fn ja(off: i16) -> Insn {
@@ -131,7 +139,7 @@ pub fn ld_func(dst: u8, rel: i32) -> [Insn; 2] {
 macro_rules! prog {
     ($($e:expr),* $(,)?) => {{
         let mut v: Vec<netkit_bpf::insn::Insn> = Vec::new();
-        $( $crate::asm::Push::push_into($e, &mut v); )*
+        $( $crate::common::asm::Push::push_into($e, &mut v); )*
         v
     }};
 }
