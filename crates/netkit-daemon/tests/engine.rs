@@ -85,12 +85,7 @@ fn iperf3(
     secs: u32,
     during: impl FnOnce(&AtomicBool),
 ) -> serde_json::Value {
-    let mut server = std::process::Command::new("ip")
-        .args(["netns", "exec", pod.name(), "iperf3", "-s", "-1", "-B", dst])
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    let mut server = iperf3_server(pod, dst);
     let done = Arc::new(AtomicBool::new(false));
     let client = {
         let (dst, done, t) = (dst.to_string(), done.clone(), secs.to_string());

@@ -78,21 +78,7 @@ fn model_program_replacement_under_iperf3() {
     }
     // Drops before both ends were up (the stack's first IPv6 packets) do not count.
     let before = fx.backend.datapath().stats(fx.primary).unwrap();
-    let mut server = std::process::Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            pod.name(),
-            "iperf3",
-            "-s",
-            "-1",
-            "-B",
-            "10.192.0.2",
-        ])
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    let mut server = iperf3_server(&pod, "10.192.0.2");
     let done = Arc::new(AtomicBool::new(false));
     let client = {
         let done = done.clone();

@@ -166,21 +166,7 @@ fn tcp_super_packets_cross_whole() {
     let path = test_path();
     let dp = Dataplane::new();
     let pair = start(&dp, &path, &spec(TunKind::Tun, &host, &pod));
-    let mut server = std::process::Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            pod.name(),
-            "iperf3",
-            "-s",
-            "-1",
-            "-B",
-            "10.220.0.2",
-        ])
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    let mut server = iperf3_server(&pod, "10.220.0.2");
     let client = sh(&[
         "ip",
         "netns",
@@ -286,21 +272,7 @@ fn multi_queue_spreads_flows_over_workers() {
         2,
         "one worker per queue index"
     );
-    let mut server = std::process::Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            pod.name(),
-            "iperf3",
-            "-s",
-            "-1",
-            "-B",
-            "10.220.0.2",
-        ])
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    let mut server = iperf3_server(&pod, "10.220.0.2");
     sh(&[
         "ip",
         "netns",

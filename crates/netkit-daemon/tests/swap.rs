@@ -38,21 +38,7 @@ fn program_swap_under_iperf3_keeps_the_connection() {
             queues: 1,
         },
     );
-    let mut server = std::process::Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            pod.name(),
-            "iperf3",
-            "-s",
-            "-1",
-            "-B",
-            "10.224.0.2",
-        ])
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    let mut server = iperf3_server(&pod, "10.224.0.2");
     let runs = [Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0))];
     let done = Arc::new(AtomicBool::new(false));
     let swapper = {

@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use std::collections::HashMap;
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
 use std::sync::Arc;
 
@@ -111,6 +111,17 @@ pub fn sh(args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Starts a one-shot iperf3 server in `ns` bound to `addr`, and gives it time to listen.
+pub fn iperf3_server(ns: &NamedNetns, addr: &str) -> Child {
+    let server = Command::new("ip")
+        .args(["netns", "exec", ns.name(), "iperf3", "-s", "-1", "-B", addr])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("spawn iperf3 server");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    server
 }
 
 /// Checks the test's requirements (root, TUN, programs) under the SKIP rule.
