@@ -15,7 +15,6 @@ const VM: &str = concat!(
     "/../../../shared/oracle/netkit-vm"
 );
 const VM_FALLBACK: &str = "/work/shared/oracle/netkit-vm";
-const TARGET: &str = "x86_64-unknown-linux-gnu";
 
 #[test]
 fn kernel_backend_manages_real_netkit_pairs_in_the_reference_vm() {
@@ -44,24 +43,7 @@ fn kernel_backend_manages_real_netkit_pairs_in_the_reference_vm() {
         return;
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let target_dir = root.join("target/static");
-    let build = Command::new(env!("CARGO"))
-        .current_dir(&root)
-        .env("RUSTFLAGS", "-C target-feature=+crt-static")
-        .env("CARGO_TARGET_DIR", &target_dir)
-        .args([
-            "build",
-            "--target",
-            TARGET,
-            "-p",
-            "netkit-cli",
-            "--bin",
-            "netkit",
-        ])
-        .status()
-        .expect("run cargo");
-    assert!(build.success(), "static build of netkit failed");
-    let binary = target_dir.join(TARGET).join("debug/netkit");
+    let binary = build_static_netkit(&root);
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vm/kernel-backend.sh");
     let out = Command::new(&vm)
         .arg("--file")

@@ -7,14 +7,13 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::{example, have, is_root, require, NETKIT};
+use common::{build_static_netkit, example, have, is_root, require, NETKIT};
 
 /// `shared/` sits beside the repository (as for crates/netkit-kernel/tests/vm.rs).
 const VM: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../../../shared/oracle/netkit-vm"
 );
-const TARGET: &str = "x86_64-unknown-linux-gnu";
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -203,24 +202,7 @@ fn kernel_backend_commands_behave_in_the_reference_vm() {
         return;
     }
     let root = workspace();
-    let target_dir = root.join("target/static");
-    let build = Command::new(env!("CARGO"))
-        .current_dir(&root)
-        .env("RUSTFLAGS", "-C target-feature=+crt-static")
-        .env("CARGO_TARGET_DIR", &target_dir)
-        .args([
-            "build",
-            "--target",
-            TARGET,
-            "-p",
-            "netkit-cli",
-            "--bin",
-            "netkit",
-        ])
-        .status()
-        .expect("run cargo");
-    assert!(build.success(), "static build of netkit failed");
-    let binary = target_dir.join(TARGET).join("debug/netkit");
+    let binary = build_static_netkit(&root);
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/kernel/vm_cli.sh");
     let mut run = Command::new("bash");
     run.arg(root.join("scripts/vm-run.sh"))

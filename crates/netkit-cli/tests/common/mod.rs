@@ -3,11 +3,36 @@
 //! again when the test ends, also when it fails.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 pub const NETKIT: &str = env!("CARGO_BIN_EXE_netkit");
+
+/// Builds `netkit` statically linked (what the reference VM can run) into
+/// `root/target/static`, shared by the VM tests of this crate and netkit-kernel's; returns the
+/// binary's path.
+pub fn build_static_netkit(root: &Path) -> PathBuf {
+    const TARGET: &str = "x86_64-unknown-linux-gnu";
+    let target_dir = root.join("target/static");
+    let build = Command::new(env!("CARGO"))
+        .current_dir(root)
+        .env("RUSTFLAGS", "-C target-feature=+crt-static")
+        .env("CARGO_TARGET_DIR", &target_dir)
+        .args([
+            "build",
+            "--target",
+            TARGET,
+            "-p",
+            "netkit-cli",
+            "--bin",
+            "netkit",
+        ])
+        .status()
+        .expect("run cargo");
+    assert!(build.success(), "static build of netkit failed");
+    target_dir.join(TARGET).join("debug/netkit")
+}
 
 /// Whether the test can run; prints the SKIP line (or fails under NETKIT_REQUIRE_PRIVILEGED=1).
 pub fn require(test: &str, needs: &[(&str, bool)]) -> bool {
