@@ -103,16 +103,7 @@ pub(super) fn call(m: &mut Machine, helper: u32, a: [u64; 5]) -> Result<u64, Abo
                 })
                 .flatten()
                 .map(<[u8]>::to_vec);
-            match src {
-                Some(bytes) => {
-                    m.write(a[2], &bytes)?;
-                    0
-                }
-                None => {
-                    zero_out(m, a[2], len)?;
-                    EFAULT
-                }
-            }
+            copy_out(m, a[2], src, len)?
         }
         id::SKB_LOAD_BYTES_RELATIVE => {
             let len = a[3] as usize & 0xffff_ffff;
@@ -129,16 +120,7 @@ pub(super) fn call(m: &mut Machine, helper: u32, a: [u64; 5]) -> Result<u64, Abo
                     m.skb.data().get(from..from.checked_add(len)?)
                 })
                 .map(<[u8]>::to_vec);
-            match src {
-                Some(bytes) => {
-                    m.write(a[2], &bytes)?;
-                    0
-                }
-                None => {
-                    zero_out(m, a[2], len)?;
-                    EFAULT
-                }
-            }
+            copy_out(m, a[2], src, len)?
         }
         id::SKB_STORE_BYTES => {
             if a[4] & !3 != 0 {
@@ -282,6 +264,26 @@ pub(super) fn call(m: &mut Machine, helper: u32, a: [u64; 5]) -> Result<u64, Abo
         }
         _ => return Err(bad(helper, "helper not available")),
     })
+}
+
+/// The end of `bpf_skb_load_bytes[_relative]`: the bytes read go to `dst`; when the range
+/// was out of the packet (`None`) the kernel zeroes the `len` bytes at `dst` and fails.
+fn copy_out(
+    m: &mut Machine,
+    dst: u64,
+    src: Option<Vec<u8>>,
+    len: usize,
+) -> Result<u64, AbortReason> {
+    match src {
+        Some(bytes) => {
+            m.write(dst, &bytes)?;
+            Ok(0)
+        }
+        None => {
+            zero_out(m, dst, len)?;
+            Ok(EFAULT)
+        }
+    }
 }
 
 fn zero_out(m: &mut Machine, addr: u64, len: usize) -> Result<(), AbortReason> {
