@@ -27,9 +27,7 @@ fn spec<'a>(
 }
 
 fn test_path() -> Arc<TestPath> {
-    let mut p = TestPath::default();
-    p.add_pair(IfIndex(101), IfIndex(100));
-    Arc::new(p)
+    TestPath::with_pairs(&[(IfIndex(101), IfIndex(100))])
 }
 
 #[test]

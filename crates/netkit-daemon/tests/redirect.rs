@@ -35,10 +35,7 @@ fn pod_to_pod_through_two_pairs() {
     }
     let (host, pod1, pod2) = (netns("nkh"), netns("nkp"), netns("nkp"));
     let (prim_a, peer_a, prim_b, peer_b) = (IfIndex(201), IfIndex(200), IfIndex(203), IfIndex(202));
-    let mut path = TestPath::default();
-    path.add_pair(prim_a, peer_a);
-    path.add_pair(prim_b, peer_b);
-    let path = Arc::new(path);
+    let path = TestPath::with_pairs(&[(prim_a, peer_a), (prim_b, peer_b)]);
     // Pod egress (the peer's programs): to the other pod, transmit out of its primary, which
     // runs that primary's transmit path into the other pod.
     path.set_prog(
@@ -158,9 +155,7 @@ fn redirect_neigh_out_of_a_kernel_interface() {
         .unwrap();
 
     let (prim, peer) = (IfIndex(301), IfIndex(300));
-    let mut path = TestPath::default();
-    path.add_pair(prim, peer);
-    let path = Arc::new(path);
+    let path = TestPath::with_pairs(&[(prim, peer)]);
     path.set_prog(
         peer,
         redirect_by_dst(vec![(2, va_ifindex, RedirectKind::Neigh(None))]),
@@ -219,9 +214,7 @@ fn redirect_loop_is_cut_at_the_recursion_limit() {
     }
     let (host, pod) = (netns("nkh"), netns("nkp"));
     let (prim, peer) = (IfIndex(401), IfIndex(400));
-    let mut path = TestPath::default();
-    path.add_pair(prim, peer);
-    let path = Arc::new(path);
+    let path = TestPath::with_pairs(&[(prim, peer)]);
     // The ends redirect to each other's egress forever (each target is in the namespace of
     // the redirecting end's other end, where redirect targets are looked up).
     path.set_prog(

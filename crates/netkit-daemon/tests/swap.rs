@@ -21,9 +21,7 @@ fn program_swap_under_iperf3_keeps_the_connection() {
     }
     let (host, pod) = (netns("nkh"), netns("nkp"));
     let (prim, peer) = (IfIndex(501), IfIndex(500));
-    let mut path = TestPath::default();
-    path.add_pair(prim, peer);
-    let path = Arc::new(path);
+    let path = TestPath::with_pairs(&[(prim, peer)]);
     let dp = Dataplane::new();
     let _pair = start(
         &dp,

@@ -38,6 +38,15 @@ pub fn pass() -> Prog {
 }
 
 impl TestPath {
+    /// A path over the pairs `(primary, peer)`, every device running [`pass`].
+    pub fn with_pairs(pairs: &[(IfIndex, IfIndex)]) -> Arc<TestPath> {
+        let mut path = TestPath::default();
+        for &(a, b) in pairs {
+            path.add_pair(a, b);
+        }
+        Arc::new(path)
+    }
+
     pub fn add_pair(&mut self, a: IfIndex, b: IfIndex) {
         for (x, y) in [(a, b), (b, a)] {
             self.devs.insert(
