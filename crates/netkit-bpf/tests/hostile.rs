@@ -116,24 +116,12 @@ fn helpers_the_engine_lacks_fail_to_load_naming_them() {
 mod runtime {
     //! What only run time can stop: the VM aborts or bounds these programs safely.
     use super::asm::*;
+    use crate::common::map;
     use netkit_bpf::insn::*;
-    use netkit_bpf::maps::MapDef;
     use netkit_bpf::obj::MapType;
     use netkit_bpf::skb::Skb;
-    use netkit_bpf::{AbortReason, Map, Program};
+    use netkit_bpf::{AbortReason, Program};
     use std::sync::Arc;
-
-    fn map(map_type: MapType, key_size: u32, value_size: u32, max_entries: u32) -> Arc<Map> {
-        let def = MapDef {
-            map_type,
-            key_size,
-            value_size,
-            max_entries,
-            map_flags: 0,
-            readonly: false,
-        };
-        Arc::new(Map::new("m", def).expect("map"))
-    }
 
     /// A program that counts its runs in map 0 and tail-calls slot 0 of map 1: itself.
     #[test]

@@ -11,23 +11,6 @@ use netkit_bpf::obj::MapType;
 use netkit_bpf::skb::Skb;
 use netkit_bpf::{Map, MapDef, MapError};
 
-fn map(t: MapType, ks: u32, vs: u32, max: u32) -> Arc<Map> {
-    Arc::new(
-        Map::new(
-            "m",
-            MapDef {
-                map_type: t,
-                key_size: ks,
-                value_size: vs,
-                max_entries: max,
-                map_flags: 0,
-                readonly: false,
-            },
-        )
-        .expect("map created"),
-    )
-}
-
 fn k(i: u32) -> [u8; 4] {
     i.to_le_bytes()
 }

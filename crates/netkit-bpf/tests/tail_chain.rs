@@ -9,24 +9,7 @@ use common::*;
 use netkit_bpf::insn::*;
 use netkit_bpf::obj::MapType;
 use netkit_bpf::skb::Skb;
-use netkit_bpf::{Map, MapDef, Program};
-
-fn map(t: MapType, ks: u32, vs: u32, max: u32) -> Arc<Map> {
-    Arc::new(
-        Map::new(
-            "m",
-            MapDef {
-                map_type: t,
-                key_size: ks,
-                value_size: vs,
-                max_entries: max,
-                map_flags: 0,
-                readonly: false,
-            },
-        )
-        .expect("map created"),
-    )
-}
+use netkit_bpf::{Map, Program};
 
 /// A program that adds `add` to r0's running total in map 1's value and tail-calls slot
 /// `slot` of map 0, returning `ret` when the call fails.

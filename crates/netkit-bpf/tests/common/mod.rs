@@ -11,7 +11,26 @@ pub use asm::*;
 use std::sync::Arc;
 
 use netkit_bpf::insn::Insn;
-use netkit_bpf::{Map, Program, RunResult};
+use netkit_bpf::obj::MapType;
+use netkit_bpf::{Map, MapDef, Program, RunResult};
+
+/// A writable map named "m" of `t` with key size `ks`, value size `vs` and `max` entries.
+pub fn map(t: MapType, ks: u32, vs: u32, max: u32) -> Arc<Map> {
+    Arc::new(
+        Map::new(
+            "m",
+            MapDef {
+                map_type: t,
+                key_size: ks,
+                value_size: vs,
+                max_entries: max,
+                map_flags: 0,
+                readonly: false,
+            },
+        )
+        .expect("map created"),
+    )
+}
 
 /// Builds without the verifier: these tests check what the VM itself guarantees, including
 /// for programs the verifier would reject (constant division by zero, stray accesses).
