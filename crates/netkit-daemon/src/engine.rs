@@ -52,14 +52,7 @@ pub fn load(obj: &ObjectFile, name: &str) -> Result<Loaded, WireError> {
 
 /// The program `select` names in `obj` (function name first, then section), or the first one.
 pub fn select<'a>(obj: &'a ObjectFile, select: Option<&str>) -> Result<&'a ProgramSpec, WireError> {
-    let found = match select {
-        Some(want) => obj
-            .programs
-            .iter()
-            .find(|p| p.name == want)
-            .or_else(|| obj.programs.iter().find(|p| p.section == want)),
-        None => obj.programs.first(),
-    };
+    let found = obj.select_program(select);
     found.ok_or_else(|| {
         let names: Vec<String> = obj
             .programs

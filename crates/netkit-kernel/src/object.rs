@@ -23,14 +23,7 @@ pub fn load(path: &Path, program: Option<&str>) -> Result<Handle, Error> {
     })?;
     let obj = ObjectFile::parse(&data)
         .map_err(|e| Error::new(Errno::EINVAL, format!("object {shown}: {e}")))?;
-    let spec = match program {
-        Some(want) => obj
-            .programs
-            .iter()
-            .find(|p| p.name == want)
-            .or_else(|| obj.programs.iter().find(|p| p.section == want)),
-        None => obj.programs.first(),
-    };
+    let spec = obj.select_program(program);
     let Some(spec) = spec else {
         let names: Vec<&str> = obj.programs.iter().map(|p| p.name.as_str()).collect();
         return Err(Error::new(

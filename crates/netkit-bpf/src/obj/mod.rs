@@ -230,6 +230,17 @@ impl ObjectFile {
         self.programs.iter().find(|p| p.name == name)
     }
 
+    /// The program a user's choice names: by function name first, then by section; the first
+    /// program when there is no choice. (How `prog load OBJ [name|section N]` picks.)
+    pub fn select_program(&self, choice: Option<&str>) -> Option<&ProgramSpec> {
+        match choice {
+            Some(want) => self
+                .program(want)
+                .or_else(|| self.programs.iter().find(|p| p.section == want)),
+            None => self.programs.first(),
+        }
+    }
+
     /// The index of the map called `name` (the index `PSEUDO_MAP_IDX` instructions use).
     pub fn map_index(&self, name: &str) -> Option<usize> {
         self.maps.iter().position(|m| m.name == name)
