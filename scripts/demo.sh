@@ -6,6 +6,11 @@
 # Needs scripts/setup.sh (clang, iproute2, curl, python3) and cargo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Under sudo, root's PATH lacks the invoking user's rustup toolchain: borrow it.
+if ! command -v cargo >/dev/null && [[ -n ${SUDO_USER:-} ]]; then
+    PATH="$(getent passwd "$SUDO_USER" | cut -d: -f6)/.cargo/bin:$PATH"
+fi
+command -v cargo >/dev/null || { echo "$(basename "$0"): needs cargo (Rust 1.95) on PATH" >&2; exit 1; }
 
 if [[ $EUID -ne 0 ]]; then
     echo "demo.sh: run as root (it creates namespaces and interfaces)" >&2
