@@ -643,15 +643,7 @@ fn peer_address(backend: &mut dyn Backend, b: &Bindings, dev: &str, peer: IfInde
 
 /// Flags, anchor, replaced program and expected revision of attach, detach and link create.
 fn mprog_args(b: &Bindings, args: &[&str]) -> Result<AttachReq, String> {
-    let mut req = AttachReq {
-        ifindex: IfIndex(0),
-        hook: Hook::Primary,
-        prog: Handle(0),
-        flags: 0,
-        relative: Relative(0),
-        replace: None,
-        expected_revision: 0,
-    };
+    let mut req = AttachReq::append(IfIndex(0), Hook::Primary, Handle(0));
     let mut relative: Option<&str> = None;
     let mut it = args.iter();
     while let Some(word) = it.next() {

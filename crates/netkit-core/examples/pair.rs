@@ -4,7 +4,7 @@
 //! `cargo run -p netkit-core --example pair [OBJECT.bpf.o]` — without an object, a constant
 //! program returning NETKIT_PASS stands in.
 
-use netkit_core::{AttachReq, Backend, Hook, NewLink, PeerInfo, ProgSource, Relative, UserBackend};
+use netkit_core::{AttachReq, Backend, Hook, NewLink, PeerInfo, ProgSource, UserBackend};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut nk = UserBackend::default(); // or netkit_kernel::KernelBackend::new()?
@@ -42,15 +42,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         None => ProgSource::Constant(0),
     };
     let (prog, id) = nk.prog_load(&src)?;
-    nk.prog_attach(&AttachReq {
-        ifindex: pair.primary, // programs are managed through the primary, for both hooks
-        hook: Hook::Peer,
-        prog,
-        flags: 0,
-        relative: Relative(0),
-        replace: None,
-        expected_revision: 0,
-    })?;
+    // Programs are managed through the primary, for both hooks.
+    nk.prog_attach(&AttachReq::append(pair.primary, Hook::Peer, prog))?;
     println!(
         "program {id:?} attached:      {:?}",
         nk.transmit(peer, &frame)?

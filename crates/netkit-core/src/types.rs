@@ -196,6 +196,22 @@ pub struct AttachReq {
     pub expected_revision: u64,
 }
 
+impl AttachReq {
+    /// The plain attach: no flags, no anchor, no revision check, so the program is appended
+    /// last (spec/mprog.md §1.6, "no flags, R = 0").
+    pub fn append(ifindex: IfIndex, hook: Hook, prog: Handle) -> AttachReq {
+        AttachReq {
+            ifindex,
+            hook,
+            prog,
+            flags: 0,
+            relative: Relative(0),
+            replace: None,
+            expected_revision: 0,
+        }
+    }
+}
+
 /// BPF_PROG_DETACH.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DetachReq {

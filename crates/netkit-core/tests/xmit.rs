@@ -205,15 +205,7 @@ fn scrub_matrix() {
                 b.set_caller_netns(None);
                 let p = probe(0, None);
                 let (h, _) = b.load_classifier("probe", p.clone());
-                let req = AttachReq {
-                    ifindex: c.primary,
-                    hook: Hook::Primary,
-                    prog: h,
-                    flags: 0,
-                    relative: Relative(0),
-                    replace: None,
-                    expected_revision: 0,
-                };
+                let req = AttachReq::append(c.primary, Hook::Primary, h);
                 b.prog_attach(&req).unwrap();
                 b.datapath().xmit(c.primary, skb([0; 6], 42, 0xeb9f));
                 let m = p.seen.lock().unwrap().unwrap();
@@ -266,15 +258,7 @@ fn scrub_without_scrub_attributes_is_the_old_one() {
         let p = probe(0, None);
         b.set_caller_netns(None);
         let (h, _) = b.load_classifier("probe", p.clone());
-        let req = AttachReq {
-            ifindex: c.primary,
-            hook: Hook::Primary,
-            prog: h,
-            flags: 0,
-            relative: Relative(0),
-            replace: None,
-            expected_revision: 0,
-        };
+        let req = AttachReq::append(c.primary, Hook::Primary, h);
         b.prog_attach(&req).unwrap();
         b.datapath().xmit(c.primary, skb([0; 6], 42, 7));
         let m = p.seen.lock().unwrap().unwrap();

@@ -27,15 +27,7 @@ fn blackhole_peer_until_a_program_is_attached() {
     assert!(!ping_here("10.191.0.2", 1), "blackhole let traffic through");
     let dropped = fx.backend.datapath().stats(fx.primary).unwrap();
     let (prog, _) = fx.backend.prog_load(&ProgSource::Constant(0)).unwrap();
-    let attach = AttachReq {
-        ifindex: fx.primary,
-        hook: Hook::Peer,
-        prog,
-        flags: 0,
-        relative: Relative(0),
-        replace: None,
-        expected_revision: 0,
-    };
+    let attach = AttachReq::append(fx.primary, Hook::Peer, prog);
     fx.backend.prog_attach(&attach).unwrap();
     assert!(ping_here("10.191.0.2", 2), "PASS program on the peer hook");
     assert!(ping(&pod, "10.191.0.1", 2), "pod -> host");

@@ -18,15 +18,7 @@ pub fn bench(b: &mut KernelBackend, n: u32) {
         println!("FAIL bench: load");
         return;
     };
-    let attach = AttachReq {
-        ifindex: c.primary,
-        hook: Hook::Primary,
-        prog,
-        flags: 0,
-        relative: Relative(0),
-        replace: None,
-        expected_revision: 0,
-    };
+    let attach = AttachReq::append(c.primary, Hook::Primary, prog);
     let detach = DetachReq {
         ifindex: c.primary,
         hook: Hook::Primary,
