@@ -36,13 +36,7 @@ struct ModelPath {
 
 impl PacketPath for ModelPath {
     fn xmit(&self, dev: DevRef, skb: Skb) -> dataplane::Delivery {
-        match self.datapath.xmit_in(dev.netns, dev.ifindex, skb) {
-            core::Delivery::ToPeer { peer, skb } => dataplane::Delivery::ToPeer { peer, skb },
-            core::Delivery::Redirect { target, kind, skb } => {
-                dataplane::Delivery::Redirect { target, kind, skb }
-            }
-            core::Delivery::Drop(reason) => dataplane::Delivery::Drop(reason),
-        }
+        self.datapath.xmit_in(dev.netns, dev.ifindex, skb)
     }
 
     fn set_admin_up(&self, dev: DevRef, up: bool) {
