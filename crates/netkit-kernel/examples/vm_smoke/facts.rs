@@ -119,18 +119,6 @@ fn load(insns: &[Insn], name: &str) -> Option<Handle> {
         .ok()
 }
 
-fn attach(b: &mut KernelBackend, nk: IfIndex, hook: Hook, prog: Handle) -> Result<(), Error> {
-    b.prog_attach(&AttachReq {
-        ifindex: nk,
-        hook,
-        prog,
-        flags: 0,
-        relative: Relative(0),
-        replace: None,
-        expected_revision: 0,
-    })
-}
-
 fn frame(dst: [u8; 6]) -> Vec<u8> {
     let mut f = vec![0u8; 60];
     f[..6].copy_from_slice(&dst);
@@ -187,12 +175,12 @@ fn observe_with(
     if program_marks {
         r.ok(
             &format!("{what}: attach marker"),
-            attach(b, c.primary, Hook::Primary, mark),
+            b.prog_attach(&AttachReq::append(c.primary, Hook::Primary, mark)),
         );
     }
     r.ok(
         &format!("{what}: attach recorder"),
-        attach(b, c.primary, Hook::Primary, rec0),
+        b.prog_attach(&AttachReq::append(c.primary, Hook::Primary, rec0)),
     );
     let attached = netns::run_in(peer_ns.as_deref(), move || {
         progs::attach_raw(peer.0, rec1, BPF_TCX_INGRESS)
@@ -352,7 +340,9 @@ pub fn redirects(b: &mut KernelBackend, r: &mut Report) {
         let Some(p) = load(&redirector(helper, target, flags), "redir") else {
             continue;
         };
-        if attach(b, a.primary, Hook::Primary, p).is_err() {
+        if b.prog_attach(&AttachReq::append(a.primary, Hook::Primary, p))
+            .is_err()
+        {
             println!("FAIL attach {what}");
             continue;
         }

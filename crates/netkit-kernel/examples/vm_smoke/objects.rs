@@ -33,18 +33,6 @@ fn source(dir: &Path, file: &str, program: Option<&str>) -> ProgSource {
     }
 }
 
-fn attach(b: &mut KernelBackend, nk: IfIndex, hook: Hook, prog: Handle) -> Result<(), Error> {
-    b.prog_attach(&AttachReq {
-        ifindex: nk,
-        hook,
-        prog,
-        flags: 0,
-        relative: Relative(0),
-        replace: None,
-        expected_revision: 0,
-    })
-}
-
 pub fn objects(b: &mut KernelBackend, r: &mut Report, dir: &Path) {
     let missing = b.prog_load(&source(dir, "pass.bpf.o", Some("no_such_prog")));
     r.errno("object without that program", missing, Errno::ENOENT);
@@ -79,7 +67,7 @@ pub fn objects(b: &mut KernelBackend, r: &mut Report, dir: &Path) {
     let web = ipv4(6, 80);
     r.ok(
         "attach policy on the PEER hook",
-        attach(b, c.primary, Hook::Peer, policy),
+        b.prog_attach(&AttachReq::append(c.primary, Hook::Peer, policy)),
     );
     r.eq(
         "pod sends UDP: dropped",
@@ -110,7 +98,7 @@ pub fn objects(b: &mut KernelBackend, r: &mut Report, dir: &Path) {
     );
     r.ok(
         "attach pass on the PRIMARY hook",
-        attach(b, c.primary, Hook::Primary, pass),
+        b.prog_attach(&AttachReq::append(c.primary, Hook::Primary, pass)),
     );
     r.eq(
         "pass.bpf.o overrides policy drop",

@@ -5,18 +5,6 @@ use netkit_kernel::KernelBackend;
 
 use crate::checks::{fact, Report};
 
-fn attach(ifindex: IfIndex, hook: Hook, prog: Handle) -> AttachReq {
-    AttachReq {
-        ifindex,
-        hook,
-        prog,
-        flags: 0,
-        relative: Relative(0),
-        replace: None,
-        expected_revision: 0,
-    }
-}
-
 fn detach(ifindex: IfIndex, hook: Hook, prog: Option<Handle>) -> DetachReq {
     DetachReq {
         ifindex,
@@ -84,22 +72,22 @@ pub fn mprog(b: &mut KernelBackend, r: &mut Report) {
     let (bb, b_id) = progs[1];
     r.errno(
         "attach through the peer",
-        b.prog_attach(&attach(peer, Hook::Primary, a)),
+        b.prog_attach(&AttachReq::append(peer, Hook::Primary, a)),
         Errno::EACCES,
     );
     r.errno(
         "attach PEER hook through the peer",
-        b.prog_attach(&attach(peer, Hook::Peer, a)),
+        b.prog_attach(&AttachReq::append(peer, Hook::Peer, a)),
         Errno::EACCES,
     );
     r.errno(
         "attach on lo",
-        b.prog_attach(&attach(IfIndex(1), Hook::Primary, a)),
+        b.prog_attach(&AttachReq::append(IfIndex(1), Hook::Primary, a)),
         Errno::ENXIO,
     );
     r.errno(
         "attach on unknown ifindex",
-        b.prog_attach(&attach(IfIndex(9999), Hook::Primary, a)),
+        b.prog_attach(&AttachReq::append(IfIndex(9999), Hook::Primary, a)),
         Errno::ENODEV,
     );
     r.errno(
@@ -118,20 +106,23 @@ pub fn mprog(b: &mut KernelBackend, r: &mut Report) {
         summary(b, nk, Hook::Primary),
         Some((0, 1)),
     );
-    r.ok("attach A", b.prog_attach(&attach(nk, Hook::Primary, a)));
+    r.ok(
+        "attach A",
+        b.prog_attach(&AttachReq::append(nk, Hook::Primary, a)),
+    );
     r.errno(
         "attach A again",
-        b.prog_attach(&attach(nk, Hook::Primary, a)),
+        b.prog_attach(&AttachReq::append(nk, Hook::Primary, a)),
         Errno::EEXIST,
     );
-    let mut stale = attach(nk, Hook::Primary, bb);
+    let mut stale = AttachReq::append(nk, Hook::Primary, bb);
     stale.expected_revision = 1;
     r.errno(
         "attach with stale revision",
         b.prog_attach(&stale),
         Errno::ESTALE,
     );
-    let mut before = attach(nk, Hook::Primary, bb);
+    let mut before = AttachReq::append(nk, Hook::Primary, bb);
     before.flags = flags::BEFORE;
     before.relative = Relative(a.0);
     r.ok("attach B before A (by fd)", b.prog_attach(&before));
@@ -160,7 +151,7 @@ pub fn mprog(b: &mut KernelBackend, r: &mut Report) {
         }),
     );
     let (c_prog, c_id) = progs[2];
-    let mut repl = attach(nk, Hook::Primary, c_prog);
+    let mut repl = AttachReq::append(nk, Hook::Primary, c_prog);
     repl.flags = flags::REPLACE;
     repl.replace = Some(bb);
     r.ok("opts REPLACE B with C", b.prog_attach(&repl));
@@ -171,11 +162,11 @@ pub fn mprog(b: &mut KernelBackend, r: &mut Report) {
             .map(|q| (q.revision, q.progs)),
         Some((4, vec![(c_id, None), (a_id, None)])),
     );
-    let mut back = attach(nk, Hook::Primary, bb);
+    let mut back = AttachReq::append(nk, Hook::Primary, bb);
     back.flags = flags::REPLACE;
     back.replace = Some(c_prog);
     r.ok("opts REPLACE C with B", b.prog_attach(&back));
-    let mut after_id = attach(nk, Hook::Primary, c_prog);
+    let mut after_id = AttachReq::append(nk, Hook::Primary, c_prog);
     after_id.flags = flags::AFTER | flags::ID;
     after_id.relative = Relative(b_id.0);
     after_id.expected_revision = 5;
@@ -200,20 +191,20 @@ pub fn mprog(b: &mut KernelBackend, r: &mut Report) {
         "detach C",
         b.prog_detach(&detach(nk, Hook::Primary, Some(c_prog))),
     );
-    let mut back_b = attach(nk, Hook::Primary, bb);
+    let mut back_b = AttachReq::append(nk, Hook::Primary, bb);
     back_b.flags = flags::BEFORE;
     r.ok("attach B at the front again", b.prog_attach(&back_b));
-    let mut anchor_only = attach(nk, Hook::Primary, progs[2].0);
+    let mut anchor_only = AttachReq::append(nk, Hook::Primary, progs[2].0);
     anchor_only.relative = Relative(a.0);
     r.errno(
         "relative without BEFORE/AFTER",
         b.prog_attach(&anchor_only),
         Errno::EINVAL,
     );
-    let mut id0 = attach(nk, Hook::Primary, progs[2].0);
+    let mut id0 = AttachReq::append(nk, Hook::Primary, progs[2].0);
     id0.flags = flags::BEFORE | flags::ID;
     r.errno("BPF_F_ID with id 0", b.prog_attach(&id0), Errno::ENOENT);
-    let mut both = attach(nk, Hook::Primary, progs[2].0);
+    let mut both = AttachReq::append(nk, Hook::Primary, progs[2].0);
     both.flags = flags::BEFORE | flags::AFTER;
     fact(
         r,
@@ -248,7 +239,7 @@ pub fn mprog(b: &mut KernelBackend, r: &mut Report) {
         "FACT query revision after attach/detach cycle to empty: {:?}",
         s.map(|s| s.1)
     );
-    let mut again = attach(nk, Hook::Primary, a);
+    let mut again = AttachReq::append(nk, Hook::Primary, a);
     again.expected_revision = 1;
     fact(
         r,
@@ -261,7 +252,7 @@ pub fn mprog(b: &mut KernelBackend, r: &mut Report) {
     // 63-program limit on the PEER hook.
     let mut attached = 0;
     for (i, (p, _)) in progs.iter().take(63).enumerate() {
-        match b.prog_attach(&attach(nk, Hook::Peer, *p)) {
+        match b.prog_attach(&AttachReq::append(nk, Hook::Peer, *p)) {
             Ok(()) => attached += 1,
             Err(e) => {
                 println!("FAIL attach #{i} on peer hook: {e}");
@@ -272,7 +263,7 @@ pub fn mprog(b: &mut KernelBackend, r: &mut Report) {
     r.eq("63 programs attach", attached, 63);
     r.errno(
         "64th program",
-        b.prog_attach(&attach(nk, Hook::Peer, progs[63].0)),
+        b.prog_attach(&AttachReq::append(nk, Hook::Peer, progs[63].0)),
         Errno::ERANGE,
     );
     r.eq(
@@ -372,7 +363,7 @@ pub fn links(b: &mut KernelBackend, r: &mut Report) {
         b.prog_detach(&detach(nk, Hook::Primary, Some(a))),
         Errno::EBUSY,
     );
-    let mut repl = attach(nk, Hook::Primary, progs[2].0);
+    let mut repl = AttachReq::append(nk, Hook::Primary, progs[2].0);
     repl.flags = flags::REPLACE;
     repl.replace = Some(a);
     r.errno(
@@ -405,7 +396,7 @@ pub fn links(b: &mut KernelBackend, r: &mut Report) {
     r.errno(
         "link update to a program attached on the same hook",
         {
-            let _ = b.prog_attach(&attach(nk, Hook::Primary, progs[3].0));
+            let _ = b.prog_attach(&AttachReq::append(nk, Hook::Primary, progs[3].0));
             b.link_update(la, progs[3].0, None)
         },
         Errno::EEXIST,
