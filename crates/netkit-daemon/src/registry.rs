@@ -221,14 +221,8 @@ impl Registry {
         r: &proto::LinkAddReq,
         restored: Option<&DeviceRecord>,
     ) -> Result<usize, WireError> {
-        for name in [&r.name, &r.peer_name].into_iter().flatten() {
-            if self.find_device(name).is_some() {
-                return Err(errno(
-                    Errno::EEXIST,
-                    format!("a device named \"{name}\" exists"),
-                ));
-            }
-        }
+        // Names are per namespace (see names.rs): the peer's only collides in its own.
+        self.check_names_free(r)?;
         // A restored pair comes back with the policies it had, not the ones it was created
         // with, so no packet meets a stale policy.
         let policy = restored.map(|d| d.policy).or(r.policy);
@@ -501,24 +495,6 @@ impl Registry {
         info
     }
 
-    /// The device named `name` (either end): its index and whether the name is the primary's.
-    pub(crate) fn find_device(&self, name: &str) -> Option<(usize, bool)> {
-        self.devices.iter().enumerate().find_map(|(i, d)| {
-            if d.rec.create.name.as_deref() == Some(name) {
-                Some((i, true))
-            } else if d.rec.create.peer_name.as_deref() == Some(name) {
-                Some((i, false))
-            } else {
-                None
-            }
-        })
-    }
-
-    pub(crate) fn device(&self, name: &str) -> Result<(usize, bool), WireError> {
-        self.find_device(name)
-            .ok_or_else(|| errno(Errno::ENODEV, format!("cannot find device \"{name}\"")))
-    }
-
     pub(crate) fn link_set(&mut self, r: proto::LinkSetReq) -> Reply {
         let (i, primary) = self.device(&r.name)?;
         let dev = &self.devices[i];
@@ -565,8 +541,15 @@ impl Registry {
         let mut links = Vec::new();
         match name {
             Some(n) => {
-                let (i, primary) = self.device(n)?;
-                links.push(crate::views::link_view(self, i, primary)?);
+                // A name several pods have shows each of them (a view names its namespace);
+                // the daemon namespace's device of that name, if any, is the only one shown.
+                let ends = self.ends_named(n);
+                if ends.is_empty() {
+                    self.device(n)?;
+                }
+                for (i, primary) in ends {
+                    links.push(crate::views::link_view(self, i, primary)?);
+                }
             }
             None => {
                 for i in 0..self.devices.len() {
