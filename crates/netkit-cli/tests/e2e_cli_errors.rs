@@ -124,9 +124,12 @@ fn cli_errors_name_the_errno_and_change_nothing() {
         "EEXIST",
         &host,
     );
+    // Names are per namespace: the pod's name is taken in the pod (and free beside the host).
     fails(
         &env,
-        &["link", "add", "x", "type", "netkit", "peer", "name", &pod],
+        &[
+            "link", "add", "x", "type", "netkit", "peer", "name", &pod, "netns", &ns,
+        ],
         "EEXIST",
         &pod,
     );
