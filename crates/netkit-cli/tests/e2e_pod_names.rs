@@ -77,7 +77,7 @@ fn pods_each_have_an_eth0_and_their_own_traffic_restart_and_deletion() {
         return;
     };
     let mut env = Env::new(70);
-    let (ns1, ns2) = (env.netns("1"), env.netns("2"));
+    let (ns1, ns2, ns3) = (env.netns("1"), env.netns("2"), env.netns("3"));
     let (a, b) = (env.ifname("ah"), env.ifname("bh"));
     pod_pair(&mut env, &a, &ns1, "10.250.1");
     pod_pair(&mut env, &b, &ns2, "10.250.2");
@@ -135,6 +135,27 @@ fn pods_each_have_an_eth0_and_their_own_traffic_restart_and_deletion() {
         "{c} created"
     );
     assert_eq!(kernel_ifindex(&ns1, "eth0"), eth0_1);
+    // The same for an eth0 the daemon does not know (a veth in a third pod).
+    sh_ok(&format!(
+        "ip -n {ns3} link add eth0 type veth peer name eth1"
+    ));
+    let out = env.nk(&[
+        "link", "add", &c, "type", "netkit", "peer", "name", "eth0", "netns", &ns3,
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "eth0 beside a veth eth0 accepted");
+    assert!(
+        stderr.contains("EEXIST") && stderr.contains("eth0") && stderr.contains(&ns3),
+        "{stderr}"
+    );
+    assert_eq!(env.nk_json(&["link", "show"]), links);
+    assert_eq!(state(), saved);
+    assert!(
+        !sh(&format!("ip link show {c}")).status.success(),
+        "{c} created"
+    );
+    let kind = sh_ok(&format!("ip -n {ns3} -d -j link show eth0"));
+    assert!(kind.contains("\"veth\""), "{kind}");
     // `link del eth0` does not guess which pod is meant.
     let out = env.nk(&["link", "del", "eth0"]);
     assert!(!out.status.success(), "an ambiguous eth0 was deleted");

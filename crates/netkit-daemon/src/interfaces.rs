@@ -98,7 +98,23 @@ impl Interfaces {
                 return Ok((dev, false));
             }
         }
-        let dev = TunDevice::open(&cfg).map_err(|e| io_error(&format!("creating {name}"), &e))?;
+        let dev = TunDevice::open(&cfg).map_err(|e| {
+            // TUNSETIFF with IFF_TUN_EXCL is EBUSY for any device of that name in the
+            // namespace (one the daemon does not know: a veth, a dummy): the kernel's netkit
+            // says EEXIST there.
+            if e.errno().map(Errno::from_raw) == Some(Errno::EBUSY) {
+                let place = match ns {
+                    NetNs::Named(n) => format!(" in namespace {n}"),
+                    _ => String::new(),
+                };
+                errno(
+                    Errno::EEXIST,
+                    format!("a device named \"{name}\" exists{place}"),
+                )
+            } else {
+                io_error(&format!("creating {name}"), &e)
+            }
+        })?;
         Ok((dev, true))
     }
 }
