@@ -28,7 +28,7 @@ Usage: netkit [-j] [-s] [--socket PATH] [--backend daemon|kernel] OBJECT COMMAND
   netkit link add [NAME] type netkit [mode l2|l3] [forward|blackhole] [scrub default|none]
                   [headroom N] [tailroom N]
                   [peer [forward|blackhole] [scrub default|none] [name PEER] [netns NS]]
-  netkit link set NAME [forward|blackhole] [peer forward|blackhole]
+  netkit link set NAME [forward|blackhole] [peer forward|blackhole] [netns NS]
   netkit link del NAME
   netkit link show [NAME]
   netkit prog load OBJ [section SEC] [name N]
@@ -160,12 +160,16 @@ fn parse_link(w: &mut Words) -> Parse<Command> {
                         Some(policy(p).ok_or_else(|| {
                             format!("peer takes forward or blackhole, not \"{p}\"")
                         })?);
+                } else if word == "netns" {
+                    r.netns = Some(w.value("netns", "a namespace name")?.to_string());
                 } else {
                     return Err(unknown(word, "link set"));
                 }
             }
-            if r.policy.is_none() && r.peer_policy.is_none() {
-                return Err("link set needs forward, blackhole or peer forward|blackhole".into());
+            if r.policy.is_none() && r.peer_policy.is_none() && r.netns.is_none() {
+                return Err(
+                    "link set needs forward, blackhole, peer forward|blackhole or netns NS".into(),
+                );
             }
             Request::LinkSet(r)
         }

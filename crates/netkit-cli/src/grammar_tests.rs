@@ -70,8 +70,18 @@ fn link_set_del_show() {
             name: "nk1".into(),
             policy: Some(Policy::Blackhole),
             peer_policy: Some(Policy::Forward),
+            netns: None,
         })
     );
+    assert_eq!(
+        req("link set eth0 netns pod1"),
+        Request::LinkSet(LinkSetReq {
+            name: "eth0".into(),
+            netns: Some("pod1".into()),
+            ..LinkSetReq::default()
+        })
+    );
+    assert!(err("link set eth0 netns").contains("netns"));
     assert!(err("link set nk1").contains("needs"));
     assert!(err("link set nk1 peer sideways").contains("sideways"));
     assert_eq!(req("link del nk1"), Request::LinkDel { name: "nk1".into() });

@@ -115,12 +115,17 @@ impl Kernel {
             Request::LinkAdd(r) => self.link_add(&r),
             Request::LinkSet(r) => {
                 let ifindex = self.nk.ifindex_by_name(&r.name)?;
-                let change = netkit_core::ChangeLink {
-                    policy: r.policy.map(convert::policy_raw),
-                    peer_policy: r.peer_policy.map(convert::policy_raw),
-                    ..Default::default()
-                };
-                self.nk.link_change(ifindex, &change)?;
+                if r.policy.is_some() || r.peer_policy.is_some() {
+                    let change = netkit_core::ChangeLink {
+                        policy: r.policy.map(convert::policy_raw),
+                        peer_policy: r.peer_policy.map(convert::policy_raw),
+                        ..Default::default()
+                    };
+                    self.nk.link_change(ifindex, &change)?;
+                }
+                if let Some(ns) = &r.netns {
+                    self.nk.link_set_netns(ifindex, Some(ns))?;
+                }
                 Ok(Response::Done)
             }
             Request::LinkDel { name } => {

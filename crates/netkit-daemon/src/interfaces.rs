@@ -16,8 +16,10 @@ use std::sync::Arc;
 use netkit_bpf::skb::Skb;
 use netkit_core::{self as core, Datapath, Errno, IfIndex, UserBackend};
 use netkit_io::netns::NetNs;
+use netkit_io::rtnl::Rtnl;
 use netkit_io::tun::{TunConfig, TunDevice, TunKind};
 use netkit_proto::WireError;
+use std::os::fd::AsFd;
 
 use crate::convert::errno;
 use crate::dataplane::{self, Dataplane, DevRef, PacketPath, PairIo, PairRunning};
@@ -323,6 +325,63 @@ impl Plumbing for Interfaces {
             // Never started (a restore that failed closed): remove the interfaces by name.
             None => delete_by_name(pair),
         }
+    }
+
+    fn move_peer(
+        &mut self,
+        pair: &DeviceRecord,
+        to: Option<&str>,
+    ) -> Result<Option<u32>, WireError> {
+        let (Some(name), Some(peer)) = (&pair.create.name, &pair.create.peer_name) else {
+            return Ok(None);
+        };
+        let ns_of = |n: Option<&str>| n.map_or(NetNs::Current, |n| NetNs::Named(n.to_string()));
+        let (from, target) = (ns_of(pair.create.peer_netns.as_deref()), ns_of(to));
+        let place = to.unwrap_or("the daemon's");
+        let target_fd = target
+            .open()
+            .map_err(|e| io_error(&format!("opening namespace {place}"), &e))?;
+        // The kernel would give the device another ifindex where its own is taken; the model
+        // could not follow (it numbers a moved device itself), so such a move is refused.
+        let ifindex = pair.peer_ifindex;
+        match target.run(move || Rtnl::open()?.link(ifindex)) {
+            Err(netkit_io::Error::NotFound(_)) => {}
+            Ok(other) => {
+                return Err(errno(
+                    Errno::EBUSY,
+                    format!(
+                        "ifindex {ifindex} of {peer} is taken in namespace {place} (by {}), \
+                         and the daemon keeps a moved device's ifindex",
+                        other.name
+                    ),
+                ))
+            }
+            Err(e) => return Err(io_error(&format!("looking at namespace {place}"), &e)),
+        }
+        // Our queues go (the persistent interface stays) and come back where it is then.
+        if let Some(Err(e)) = self.running.remove(name).map(PairRunning::stop) {
+            eprintln!("netkitd: stopping {name} to move {peer}: {e}");
+        }
+        self.dataplane.refresh_kernel_targets();
+        let peer_name = peer.clone();
+        let moved = from.run(move || {
+            let rtnl = Rtnl::open()?;
+            let link = rtnl.link_by_name(&peer_name)?;
+            rtnl.set_netns(link.ifindex, target_fd.as_fd())
+        });
+        moved.map_err(|e| match e.errno().map(Errno::from_raw) {
+            // dev_change_net_namespace: the name is taken there.
+            Some(Errno::EEXIST) => errno(
+                Errno::EEXIST,
+                format!("a device named \"{peer}\" exists in namespace {place}"),
+            ),
+            _ => io_error(&format!("moving {peer} to namespace {place}"), &e),
+        })?;
+        let peer_name = peer.clone();
+        let there = target
+            .run(move || Rtnl::open()?.link_by_name(&peer_name))
+            .map_err(|e| io_error(&format!("finding {peer} in namespace {place}"), &e))?;
+        Ok(Some(there.ifindex))
     }
 
     fn deleted(&mut self) -> Vec<String> {

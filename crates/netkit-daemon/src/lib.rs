@@ -8,6 +8,7 @@ mod engine;
 pub mod ids;
 pub mod interfaces;
 mod maps;
+mod moves;
 mod names;
 pub mod persist;
 pub mod plumbing;

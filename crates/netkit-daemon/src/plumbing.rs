@@ -40,6 +40,19 @@ pub trait Plumbing: Send {
     ) -> Result<Option<(u32, u32)>, WireError>;
     /// Stops forwarding; with `delete` also removes the interfaces.
     fn stop(&mut self, pair: &DeviceRecord, delete: bool);
+    /// Moves the peer interface of `pair` (forwarding or not) to namespace `to` (an
+    /// `ip netns` name; `None` = the daemon's) under its name and ifindex; the pair is not
+    /// forwarded afterwards until started again (with `expect`, which reattaches it where it
+    /// is then). Returns the kernel ifindex it has there, or `None` when nothing real backs the
+    /// pair.
+    fn move_peer(
+        &mut self,
+        pair: &DeviceRecord,
+        to: Option<&str>,
+    ) -> Result<Option<u32>, WireError> {
+        let _ = (pair, to);
+        Ok(None)
+    }
     /// Pairs (by primary name) whose interfaces were deleted from outside.
     fn deleted(&mut self) -> Vec<String> {
         Vec::new()

@@ -378,8 +378,18 @@ impl Registry {
     /// Creates (or, for a restored pair, reattaches) pair `i`'s interfaces and starts
     /// forwarding them.
     pub(crate) fn start_interfaces(&mut self, i: usize) -> Result<(), WireError> {
+        self.start_interfaces_with(i, self.restoring)
+    }
+
+    /// [`Registry::start_interfaces`]; with `reattach` the interfaces exist (a restore, a
+    /// move) and are reattached where the record says, at the ifindexes it says.
+    pub(crate) fn start_interfaces_with(
+        &mut self,
+        i: usize,
+        reattach: bool,
+    ) -> Result<(), WireError> {
         let d = &self.devices[i];
-        let restored = self.restoring;
+        let restored = reattach;
         let spec = crate::plumbing::PairSpec {
             name: d.rec.create.name.clone().unwrap_or_default(),
             peer_name: d.rec.create.peer_name.clone().unwrap_or_default(),
@@ -497,6 +507,21 @@ impl Registry {
 
     pub(crate) fn link_set(&mut self, r: proto::LinkSetReq) -> Reply {
         let (i, primary) = self.device(&r.name)?;
+        if r.policy.is_some() || r.peer_policy.is_some() {
+            self.set_policies(i, primary, &r)?;
+        }
+        if let Some(to) = &r.netns {
+            self.move_end(i, primary, to)?;
+        }
+        Ok(Response::Done)
+    }
+
+    fn set_policies(
+        &mut self,
+        i: usize,
+        primary: bool,
+        r: &proto::LinkSetReq,
+    ) -> Result<(), WireError> {
         let dev = &self.devices[i];
         let ifindex = if primary {
             dev.model_primary
@@ -521,8 +546,7 @@ impl Registry {
             rec.policy = convert::policy(p.policy);
             rec.peer_policy = convert::policy(q.policy);
         }
-        result?;
-        Ok(Response::Done)
+        result
     }
 
     pub(crate) fn link_del(&mut self, name: &str) -> Reply {

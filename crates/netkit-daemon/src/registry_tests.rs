@@ -49,6 +49,7 @@ fn pairs_survive_a_reopen_with_names_policies_and_ifindexes() {
         name: "b1".into(),
         policy: Some(Policy::Blackhole),
         peer_policy: None,
+        netns: None,
     }))
     .unwrap();
     let before = links(&mut reg);

@@ -31,6 +31,7 @@ const NLM_F_CREATE: u16 = 0x400;
 const IFLA_ADDRESS: u16 = 1;
 const IFLA_IFNAME: u16 = 3;
 const IFLA_MTU: u16 = 4;
+const IFLA_NET_NS_FD: u16 = 28;
 const IFLA_CARRIER: u16 = 33;
 const RTA_DST: u16 = 1;
 const RTA_OIF: u16 = 4;
@@ -312,6 +313,22 @@ impl Rtnl {
         );
         self.transact(
             &format!("set link {ifindex} up={up}"),
+            msg,
+            |_, _| None::<()>,
+        )
+        .map(drop)
+    }
+
+    /// Moves a link to the namespace `netns` refers to (`ip link set DEV netns NS`): the
+    /// kernel closes it, keeps its name (EEXIST if taken there) and keeps its ifindex if free
+    /// there.
+    pub fn set_netns(&self, ifindex: u32, netns: std::os::fd::BorrowedFd<'_>) -> Result<()> {
+        use std::os::fd::AsRawFd;
+        let fd = netns.as_raw_fd() as u32;
+        let msg = Msg::new(RTM_NEWLINK, NLM_F_ACK, &Self::ifinfomsg(ifindex, 0, 0))
+            .attr(IFLA_NET_NS_FD, &fd.to_ne_bytes());
+        self.transact(
+            &format!("move link {ifindex} to another namespace"),
             msg,
             |_, _| None::<()>,
         )

@@ -22,6 +22,7 @@ fn requests_have_a_stable_wire_form() {
             name: "nk1".into(),
             policy: Some(Policy::Blackhole),
             peer_policy: None,
+            netns: None,
         }),
     };
     let text = serde_json::to_string(&env).unwrap();

@@ -196,7 +196,7 @@ pub struct LinkAddReq {
     pub peer_netns: Option<String>,
 }
 
-/// `ip link set NAME [forward|blackhole] [peer forward|blackhole]`.
+/// `ip link set NAME [forward|blackhole] [peer forward|blackhole] [netns NS]`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LinkSetReq {
     pub name: String,
@@ -204,6 +204,9 @@ pub struct LinkSetReq {
     pub policy: Option<Policy>,
     #[serde(default)]
     pub peer_policy: Option<Policy>,
+    /// `ip netns` name of the namespace to move the device to (after the policies change).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub netns: Option<String>,
 }
 
 /// `prog load OBJ [section SEC] [name N]`: the object travels as bytes so the daemon never
