@@ -109,3 +109,7 @@ impl Registry {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "moves_tests.rs"]
+mod tests;
