@@ -36,10 +36,14 @@ impl Registry {
             ));
         }
         let rec = d.rec.clone();
+        // A pair that failed closed on restore stays so: only a forwarding pair restarts.
+        let forwarding = self
+            .plumbing
+            .is_forwarding(rec.create.name.as_deref().unwrap_or_default());
         let kernel = match self.plumbing.move_peer(&rec, Some(to)) {
             Ok(k) => k,
             Err(e) => {
-                self.restart_where_recorded(i);
+                self.restart_where_recorded(i, forwarding);
                 return Err(e);
             }
         };
@@ -59,7 +63,7 @@ impl Registry {
                         eprintln!("netkitd: moving {name} back from {to}: {e}");
                     }
                 }
-                self.restart_where_recorded(i);
+                self.restart_where_recorded(i, forwarding);
                 let why = match result {
                     Err(e) => e.to_string(),
                     Ok(m) => format!("the model numbered it {}, the kernel {kernel:?}", m.0),
@@ -74,7 +78,7 @@ impl Registry {
         dev.model_peer = model;
         dev.rec.create.peer_netns = Some(to.to_string());
         dev.rec.peer_ifindex = kernel.unwrap_or(model.0);
-        if self.plumbing.is_real() {
+        if forwarding {
             self.start_interfaces_with(i, true)?;
         }
         Ok(())
@@ -97,10 +101,11 @@ impl Registry {
         there.map_err(wire)
     }
 
-    /// Forwards pair `i` again on its interfaces where its record says they are (after a move
-    /// that failed half-way); a failure leaves the pair without forwarding, which is logged.
-    fn restart_where_recorded(&mut self, i: usize) {
-        if !self.plumbing.is_real() {
+    /// Forwards pair `i` again, if it was `forwarding`, on its interfaces where its record
+    /// says they are (after a move that failed half-way); a failure leaves the pair without
+    /// forwarding, which is logged.
+    fn restart_where_recorded(&mut self, i: usize, forwarding: bool) {
+        if !forwarding {
             return;
         }
         if let Err(e) = self.start_interfaces_with(i, true) {

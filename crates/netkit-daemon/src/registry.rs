@@ -389,7 +389,6 @@ impl Registry {
         reattach: bool,
     ) -> Result<(), WireError> {
         let d = &self.devices[i];
-        let restored = reattach;
         let spec = crate::plumbing::PairSpec {
             name: d.rec.create.name.clone().unwrap_or_default(),
             peer_name: d.rec.create.peer_name.clone().unwrap_or_default(),
@@ -401,7 +400,7 @@ impl Registry {
             },
             model_primary: d.model_primary,
             model_peer: d.model_peer,
-            expect: restored.then_some((d.rec.ifindex, d.rec.peer_ifindex)),
+            expect: reattach.then_some((d.rec.ifindex, d.rec.peer_ifindex)),
         };
         if let Some((primary, peer)) = self.plumbing.start(&mut self.backend, &spec)? {
             let rec = &mut self.devices[i].rec;
