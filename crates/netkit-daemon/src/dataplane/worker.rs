@@ -186,7 +186,10 @@ impl<P: PacketPath> Worker<P> {
             Delivery::Redirect { target, kind, skb } => {
                 self.redirect(s, dev, target, kind, skb, vnet, head, depth)
             }
-            Delivery::Drop(_) => WorkerStats::inc(&st.dropped_xmit),
+            Delivery::Drop { skb, .. } => {
+                WorkerStats::inc(&st.dropped_xmit);
+                s.spare = Some(skb);
+            }
         }
     }
 
