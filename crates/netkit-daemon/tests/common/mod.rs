@@ -256,4 +256,5 @@ pub fn eventually(ms: u64, mut cond: impl FnMut() -> bool) -> bool {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
+pub mod bpf;
 pub mod model_fixture;
