@@ -57,10 +57,10 @@ fn early_drops_count_tx_dropped() {
     let mut fx = Fx::new(Hook::Primary);
     let dp = fx.b.datapath();
     let s = || Skb::from_frame(&frame([0; 6]));
-    assert_eq!(
-        dp.xmit(fx.primary, s()).drop_reason(),
-        Some(DropReason::PeerDown)
-    );
+    let out = dp.xmit(fx.primary, s());
+    assert_eq!(out.drop_reason(), Some(DropReason::PeerDown));
+    // The dropped packet comes back whole, for its buffer to be reused.
+    assert_eq!(out.into_skb().data(), &frame([0; 6])[..]);
     up(&mut fx);
     let runt = Skb::from_frame(&[0u8; 13]);
     assert_eq!(
