@@ -100,6 +100,37 @@ fn a_moved_peer_gets_carrier_and_traffic_in_its_new_namespace() {
     assert!(has_carrier(&kernel_link(None, &a).unwrap()));
     assert!(has_carrier(&peer_view(&env, &p)), "{}", peer_view(&env, &p));
 
+    // Moves the kernel (not the daemon's records) refuses: onto a name a veth has in ns3,
+    // and onto an ifindex a veth has there (the kernel would renumber the device, the daemon
+    // does not). Each leaves the peer in ns1, forwarding.
+    let (v, w) = (env.ifname("v"), env.ifname("w"));
+    let index = ifindex.as_u64().unwrap();
+    for (setup, errno, words) in [
+        (
+            format!("ip -n {ns3} link add {p} type veth peer name {v}"),
+            "EEXIST",
+            "exists",
+        ),
+        (
+            format!("ip -n {ns3} link del {p} && ip -n {ns3} link add {v} index {index} type veth peer name {w}"),
+            "EBUSY",
+            "taken",
+        ),
+    ] {
+        sh_ok(&setup);
+        let links = env.nk_json(&["link", "show"]);
+        let out = env.nk(&["link", "set", &p, "netns", &ns3]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "moved despite {setup}");
+        assert!(
+            stderr.contains(errno) && stderr.contains(words),
+            "{setup}: {stderr}"
+        );
+        assert_eq!(env.nk_json(&["link", "show"]), links, "{setup}");
+        assert!(kernel_link(Some(&ns1), &p).is_some(), "{setup}");
+        assert!(ping(Some(&ns1), "10.251.0.1", 2), "ns1 -> host after {setup}");
+    }
+
     // On into ns2: the same, and ns1 has no such device any more.
     env.nk_ok(&["link", "set", &p, "netns", &ns2]);
     assert!(kernel_link(Some(&ns1), &p).is_none());
