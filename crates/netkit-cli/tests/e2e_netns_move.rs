@@ -153,3 +153,74 @@ fn a_moved_peer_gets_carrier_and_traffic_in_its_new_namespace() {
         "ns2 -> host after the restart"
     );
 }
+
+/// Waits (up to 5 s) until the daemon shows the peer `name` in namespace `ns`.
+fn wait_shown_in(env: &Env, name: &str, ns: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let view = peer_view(env, name);
+        if view["link_netns"] == ns {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the daemon did not follow {name} to {ns}: {view}\n{}",
+            env.daemon_log()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_peer_moved_with_ip_is_followed() {
+    let test = "a_peer_moved_with_ip_is_followed";
+    let needs = [
+        ("root", is_root()),
+        ("ip (iproute2)", have("ip")),
+        ("ping", have("ping")),
+    ];
+    if !require(test, &needs) {
+        return;
+    }
+    let mut env = Env::new(72);
+    let (ns1, ns2) = (env.netns("1"), env.netns("2"));
+    let (a, p) = (env.ifname("ah"), env.ifname("p"));
+    env.nk_ok(&["link", "add", &a, "type", "netkit", "peer", "name", &p]);
+    env.adopt(&a);
+    sh_ok(&format!(
+        "sysctl -qw net.ipv6.conf.{a}.disable_ipv6=1 && \
+         ip addr add 10.252.0.1/24 dev {a} && ip link set {a} up"
+    ));
+    let ifindex = kernel_link(None, &p).unwrap()["ifindex"].clone();
+
+    // The CNI plugin moves the peer itself: the daemon follows, carrier and traffic too.
+    sh_ok(&format!("ip link set {p} netns {ns1}"));
+    wait_shown_in(&env, &p, &ns1);
+    assert_eq!(peer_view(&env, &p)["ifindex"], ifindex);
+    configure_in(&ns1, &p, "10.252.0.2");
+    assert!(
+        ping(Some(&ns1), "10.252.0.1", 2),
+        "ns1 -> host after ip's move"
+    );
+    assert!(ping(None, "10.252.0.2", 2), "host -> ns1 after ip's move");
+    assert!(has_carrier(&kernel_link(Some(&ns1), &p).unwrap()));
+
+    // And on from ns1 to ns2.
+    sh_ok(&format!("ip -n {ns1} link set {p} netns {ns2}"));
+    wait_shown_in(&env, &p, &ns2);
+    configure_in(&ns2, &p, "10.252.0.2");
+    assert!(
+        ping(Some(&ns2), "10.252.0.1", 2),
+        "ns2 -> host after ip's second move"
+    );
+
+    // The record followed: a restart finds the peer in ns2.
+    let links = env.nk_json(&["link", "show"]);
+    env.kill_daemon();
+    env.start_daemon();
+    assert_eq!(env.nk_json(&["link", "show"]), links);
+    assert!(
+        ping(Some(&ns2), "10.252.0.1", 2),
+        "ns2 -> host after the restart"
+    );
+}

@@ -21,7 +21,7 @@ pub mod stats;
 mod worker;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -138,6 +138,8 @@ pub struct PairRunning {
     stop: Arc<AtomicBool>,
     waker: Arc<Waker>,
     deleted: Arc<AtomicBool>,
+    /// Per end, the namespace (nsfs inode) it was moved to from outside; 0 while not moved.
+    moved: Arc<[AtomicU64; 2]>,
     workers: Vec<JoinHandle<()>>,
     carrier: Option<JoinHandle<()>>,
     stats: Vec<Arc<WorkerStats>>,
@@ -216,6 +218,7 @@ impl Dataplane {
             stop: Arc::new(AtomicBool::new(false)),
             waker,
             deleted: Arc::new(AtomicBool::new(false)),
+            moved: Arc::new([AtomicU64::new(0), AtomicU64::new(0)]),
             workers: Vec::new(),
             carrier: None,
             stats: Vec::new(),
@@ -233,6 +236,7 @@ impl Dataplane {
             running.stop.clone(),
             running.waker.clone(),
             running.deleted.clone(),
+            running.moved.clone(),
         )?);
         let nqueues = eps[0].queues.len().max(eps[1].queues.len());
         let (realtime, busy_poll) = (self.realtime, self.busy_poll);
@@ -295,6 +299,16 @@ impl PairRunning {
     /// True once an end was deleted from outside (the other end has been deleted too).
     pub fn is_deleted(&self) -> bool {
         self.deleted.load(Relaxed)
+    }
+
+    /// Where each end (primary, peer) was moved from outside (`ip link set DEV netns NS`)
+    /// since the last call, if it was.
+    pub fn take_moved(&self) -> [Option<NsId>; 2] {
+        [0, 1].map(|i| {
+            Some(self.moved[i].swap(0, Relaxed))
+                .filter(|&n| n != 0)
+                .map(NsId)
+        })
     }
 
     /// The devices, (primary, peer).

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use netkit_bpf::skb::Skb;
 use netkit_core::{self as core, Datapath, Errno, IfIndex, UserBackend};
-use netkit_io::netns::NetNs;
+use netkit_io::netns::{NetNs, NsId};
 use netkit_io::rtnl::Rtnl;
 use netkit_io::tun::{TunConfig, TunDevice, TunKind};
 use netkit_proto::WireError;
@@ -24,7 +24,7 @@ use std::os::fd::AsFd;
 use crate::convert::errno;
 use crate::dataplane::{self, Dataplane, DevRef, PacketPath, PairIo, PairRunning};
 use crate::persist::DeviceRecord;
-use crate::plumbing::{PairSpec, Plumbing};
+use crate::plumbing::{Moved, MovedTo, PairSpec, Plumbing};
 
 /// A change of an interface's admin state, for the model (applied by the daemon under its
 /// registry lock, outside the dataplane's threads).
@@ -128,6 +128,33 @@ fn io_error(what: &str, e: &netkit_io::Error) -> WireError {
         other => other.errno().map_or(Errno::EINVAL, Errno::from_raw),
     };
     errno(errno_value, format!("{what}: {e}"))
+}
+
+/// The `ip netns` namespace (or the daemon's) with identity `nsid`, and the ifindex the
+/// interface `name` has there.
+fn locate(name: &str, nsid: NsId) -> MovedTo {
+    let ifindex_in = |ns: &NetNs| {
+        let name = name.to_string();
+        ns.run(move || Rtnl::open()?.link_by_name(&name))
+            .ok()
+            .map(|l| l.ifindex)
+    };
+    if NetNs::Current.id().ok() == Some(nsid) {
+        return ifindex_in(&NetNs::Current).map_or(MovedTo::Elsewhere, MovedTo::Daemon);
+    }
+    let Ok(entries) = std::fs::read_dir("/run/netns") else {
+        return MovedTo::Elsewhere;
+    };
+    for entry in entries.flatten() {
+        let Ok(label) = entry.file_name().into_string() else {
+            continue;
+        };
+        let ns = NetNs::Named(label.clone());
+        if ns.id().ok() == Some(nsid) {
+            return ifindex_in(&ns).map_or(MovedTo::Elsewhere, |i| MovedTo::Named(label, i));
+        }
+    }
+    MovedTo::Elsewhere
 }
 
 /// Deletes a pair's interfaces by name (reattaching to each, then deleting it).
@@ -382,6 +409,27 @@ impl Plumbing for Interfaces {
             .run(move || Rtnl::open()?.link_by_name(&peer_name))
             .map_err(|e| io_error(&format!("finding {peer} in namespace {place}"), &e))?;
         Ok(Some(there.ifindex))
+    }
+
+    fn moved(&mut self) -> Vec<Moved> {
+        let mut out = Vec::new();
+        for (pair, running) in &self.running {
+            let (primary, peer) = running.devices();
+            for ((nsid, tun), is_primary) in running
+                .take_moved()
+                .iter()
+                .zip([primary, peer])
+                .zip([true, false])
+            {
+                let Some(nsid) = nsid else { continue };
+                out.push(Moved {
+                    pair: pair.clone(),
+                    primary: is_primary,
+                    to: locate(tun.name(), *nsid),
+                });
+            }
+        }
+        out
     }
 
     fn deleted(&mut self) -> Vec<String> {

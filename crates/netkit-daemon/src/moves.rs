@@ -8,6 +8,7 @@
 //! flows once the pod brings it up. A failure puts everything back where it was.
 
 use crate::convert::{errno, wire};
+use crate::plumbing::MovedTo;
 use crate::registry::Registry;
 use netkit_core::{Errno, IfIndex};
 use netkit_proto::WireError;
@@ -82,6 +83,81 @@ impl Registry {
             self.start_interfaces_with(i, true)?;
         }
         Ok(())
+    }
+
+    /// Follows the ends moved from outside (`ip link set DEV netns NS`, as a CNI plugin may
+    /// do): a peer moved to an `ip netns` namespace or the daemon's is moved in the model and
+    /// the record and its pair restarted there, as for [`Registry::move_end`]. Where the daemon
+    /// cannot follow (a primary, a namespace without a name, an ifindex the kernel changed)
+    /// the pair stays without carrier, as the kernel closed the device, and this is logged.
+    /// Returns whether anything was followed.
+    pub(crate) fn follow_moves(&mut self) -> bool {
+        let mut followed = false;
+        for m in self.plumbing.moved() {
+            let Some((i, true)) = self.end_in(&m.pair, None) else {
+                continue;
+            };
+            let (to, kernel) = match (&m.to, m.primary) {
+                (MovedTo::Daemon(k), false) => (None, *k),
+                (MovedTo::Named(ns, k), false) => (Some(ns.as_str()), *k),
+                (_, primary) => {
+                    let end = if primary { "its primary" } else { "its peer" };
+                    eprintln!(
+                        "netkitd: {end} of pair \"{}\" was moved from outside to {:?}; not \
+                         followed: the pair has no carrier until it is moved back",
+                        m.pair, m.to
+                    );
+                    continue;
+                }
+            };
+            match self.follow_peer(i, to, kernel) {
+                Ok(()) => followed = true,
+                Err(e) => eprintln!(
+                    "netkitd: following the peer of \"{}\" to {to:?}: {e}",
+                    m.pair
+                ),
+            }
+        }
+        followed
+    }
+
+    /// The model and the record of pair `i` follow its peer, moved by the kernel to `to`
+    /// (`None` = the daemon's namespace) where it has ifindex `kernel`; its dataplane restarts
+    /// there.
+    fn follow_peer(&mut self, i: usize, to: Option<&str>, kernel: u32) -> Result<(), WireError> {
+        let d = &self.devices[i];
+        let from = d.rec.create.peer_netns.clone();
+        let name = d.rec.create.peer_name.clone().unwrap_or_default();
+        if from.as_deref() == to {
+            return Ok(());
+        }
+        if let Some((j, _)) = self.end_in(&name, to) {
+            let other = self.devices[j].rec.create.name.clone().unwrap_or_default();
+            return Err(errno(
+                Errno::EEXIST,
+                format!("the record of pair \"{other}\" names a device {name} there"),
+            ));
+        }
+        let rec = d.rec.clone();
+        let old = d.model_peer;
+        // Our queues of the moved device go; they come back where it is now.
+        self.plumbing.stop(&rec, false);
+        let model = self.move_model_peer(old, from.as_deref(), to, &name)?;
+        if model.0 != kernel {
+            let _ = self.move_model_peer(model, to, from.as_deref(), &name);
+            return Err(errno(
+                Errno::EBUSY,
+                format!(
+                    "the kernel renumbered it {kernel}, the model {}: not forwarding",
+                    model.0
+                ),
+            ));
+        }
+        let dev = &mut self.devices[i];
+        dev.model_peer = model;
+        dev.rec.create.peer_netns = to.map(str::to_string);
+        dev.rec.peer_ifindex = kernel;
+        self.start_interfaces_with(i, true)
     }
 
     /// Moves the model's device `ifindex` (of namespace `from`) named `name` to namespace

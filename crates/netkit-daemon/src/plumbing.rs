@@ -21,6 +21,26 @@ pub struct PairSpec {
     pub expect: Option<(u32, u32)>,
 }
 
+/// An end moved to another namespace from outside.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Moved {
+    /// The pair, by its primary's name.
+    pub pair: String,
+    /// Whether the primary moved (else the peer).
+    pub primary: bool,
+    pub to: MovedTo,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MovedTo {
+    /// The daemon's namespace, where the end has kernel ifindex `.0`.
+    Daemon(u32),
+    /// The `ip netns` namespace `.0`, where the end has kernel ifindex `.1`.
+    Named(String, u32),
+    /// A namespace without an `ip netns` name (or one the end left again): not followed.
+    Elsewhere,
+}
+
 pub trait Plumbing: Send {
     /// Creates (or reattaches) the pair's interfaces without forwarding them yet, so that the
     /// model's pair can be created at their ifindexes. Returns the kernel ifindexes of the
@@ -55,6 +75,11 @@ pub trait Plumbing: Send {
     }
     /// Pairs (by primary name) whose interfaces were deleted from outside.
     fn deleted(&mut self) -> Vec<String> {
+        Vec::new()
+    }
+    /// Ends moved to another namespace from outside (`ip link set DEV netns NS`) since the
+    /// last call.
+    fn moved(&mut self) -> Vec<Moved> {
         Vec::new()
     }
     /// Whether pairs are backed by real interfaces.

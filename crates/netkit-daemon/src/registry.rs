@@ -464,6 +464,11 @@ impl Registry {
     /// keep the namespace alive, so its disappearance from /run/netns is the signal, where the
     /// kernel would delete the pair when the namespace dies.
     pub fn reap_deleted(&mut self) {
+        if self.follow_moves() {
+            if let Err(e) = self.save() {
+                eprintln!("netkitd: saving the state after an outside move: {e}");
+            }
+        }
         let mut gone = self.plumbing.deleted();
         if self.plumbing.is_real() {
             for d in &self.devices {

@@ -97,6 +97,13 @@ pub fn ioctl_int_ptr(
     cvt(unsafe { libc::ioctl(fd.as_raw_fd(), request, &v as *const libc::c_int) }).map(drop)
 }
 
+/// `ioctl(fd, req)` for requests that take no argument and return a new descriptor
+/// (TUNGETDEVNETNS).
+pub fn ioctl_new_fd(fd: BorrowedFd<'_>, request: libc::Ioctl) -> io::Result<OwnedFd> {
+    // SAFETY: these requests read no argument; the result is a new descriptor or -1.
+    owned(unsafe { libc::ioctl(fd.as_raw_fd(), request) })
+}
+
 pub fn read(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
     // SAFETY: `buf` is valid for writes of `buf.len()` bytes for the duration of the call.
     cvt_size(unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) })

@@ -231,6 +231,19 @@ impl TunDevice {
             .ok_or_else(|| Error::Invalid(format!("{}: no queue left open for control", self.name)))
     }
 
+    /// The namespace the device is in now (`TUNGETDEVNETNS`): the one it was created in,
+    /// unless it was moved since (`ip link set DEV netns NS`), which our queues survive.
+    pub fn current_netns(&self) -> Result<crate::netns::NsId> {
+        use std::os::unix::fs::MetadataExt;
+        let what = || format!("{}: TUNGETDEVNETNS", self.name);
+        let fd = sys::ioctl_new_fd(self.control_fd()?, libc::TUNGETDEVNETNS)
+            .map_err(|e| Error::os(what(), e))?;
+        let meta = std::fs::File::from(fd)
+            .metadata()
+            .map_err(|e| Error::os(what(), e))?;
+        Ok(crate::netns::NsId(meta.ino()))
+    }
+
     /// `TUNSETCARRIER`: carrier on or off (netkit: on only while both ends are up).
     pub fn set_carrier(&self, on: bool) -> Result<()> {
         sys::ioctl_int_ptr(self.control_fd()?, libc::TUNSETCARRIER, on as libc::c_int)

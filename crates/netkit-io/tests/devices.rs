@@ -239,3 +239,33 @@ fn reattach_to_a_missing_device_names_it() {
     let err = Rtnl::open().unwrap().link_by_name(&name).unwrap_err();
     assert!(err.to_string().contains(&name), "{err}");
 }
+
+#[test]
+fn a_moved_tun_keeps_its_queues_and_reports_its_new_namespace() {
+    if !require(
+        "a_moved_tun_keeps_its_queues_and_reports_its_new_namespace",
+        "root and /dev/net/tun",
+        have_root_and_tun(),
+    ) {
+        return;
+    }
+    let (a, b) = (
+        NamedNetns::create(&unique_name("nkio")).unwrap(),
+        NamedNetns::create(&unique_name("nkio")).unwrap(),
+    );
+    let name = unique_name("nkt");
+    let dev = TunDevice::open(&TunConfig::new(&name, TunKind::Tun).netns(a.netns())).unwrap();
+    assert_eq!(dev.current_netns().unwrap(), a.netns().id().unwrap());
+    let ifindex = dev.ifindex();
+    let target = b.netns().open().unwrap();
+    a.netns()
+        .run(|| Rtnl::open()?.set_netns(ifindex, std::os::fd::AsFd::as_fd(&target)))
+        .unwrap();
+    // Gone from a, in b under its name and ifindex; our queue still attached to it.
+    assert!(a.netns().run(|| Rtnl::open()?.link(ifindex)).is_err());
+    let there = b.netns().run(|| Rtnl::open()?.link_by_name(&name)).unwrap();
+    assert_eq!(there.ifindex, ifindex);
+    assert_eq!(dev.queues()[0].attached_name().unwrap(), name);
+    assert_eq!(dev.current_netns().unwrap(), b.netns().id().unwrap());
+    assert_ne!(a.netns().id().unwrap(), b.netns().id().unwrap());
+}

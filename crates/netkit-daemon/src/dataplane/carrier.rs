@@ -2,7 +2,7 @@
 //! the two devices through link notifications in their namespaces, tells the model, and sets
 //! carrier on both only while both are up. An end deleted from outside takes the other with it.
 
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -21,6 +21,13 @@ pub(super) struct End {
     pub nsid: NsId,
 }
 
+/// What the watcher is told (stop) and tells (an end deleted or moved from outside).
+struct Flags<'a> {
+    stop: &'a AtomicBool,
+    deleted: &'a AtomicBool,
+    moved: &'a [AtomicU64; 2],
+}
+
 struct State {
     up: [bool; 2],
     carrier: Option<bool>,
@@ -32,6 +39,7 @@ pub(super) fn spawn<P: PacketPath>(
     stop: Arc<AtomicBool>,
     waker: Arc<Waker>,
     deleted: Arc<AtomicBool>,
+    moved: Arc<[AtomicU64; 2]>,
 ) -> Result<JoinHandle<()>, Error> {
     // Subscribe before reading the initial state so no change falls in between.
     let mut monitors = vec![(ends[0].nsid, ends[0].tun.netns().run(LinkMonitor::open)?)];
@@ -47,7 +55,14 @@ pub(super) fn spawn<P: PacketPath>(
     apply(&*path, &ends, &mut state);
     let handle = std::thread::Builder::new()
         .name(format!("nk-carrier-{}", ends[0].tun.name()))
-        .spawn(move || watch(&*path, &ends, monitors, &mut state, &stop, &waker, &deleted))
+        .spawn(move || {
+            let flags = Flags {
+                stop: &stop,
+                deleted: &deleted,
+                moved: &moved,
+            };
+            watch(&*path, &ends, monitors, &mut state, &waker, flags)
+        })
         .map_err(|e| Error::Spawn(e.to_string()))?;
     Ok(handle)
 }
@@ -80,10 +95,14 @@ fn watch<P: PacketPath>(
     ends: &[End; 2],
     mut monitors: Vec<(NsId, LinkMonitor)>,
     state: &mut State,
-    stop: &AtomicBool,
     waker: &Waker,
-    deleted: &AtomicBool,
+    flags: Flags<'_>,
 ) {
+    let Flags {
+        stop,
+        deleted,
+        moved,
+    } = flags;
     let mut ready = [false; 3];
     while !stop.load(Relaxed) {
         let mut fds: Vec<_> = monitors.iter().map(|(_, m)| m.as_fd()).collect();
@@ -122,7 +141,11 @@ fn watch<P: PacketPath>(
         if let Some(i) = gone.filter(|i| moved_away(&ends[*i])) {
             // Moved to another namespace (`ip link set DEV netns NS`): as in the kernel the
             // move closed it, so carrier goes off; its later admin changes happen where this
-            // watcher does not look, so the pair stays without carrier until restarted.
+            // watcher does not look: the daemon learns where it went and restarts the pair
+            // there (or, where it cannot follow, the pair stays without carrier).
+            if let Ok(ns) = ends[i].tun.current_netns() {
+                moved[i].store(ns.0, Relaxed);
+            }
             state.up[i] = false;
             apply(path, ends, state);
             continue;
