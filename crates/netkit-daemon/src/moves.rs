@@ -181,11 +181,12 @@ impl Registry {
     /// says they are (after a move that failed half-way); a failure leaves the pair without
     /// forwarding, which is logged.
     fn restart_where_recorded(&mut self, i: usize, forwarding: bool) {
-        if !forwarding {
+        let name = self.devices[i].rec.create.name.clone().unwrap_or_default();
+        // Still forwarding when the move was refused before it stopped anything.
+        if !forwarding || self.plumbing.is_forwarding(&name) {
             return;
         }
         if let Err(e) = self.start_interfaces_with(i, true) {
-            let name = self.devices[i].rec.create.name.clone().unwrap_or_default();
             eprintln!("netkitd: pair \"{name}\" is not forwarding after a failed move: {e}");
         }
     }
