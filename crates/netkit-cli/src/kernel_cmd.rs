@@ -44,14 +44,13 @@ pub fn pin_dir() -> PathBuf {
 /// Runs a daemon-path command against the kernel and prints the answer as the daemon path
 /// does; the exit status.
 pub fn run(command: Command, format: Format) -> i32 {
-    match execute(command) {
-        Ok(resp) => {
-            let text = output::render(&resp, format);
-            if !text.is_empty() {
-                println!("{text}");
-            }
-            0
-        }
+    // A stream, not one answer.
+    let result = match command {
+        Command::Request(Request::ProgTracelog { id }) => maps::tracelog(id, format),
+        other => execute(other).map(|resp| print(&resp, format)),
+    };
+    match result {
+        Ok(()) => 0,
         Err(e) => {
             eprintln!("Error: {}: {}", e.errno.name(), e.msg);
             1
@@ -59,7 +58,14 @@ pub fn run(command: Command, format: Format) -> i32 {
     }
 }
 
-/// Runs a parsed command against the kernel.
+fn print(resp: &Response, format: Format) {
+    let text = output::render(resp, format);
+    if !text.is_empty() {
+        println!("{text}");
+    }
+}
+
+/// Runs a parsed command against the kernel; `prog tracelog` streams instead (see [`run`]).
 pub fn execute(command: Command) -> Result<Response, Error> {
     let mut k = Kernel {
         nk: KernelBackend::new()?,
@@ -144,10 +150,20 @@ impl Kernel {
             } => self.bpflink_update(id, prog_id, old_prog_id),
             Request::BpflinkDetach { id } => self.bpflink_detach(id),
             Request::BpflinkShow { id } => self.bpflink_show(id),
+            Request::MapShow { id } => self.map_show(id),
+            Request::MapDump { id } => self.map_dump(id),
+            Request::MapLookup { id, key } => self.map_lookup(id, &key),
+            Request::MapUpdate {
+                id,
+                key,
+                value,
+                flag,
+            } => self.map_update(id, &key, &value, flag),
+            Request::MapDelete { id, key } => self.map_delete(id, &key),
             other => Err(Error::new(
                 Errno::EOPNOTSUPP,
                 format!(
-                    "{} is not available with --backend kernel (bpftool reads the kernel's maps and trace pipe)",
+                    "{} is not available with --backend kernel",
                     request_name(&other)
                 ),
             )),
@@ -423,3 +439,6 @@ fn pin_error(e: BpfError, dir: &Path) -> Error {
 
 #[path = "kernel_show.rs"]
 mod show;
+
+#[path = "kernel_maps.rs"]
+mod maps;

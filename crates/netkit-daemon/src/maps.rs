@@ -70,6 +70,27 @@ fn bytes(what: &str, text: &str, want: usize) -> Result<Vec<u8>, WireError> {
     Ok(b)
 }
 
+/// An element as bpftool shows it: per-CPU maps also with each CPU's value (`value_size`
+/// bytes of its 8-byte aligned slot).
+fn entry(map: &Map, key: &[u8], value: &[u8]) -> proto::MapEntry {
+    let def = map.def();
+    let per_cpu = match def.map_type {
+        MapType::PercpuHash | MapType::PercpuArray => {
+            let stride = (def.value_size as usize).div_ceil(8).max(1) * 8;
+            value
+                .chunks(stride)
+                .map(|slot| hex::encode(&slot[..slot.len().min(def.value_size as usize)]))
+                .collect()
+        }
+        _ => Vec::new(),
+    };
+    proto::MapEntry {
+        key: hex::encode(key),
+        value: hex::encode(value),
+        per_cpu,
+    }
+}
+
 impl Maps {
     fn slot(&self, id: MapId) -> Result<&MapSlot, WireError> {
         self.slots
@@ -87,6 +108,7 @@ impl Maps {
             bytes_key: def.key_size,
             bytes_value: def.value_size,
             max_entries: def.max_entries,
+            flags: def.map_flags,
             prog_id: s.prog_id.0,
         })
     }
@@ -111,10 +133,7 @@ impl Maps {
             .into_iter()
             .filter_map(|k| {
                 let v = map.lookup(&k).ok()?;
-                Some(proto::MapEntry {
-                    key: hex::encode(&k),
-                    value: hex::encode(&v),
-                })
+                Some(entry(map, &k, &v))
             })
             .collect();
         Ok(Response::MapEntries { entries })
@@ -127,10 +146,7 @@ impl Maps {
             .lookup(&k)
             .map_err(|e| errno(map_errno(e), format!("lookup in map {id}: {e}")))?;
         Ok(Response::MapEntries {
-            entries: vec![proto::MapEntry {
-                key: hex::encode(&k),
-                value: hex::encode(&v),
-            }],
+            entries: vec![entry(map, &k, &v)],
         })
     }
 
