@@ -216,3 +216,39 @@ impl Maps {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use netkit_bpf::maps::MapDef;
+
+    fn map(map_type: MapType, value_size: u32) -> Map {
+        let def = MapDef {
+            map_type,
+            key_size: 4,
+            value_size,
+            max_entries: 1,
+            map_flags: 0,
+            readonly: false,
+        };
+        Map::new("m", def).expect("a map")
+    }
+
+    #[test]
+    fn per_cpu_elements_carry_each_cpus_value() {
+        let m = map(MapType::PercpuArray, 4);
+        let cpus = netkit_bpf::maps::num_cpus() as usize;
+        // Slot i holds i+1, padded to 8 bytes.
+        let value: Vec<u8> = (0..cpus)
+            .flat_map(|i| [i as u8 + 1, 0, 0, 0, 0xee, 0xee, 0xee, 0xee])
+            .collect();
+        let e = entry(&m, &[0; 4], &value);
+        assert_eq!(e.value, hex::encode(&value));
+        let want: Vec<String> = (0..cpus)
+            .map(|i| hex::encode(&[i as u8 + 1, 0, 0, 0]))
+            .collect();
+        assert_eq!(e.per_cpu, want, "padding dropped, one value per CPU");
+        let plain = entry(&map(MapType::Array, 4), &[0; 4], &[1, 2, 3, 4]);
+        assert!(plain.per_cpu.is_empty());
+    }
+}

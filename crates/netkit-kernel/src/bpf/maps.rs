@@ -132,6 +132,9 @@ impl ValueLayout {
     }
 }
 
+/// One element: key and value bytes (the value as [`ValueLayout::user_len`] lays it out).
+pub type Element = (Vec<u8>, Vec<u8>);
+
 /// A map opened by id, with what `bpf_map_info` says of it.
 #[derive(Debug)]
 pub struct OpenMap {
@@ -237,7 +240,7 @@ impl OpenMap {
 
     /// Every element, in the kernel's iteration order (BPF_MAP_GET_NEXT_KEY, then a lookup
     /// of each key; a key deleted in between is left out, as bpftool does).
-    pub fn entries(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>, BpfError> {
+    pub fn entries(&self) -> Result<Vec<Element>, BpfError> {
         let mut out = Vec::new();
         let mut next = vec![0u8; self.info.key_size as usize];
         let mut prev: Option<Vec<u8>> = None;
