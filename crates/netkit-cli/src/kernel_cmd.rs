@@ -269,7 +269,6 @@ fn link_view(
         carrier: info.carrier,
         stats: convert::stats(info.stats),
         dataplane: true,
-        model_ifindex: d.ifindex.0,
     })
 }
 

@@ -136,7 +136,6 @@ fn link_json(l: &proto::LinkView, f: Format) -> Value {
         "link_type": if l.mode == proto::Mode::L3 { "none" } else { "ether" },
         "linkinfo": {"info_kind": "netkit", "info_data": info},
         "dataplane": l.dataplane,
-        "model_ifindex": l.model_ifindex,
     });
     if let Some(i) = l.link_ifindex {
         v["link_index"] = json!(i);

@@ -208,14 +208,17 @@ fn daemon_rejects_other_protocol_versions_and_garbage() {
     let v = ask("{\"version\":99,\"seq\":5,\"request\":{\"op\":\"hello\"}}\n");
     assert_eq!(v["seq"], 5);
     assert_eq!(v["error"]["errno"], "EPROTO");
-    let v = ask("{\"version\":1,\"seq\":6,\"request\":{\"op\":\"explode\"}}\n");
+    // Version 1 had `model_ifindex` in link views: its clients are told, not misled.
+    let v = ask("{\"version\":1,\"seq\":4,\"request\":{\"op\":\"hello\"}}\n");
+    assert_eq!(v["error"]["errno"], "EPROTO");
+    let v = ask("{\"version\":2,\"seq\":6,\"request\":{\"op\":\"explode\"}}\n");
     assert_eq!(v["seq"], 6);
     assert_eq!(v["error"]["errno"], "EINVAL");
     let v = ask("this is not json\n");
     assert_eq!(v["error"]["errno"], "EINVAL");
     // The connection still works afterwards.
-    let v = ask("{\"version\":1,\"seq\":7,\"request\":{\"op\":\"hello\"}}\n");
-    assert_eq!(v["ok"]["protocol"], 1);
+    let v = ask("{\"version\":2,\"seq\":7,\"request\":{\"op\":\"hello\"}}\n");
+    assert_eq!(v["ok"]["protocol"], 2);
     // Root only by default.
     let mode = std::os::unix::fs::PermissionsExt::mode(
         &std::fs::metadata(&env.socket).unwrap().permissions(),

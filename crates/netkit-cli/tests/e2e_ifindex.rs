@@ -31,14 +31,28 @@ fn compile(env: &Env, name: &str, source: &str) -> std::path::PathBuf {
     obj
 }
 
-/// The kernel's ifindex of `dev` (in namespace `ns`), as `ip link` reports it.
+/// The kernel's ifindex of `dev` (in namespace `ns`), from sysfs as seen in that namespace.
 fn kernel_ifindex(ns: Option<&str>, dev: &str) -> u64 {
+    let cat = format!("cat /sys/class/net/{dev}/ifindex");
     let cmd = match ns {
-        Some(ns) => format!("ip -n {ns} -j link show dev {dev}"),
-        None => format!("ip -j link show dev {dev}"),
+        Some(ns) => format!("ip netns exec {ns} {cat}"),
+        None => cat,
     };
-    let v: serde_json::Value = serde_json::from_str(&sh_ok(&cmd)).unwrap();
-    v[0]["ifindex"].as_u64().expect("ip link shows an ifindex")
+    let out = sh_ok(&cmd);
+    out.trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("{cmd}: not an ifindex: {out:?}"))
+}
+
+/// `link show -j DEV` reports the kernel's ifindex of the interface, and no other number.
+fn assert_shows_kernel_ifindex(env: &Env, ns: Option<&str>, dev: &str) {
+    let shown = env.nk_json(&["link", "show", dev]);
+    let ifindex = kernel_ifindex(ns, dev);
+    assert_eq!(shown[0]["ifindex"].as_u64(), Some(ifindex), "{shown}");
+    assert!(
+        shown[0].get("model_ifindex").is_none(),
+        "model_ifindex was removed: {shown}"
+    );
 }
 
 /// A map dump's entries as (key, value), both little-endian numbers.
@@ -88,21 +102,9 @@ fn programs_see_the_kernels_ifindex_of_the_receiving_end() {
     let ns = env.netns("1");
     let (host, pod) = env.pair("a", &ns, "", "", "10.244.0.1", "10.244.0.2");
     let (host_index, pod_index) = (kernel_ifindex(None, &host), kernel_ifindex(Some(&ns), &pod));
-    // `link show` reports the kernel's numbers (and the model's, which are the same).
-    let shown = env.nk_json(&["link", "show", &host]);
-    assert_eq!(shown[0]["ifindex"].as_u64(), Some(host_index), "{shown}");
-    assert_eq!(
-        shown[0]["model_ifindex"].as_u64(),
-        Some(host_index),
-        "{shown}"
-    );
-    let shown = env.nk_json(&["link", "show", &pod]);
-    assert_eq!(shown[0]["ifindex"].as_u64(), Some(pod_index), "{shown}");
-    assert_eq!(
-        shown[0]["model_ifindex"].as_u64(),
-        Some(pod_index),
-        "{shown}"
-    );
+    // `link show` reports the kernel's numbers.
+    assert_shows_kernel_ifindex(&env, None, &host);
+    assert_shows_kernel_ifindex(&env, Some(&ns), &pod);
 
     let id = env.load(&compile(&env, "seen", SEEN)).to_string();
     env.nk_ok(&["prog", "attach", "id", &id, "dev", &host, "primary"]);
@@ -122,11 +124,18 @@ fn programs_see_the_kernels_ifindex_of_the_receiving_end() {
     // After a restart the pair comes back at the same (persistent interfaces') ifindexes.
     env.kill_daemon();
     env.start_daemon();
-    for (dev, ifindex) in [(&host, host_index), (&pod, pod_index)] {
-        let shown = env.nk_json(&["link", "show", dev]);
-        assert_eq!(shown[0]["ifindex"].as_u64(), Some(ifindex), "{shown}");
-        assert_eq!(shown[0]["model_ifindex"].as_u64(), Some(ifindex), "{shown}");
-    }
+    assert_eq!(
+        kernel_ifindex(None, &host),
+        host_index,
+        "the host end kept its ifindex"
+    );
+    assert_eq!(
+        kernel_ifindex(Some(&ns), &pod),
+        pod_index,
+        "the pod end kept its ifindex"
+    );
+    assert_shows_kernel_ifindex(&env, None, &host);
+    assert_shows_kernel_ifindex(&env, Some(&ns), &pod);
     assert!(ping(None, "10.244.0.2", 2), "host -> pod after the restart");
 }
 

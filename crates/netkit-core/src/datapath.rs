@@ -30,7 +30,10 @@ impl Datapath {
         let table = self.table.load();
         match table.netkit.get(&(netns, dev)) {
             Some(d) => xmit(&table, d, skb, self.timed.load(Relaxed)),
-            None => Delivery::Drop(DropReason::NoDevice),
+            None => Delivery::Drop {
+                reason: DropReason::NoDevice,
+                skb,
+            },
         }
     }
 

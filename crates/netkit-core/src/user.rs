@@ -678,7 +678,7 @@ impl UserBackend {
                 ifindex: *target,
                 ingress: *kind == RedirectKind::Ingress,
             },
-            Delivery::Drop(_) => TxOutcome::Dropped,
+            Delivery::Drop { .. } => TxOutcome::Dropped,
         };
         if !self.follow_egress((self.caller_ns, ifindex), delivery) {
             outcome = TxOutcome::Dropped;

@@ -192,10 +192,7 @@ pub enum DropReason {
 pub enum Delivery {
     /// Into the other end's receive path (Ethernet header still in front); `peer` is its
     /// ifindex in its own namespace.
-    ToPeer {
-        peer: IfIndex,
-        skb: Skb,
-    },
+    ToPeer { peer: IfIndex, skb: Skb },
     /// Out of (`Egress`, `Neigh`) or into (`Ingress`) another device, in the receiving end's
     /// namespace: one of the model's devices or, with [`DevTable::external`], possibly a
     /// kernel interface the caller resolves.
@@ -204,7 +201,27 @@ pub enum Delivery {
         kind: RedirectKind,
         skb: Skb,
     },
-    Drop(DropReason),
+    /// Dropped: `skb` comes back so the caller can reuse its buffer for the next packet.
+    Drop { reason: DropReason, skb: Skb },
+}
+
+impl Delivery {
+    /// Why the packet was dropped; `None` if it was delivered or redirected.
+    pub fn drop_reason(&self) -> Option<DropReason> {
+        match self {
+            Delivery::Drop { reason, .. } => Some(*reason),
+            _ => None,
+        }
+    }
+
+    /// The packet, whatever became of it.
+    pub fn into_skb(self) -> Skb {
+        match self {
+            Delivery::ToPeer { skb, .. }
+            | Delivery::Redirect { skb, .. }
+            | Delivery::Drop { skb, .. } => skb,
+        }
+    }
 }
 
 /// Clears the packet's metadata as `netkit_prep_forward` does (spec/netkit.md §2.2).
@@ -261,13 +278,13 @@ pub fn xmit(table: &DevTable, dev: &DevPath, mut skb: Skb, timed: bool) -> Deliv
     skb.redirect = None;
     let peer = match dev.peer().and_then(|p| table.by_id.get(&p)) {
         Some(p) => p,
-        None => return dropped(dev, DropReason::NoPeer),
+        None => return dropped(dev, DropReason::NoPeer, skb),
     };
     if !peer.up.load(Relaxed) {
-        return dropped(dev, DropReason::PeerDown);
+        return dropped(dev, DropReason::PeerDown, skb);
     }
     if skb.len() < 14 {
-        return dropped(dev, DropReason::Runt);
+        return dropped(dev, DropReason::Runt, skb);
     }
     let peer_ns = peer.netns.load(Relaxed);
     scrub(dev, &mut skb, dev.netns.load(Relaxed) != peer_ns);
@@ -297,23 +314,32 @@ pub fn xmit(table: &DevTable, dev: &DevPath, mut skb: Skb, timed: bool) -> Deliv
                     if r.ifindex == 0
                         || !(table.external || table.exists_in(IfIndex(r.ifindex), peer_ns)) =>
                 {
-                    Delivery::Drop(DropReason::RedirectTarget)
+                    Delivery::Drop {
+                        reason: DropReason::RedirectTarget,
+                        skb,
+                    }
                 }
-                Some(r) if r.kind == RedirectKind::Peer => Delivery::Drop(DropReason::RedirectPeer),
+                Some(r) if r.kind == RedirectKind::Peer => Delivery::Drop {
+                    reason: DropReason::RedirectPeer,
+                    skb,
+                },
                 Some(r) => Delivery::Redirect {
                     target: IfIndex(r.ifindex),
                     kind: r.kind,
                     skb,
                 },
-                None => Delivery::Drop(DropReason::RedirectTarget),
+                None => Delivery::Drop {
+                    reason: DropReason::RedirectTarget,
+                    skb,
+                },
             }
         }
-        _ if progs.is_empty() => dropped(dev, DropReason::Policy),
-        v => dropped(dev, DropReason::Verdict(v)),
+        _ if progs.is_empty() => dropped(dev, DropReason::Policy, skb),
+        v => dropped(dev, DropReason::Verdict(v), skb),
     }
 }
 
-fn dropped(dev: &DevPath, reason: DropReason) -> Delivery {
+fn dropped(dev: &DevPath, reason: DropReason, skb: Skb) -> Delivery {
     dev.stats.drop_tx();
-    Delivery::Drop(reason)
+    Delivery::Drop { reason, skb }
 }

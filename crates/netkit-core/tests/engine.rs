@@ -151,8 +151,8 @@ fn engine_verdicts_and_redirects() {
     let mut arp = frame([0xff; 6]);
     arp[12..14].copy_from_slice(&[0x08, 0x06]);
     assert_eq!(
-        dp.xmit(fx.primary, Skb::from_frame(&arp)),
-        Delivery::Drop(DropReason::Verdict(2))
+        dp.xmit(fx.primary, Skb::from_frame(&arp)).drop_reason(),
+        Some(DropReason::Verdict(2))
     );
     fx.hook = Hook::Peer;
     for (name, expect) in [
@@ -169,7 +169,7 @@ fn engine_verdicts_and_redirects() {
             (Delivery::Redirect { target, kind, .. }, Some(k)) => {
                 assert_eq!((target, kind), (IfIndex(1), k), "{name}")
             }
-            (Delivery::Drop(r), None) => assert!(
+            (Delivery::Drop { reason: r, .. }, None) => assert!(
                 matches!(r, DropReason::RedirectPeer | DropReason::RedirectTarget),
                 "{name}: {r:?}"
             ),

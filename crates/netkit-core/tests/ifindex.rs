@@ -202,8 +202,9 @@ fn programs_see_the_receiving_ends_ifindex_and_redirect_there() {
     assert_eq!(*seen.ifindex.lock().unwrap(), Some(20));
     assert_eq!(dp.stats_in(pod0, IfIndex(2)).unwrap().tx_packets, 1);
     assert_eq!(
-        dp.xmit(IfIndex(2), Skb::from_frame(&frame([0; 6]))),
-        Delivery::Drop(DropReason::NoDevice)
+        dp.xmit(IfIndex(2), Skb::from_frame(&frame([0; 6])))
+            .drop_reason(),
+        Some(DropReason::NoDevice)
     );
 
     // Redirect targets are looked up where the receiving end (eth0, in pod0) is: 21 is the
@@ -234,7 +235,7 @@ fn programs_see_the_receiving_ends_ifindex_and_redirect_there() {
         );
         out
     };
-    let dropped = |out: &Delivery| matches!(out, Delivery::Drop(DropReason::RedirectTarget));
+    let dropped = |out: &Delivery| matches!(out.drop_reason(), Some(DropReason::RedirectTarget));
     assert!(dropped(&redirect(&mut b, 21)));
     assert!(dropped(&redirect(&mut b, 77)));
     // Unknown targets go to the caller once it says it knows the kernel's interfaces.

@@ -57,13 +57,16 @@ fn early_drops_count_tx_dropped() {
     let mut fx = Fx::new(Hook::Primary);
     let dp = fx.b.datapath();
     let s = || Skb::from_frame(&frame([0; 6]));
-    assert_eq!(
-        dp.xmit(fx.primary, s()),
-        Delivery::Drop(DropReason::PeerDown)
-    );
+    let out = dp.xmit(fx.primary, s());
+    assert_eq!(out.drop_reason(), Some(DropReason::PeerDown));
+    // The dropped packet comes back whole, for its buffer to be reused.
+    assert_eq!(out.into_skb().data(), &frame([0; 6])[..]);
     up(&mut fx);
     let runt = Skb::from_frame(&[0u8; 13]);
-    assert_eq!(dp.xmit(fx.primary, runt), Delivery::Drop(DropReason::Runt));
+    assert_eq!(
+        dp.xmit(fx.primary, runt).drop_reason(),
+        Some(DropReason::Runt)
+    );
     // Own state does not matter to the transmit routine, only the peer's admin state.
     fx.b.link_set_up(fx.primary, false).unwrap();
     assert!(matches!(dp.xmit(fx.primary, s()), Delivery::ToPeer { .. }));
@@ -72,8 +75,8 @@ fn early_drops_count_tx_dropped() {
     assert_eq!(dp.stats(fx.peer).unwrap().rx_bytes, 60);
     fx.b.link_del(fx.primary).unwrap();
     assert_eq!(
-        dp.xmit(fx.primary, s()),
-        Delivery::Drop(DropReason::NoDevice)
+        dp.xmit(fx.primary, s()).drop_reason(),
+        Some(DropReason::NoDevice)
     );
 }
 
@@ -329,7 +332,7 @@ fn redirects() {
             (Delivery::Redirect { target, kind, skb }, Some((t, k))) => {
                 assert_eq!((target, kind, skb.redirect), (t, k, None));
             }
-            (Delivery::Drop(_), None) => {}
+            (Delivery::Drop { .. }, None) => {}
             (out, expect) => panic!("{request:?}: got {out:?}, expected {expect:?}"),
         }
         tx += 1;
@@ -448,7 +451,7 @@ fn a_panicking_program_drops_the_packet_not_the_process() {
     fx.attach(h, 0, 0, 0).unwrap();
     let dp = fx.b.datapath();
     let out = dp.xmit(fx.primary, skb([0; 6], 13, 0));
-    assert_eq!(out, Delivery::Drop(DropReason::Verdict(2)));
+    assert_eq!(out.drop_reason(), Some(DropReason::Verdict(2)));
     assert!(matches!(
         dp.xmit(fx.primary, skb([0; 6], 1, 0)),
         Delivery::ToPeer { .. }

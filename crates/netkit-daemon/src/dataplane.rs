@@ -16,6 +16,7 @@ mod carrier;
 pub mod frame;
 pub mod kernel;
 pub mod model;
+mod probe;
 pub mod stats;
 mod worker;
 
@@ -31,6 +32,8 @@ use netkit_io::poll::Waker;
 use netkit_io::tun::{TunDevice, TunKind, TunQueue};
 
 pub use model::{Delivery, DevRef, PacketPath};
+#[doc(hidden)]
+pub use probe::{set_packet_probe, PacketProbe};
 pub use stats::DataplaneStats;
 use stats::WorkerStats;
 

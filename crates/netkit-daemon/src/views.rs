@@ -58,7 +58,6 @@ pub(crate) fn link_view(
         dataplane: reg
             .plumbing
             .is_forwarding(d.rec.create.name.as_deref().unwrap_or_default()),
-        model_ifindex: me.0,
     })
 }
 

@@ -4,79 +4,13 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 
-use common::model_fixture::fixture;
+use common::bpf::{attach, classifier, load_object, map_u64};
+use common::model_fixture::{fixture, TwoPods};
 use common::*;
-use netkit_bpf::obj::ObjectFile;
-use netkit_bpf::skb::Skb;
-use netkit_bpf::{LoadedObject, Program};
-use netkit_core::{flags, AttachReq, Backend, Classifier, Handle, Hook, Relative, UserBackend};
-
-/// An engine program as the model runs it; an aborted run drops the packet.
-struct Engine(Arc<Program>);
-
-impl Classifier for Engine {
-    fn run(&self, skb: &mut Skb) -> i32 {
-        self.0.run(skb).map_or(2, |r0| r0 as i32)
-    }
-}
-
-/// Compiles tests/bpf/dataplane.bpf.c with clang-19 and loads it into the engine.
-fn load_object() -> LoadedObject {
-    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/bpf/dataplane.bpf.c");
-    let out =
-        std::env::temp_dir().join(format!("{}.bpf.o", netkit_io::testing::unique_name("nkdp")));
-    let arch_inc = format!("-I/usr/include/{}-linux-gnu", std::env::consts::ARCH);
-    let args = [
-        "-O2", "-g", "-target", "bpf", "-mcpu=v3", "-Wall", &arch_inc, "-c",
-    ];
-    let status = std::process::Command::new("clang-19")
-        .args(args)
-        .arg(&src)
-        .arg("-o")
-        .arg(&out)
-        .status()
-        .expect("run clang-19");
-    assert!(status.success(), "clang-19 failed on {}", src.display());
-    let bytes = std::fs::read(&out).unwrap();
-    let _ = std::fs::remove_file(&out);
-    LoadedObject::load(&ObjectFile::parse(&bytes).unwrap()).unwrap()
-}
-
-fn classifier(b: &mut UserBackend, obj: &LoadedObject, name: &str) -> Handle {
-    let prog = obj
-        .program(name)
-        .unwrap_or_else(|| panic!("no program {name}"))
-        .clone();
-    b.load_classifier(name, Arc::new(Engine(prog))).0
-}
-
-fn attach(
-    b: &mut UserBackend,
-    ifindex: netkit_core::IfIndex,
-    hook: Hook,
-    prog: Handle,
-    replace: Option<Handle>,
-) {
-    b.prog_attach(&AttachReq {
-        ifindex,
-        hook,
-        prog,
-        flags: if replace.is_some() { flags::REPLACE } else { 0 },
-        relative: Relative(0),
-        replace,
-        expected_revision: 0,
-    })
-    .unwrap();
-}
-
-fn map_u64(obj: &LoadedObject, map: &str, index: u32) -> u64 {
-    let v = obj.map(map).unwrap().lookup(&index.to_ne_bytes()).unwrap();
-    u64::from_ne_bytes(v[..8].try_into().unwrap())
-}
+use netkit_core::Hook;
 
 /// Runs iperf3 from the test's namespace to `dst` in `pod` for `secs`; returns its JSON.
 fn iperf3(
@@ -192,86 +126,14 @@ fn bpf_redirect_carries_pod_to_pod_traffic() {
     ) {
         return;
     }
-    use netkit_core::{Mode, NewLink, PeerInfo};
-    use netkit_daemon::dataplane::DevRef;
-    use netkit_daemon::interfaces::Interfaces;
-    use netkit_daemon::plumbing::PairSpec as ModelPair;
     let (pod1, pod2) = (netns("nkp"), netns("nkp"));
-    let mut backend = UserBackend::default();
-    let (tx, admin) = std::sync::mpsc::channel();
-    let mut plumbing = Interfaces::new(tx, 1);
-    let mut pairs = Vec::new();
-    let mut ns_of = std::collections::HashMap::new();
-    for (pod, addr) in [(&pod1, "10.229.0.1/24"), (&pod2, "10.229.0.2/24")] {
-        let (name, peer_name) = (
-            netkit_io::testing::unique_name("nkM"),
-            netkit_io::testing::unique_name("nkN"),
-        );
-        let req = NewLink {
-            name: Some(name.clone()),
-            mode: Some(1),
-            peer: Some(PeerInfo {
-                name: Some(peer_name.clone()),
-                netns: Some(pod.name().to_string()),
-                ..PeerInfo::default()
-            }),
-            ..NewLink::default()
-        };
-        let spec = ModelPair {
-            name: name.clone(),
-            peer_name: peer_name.clone(),
-            peer_netns: Some(pod.name().to_string()),
-            mode: Mode::L3,
-            model_primary: netkit_core::IfIndex(0),
-            model_peer: netkit_core::IfIndex(0),
-            expect: None,
-        };
-        let spec = common::model_fixture::plumb(&mut backend, &mut plumbing, &req, spec);
-        let (primary, peer) = (spec.model_primary, spec.model_peer);
-        let pod_id = backend.netns_id(Some(pod.name()));
-        sh(&["ip", "link", "set", &name, "up"]);
-        sh(&[
-            "ip",
-            "-n",
-            pod.name(),
-            "addr",
-            "add",
-            addr,
-            "dev",
-            &peer_name,
-        ]);
-        sh(&["ip", "-n", pod.name(), "link", "set", &peer_name, "up"]);
-        // Both peers may well have ifindex 2, each in its pod: the namespace tells them apart.
-        ns_of.insert(
-            DevRef {
-                netns: 0,
-                ifindex: primary,
-            },
-            None,
-        );
-        ns_of.insert(
-            DevRef {
-                netns: pod_id,
-                ifindex: peer,
-            },
-            Some(pod.name().to_string()),
-        );
-        pairs.push((primary, name));
-    }
-    let sync = |b: &mut UserBackend| {
-        while let Ok((dev, up)) = admin.try_recv() {
-            b.set_caller_netns(ns_of[&dev].as_deref());
-            b.link_set_up(dev.ifindex, up).unwrap();
-            b.set_caller_netns(None);
-        }
-        pairs
-            .iter()
-            .all(|(p, _)| b.link_get(*p).map(|l| l.carrier).unwrap_or(false))
-    };
+    let mut pods = TwoPods::new([&pod1, &pod2], 229);
     assert!(
-        eventually(3000, || sync(&mut backend)),
+        eventually(3000, || pods.sync()),
         "pairs never came up in the model"
     );
+    let pairs = pods.pairs.clone();
+    let backend = &mut pods.backend;
     let obj = load_object();
     let targets = obj.map("targets").unwrap();
     // Pod egress: to .2 out of pair B's primary, to .1 out of pair A's primary; each primary's
@@ -282,9 +144,9 @@ fn bpf_redirect_carries_pod_to_pod_traffic() {
     targets
         .update(&1u32.to_ne_bytes(), &pairs[0].0 .0.to_ne_bytes(), 0)
         .unwrap();
-    let prog = classifier(&mut backend, &obj, "to_pod");
+    let prog = classifier(backend, &obj, "to_pod");
     for (primary, _) in &pairs {
-        attach(&mut backend, *primary, Hook::Peer, prog, None);
+        attach(backend, *primary, Hook::Peer, prog, None);
     }
     let before: Vec<_> = pairs
         .iter()
@@ -297,9 +159,6 @@ fn bpf_redirect_carries_pod_to_pod_traffic() {
     for ((p, _), b) in pairs.iter().zip(&before) {
         let now = backend.datapath().stats(*p).unwrap();
         assert!(now.tx_packets >= b.tx_packets + 6, "{now:?}");
-    }
-    for (_, name) in &pairs {
-        let _ = run(&["ip", "link", "del", name]);
     }
 }
 

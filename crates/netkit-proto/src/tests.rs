@@ -27,7 +27,7 @@ fn requests_have_a_stable_wire_form() {
     let text = serde_json::to_string(&env).unwrap();
     assert_eq!(
         text,
-        r#"{"version":1,"seq":7,"request":{"op":"link_set","name":"nk1","policy":"blackhole","peer_policy":null}}"#
+        r#"{"version":2,"seq":7,"request":{"op":"link_set","name":"nk1","policy":"blackhole","peer_policy":null}}"#
     );
     let back: RequestEnvelope = serde_json::from_str(&text).unwrap();
     assert_eq!(back, env);
@@ -55,17 +55,17 @@ fn response_envelope_carries_one_of_ok_or_error() {
     let ok = ResponseEnvelope::from_result(1, Ok(Response::Done));
     assert_eq!(
         serde_json::to_string(&ok).unwrap(),
-        r#"{"version":1,"seq":1,"ok":{"kind":"done"}}"#
+        r#"{"version":2,"seq":1,"ok":{"kind":"done"}}"#
     );
     let err = ResponseEnvelope::from_result(2, Err(WireError::enoent("no device \"x\"")));
     let text = serde_json::to_string(&err).unwrap();
     assert_eq!(
         text,
-        r#"{"version":1,"seq":2,"error":{"errno":"ENOENT","code":2,"message":"no device \"x\""}}"#
+        r#"{"version":2,"seq":2,"error":{"errno":"ENOENT","code":2,"message":"no device \"x\""}}"#
     );
     let back: ResponseEnvelope = serde_json::from_str(&text).unwrap();
     assert_eq!(back.into_result().unwrap_err().errno, "ENOENT");
-    let neither: ResponseEnvelope = serde_json::from_str(r#"{"version":1,"seq":3}"#).unwrap();
+    let neither: ResponseEnvelope = serde_json::from_str(r#"{"version":2,"seq":3}"#).unwrap();
     assert_eq!(neither.into_result().unwrap_err().errno, "EPROTO");
 }
 

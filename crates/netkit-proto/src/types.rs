@@ -310,11 +310,6 @@ pub struct LinkView {
     /// Whether packets are forwarded on real interfaces (false: model only, or a restored pair
     /// that failed closed).
     pub dataplane: bool,
-    /// The ifindex the user-space model knows the device by: what `bpf_redirect()` and
-    /// `skb->ifindex` use in programs (the real interfaces of different namespaces may share
-    /// ifindexes; the model's are unique).
-    #[serde(default)]
-    pub model_ifindex: u32,
 }
 
 /// A loaded program, bpftool-style.

@@ -16,6 +16,7 @@ use netkit_io::vnet::{VnetHdr, VNET_HDR_LEN};
 use super::frame::{self, emit, ingest_in_place};
 use super::kernel::NeighResolver;
 use super::model::{Delivery, PacketPath};
+use super::probe;
 use super::stats::WorkerStats;
 use super::{Endpoint, Shared};
 
@@ -86,7 +87,9 @@ impl<P: PacketPath> Worker<P> {
                     if !open[i] {
                         break;
                     }
-                    match self.read_one(&mut s, ep, q) {
+                    let read = self.read_one(&mut s, ep, q);
+                    probe::after_read(matches!(read, Read::Packet));
+                    match read {
                         Read::Packet => busy = true,
                         Read::Empty => break,
                         Read::Gone => open[i] = false,
@@ -186,7 +189,10 @@ impl<P: PacketPath> Worker<P> {
             Delivery::Redirect { target, kind, skb } => {
                 self.redirect(s, dev, target, kind, skb, vnet, head, depth)
             }
-            Delivery::Drop(_) => WorkerStats::inc(&st.dropped_xmit),
+            Delivery::Drop { skb, .. } => {
+                WorkerStats::inc(&st.dropped_xmit);
+                s.spare = Some(skb);
+            }
         }
     }
 

@@ -68,10 +68,16 @@ impl TestPath {
 impl PacketPath for TestPath {
     fn xmit(&self, dev: DevRef, mut skb: Skb) -> Delivery {
         let Some(d) = self.devs.get(&dev.ifindex) else {
-            return Delivery::Drop(DropReason::NoDevice);
+            return Delivery::Drop {
+                reason: DropReason::NoDevice,
+                skb,
+            };
         };
         if !self.devs.get(&d.peer).is_some_and(|p| p.up.load(Relaxed)) {
-            return Delivery::Drop(DropReason::PeerDown);
+            return Delivery::Drop {
+                reason: DropReason::PeerDown,
+                skb,
+            };
         }
         self.max_gso_segs.fetch_max(skb.meta.gso_segs, Relaxed);
         self.max_gso_size.fetch_max(skb.meta.gso_size, Relaxed);
@@ -84,9 +90,15 @@ impl PacketPath for TestPath {
                     kind: r.kind,
                     skb,
                 },
-                None => Delivery::Drop(DropReason::RedirectTarget),
+                None => Delivery::Drop {
+                    reason: DropReason::RedirectTarget,
+                    skb,
+                },
             },
-            v => Delivery::Drop(DropReason::Verdict(v)),
+            v => Delivery::Drop {
+                reason: DropReason::Verdict(v),
+                skb,
+            },
         }
     }
 
@@ -244,4 +256,5 @@ pub fn eventually(ms: u64, mut cond: impl FnMut() -> bool) -> bool {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
+pub mod bpf;
 pub mod model_fixture;

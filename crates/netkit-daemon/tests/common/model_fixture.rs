@@ -1,6 +1,7 @@
 //! A pair made by the daemon's own plumbing over the real device model.
 
 use netkit_core::{IfIndex, IfIndexRequest, Mode, NewLink, PeerInfo, UserBackend};
+use netkit_daemon::dataplane::DevRef;
 use netkit_daemon::interfaces::{AdminEvent, Interfaces};
 use netkit_daemon::plumbing::{PairSpec as ModelPair, Plumbing};
 use netkit_io::netns::NamedNetns;
@@ -134,5 +135,109 @@ impl Drop for Fixture {
     fn drop(&mut self) {
         // Persistent interfaces: deleting the primary takes the peer with it.
         let _ = run(&["ip", "link", "del", &self.name]);
+    }
+}
+
+/// Two model pairs over TUNs, each with its peer in a pod of its own, addressed
+/// 10.{net}.0.1/24 (pod 0) and 10.{net}.0.2/24 (pod 1); the primaries are up in the initial
+/// namespace without addresses, so pod-to-pod traffic has no way but a redirect.
+pub struct TwoPods {
+    pub backend: UserBackend,
+    _plumbing: Interfaces,
+    admin: std::sync::mpsc::Receiver<AdminEvent>,
+    /// The namespace name of each device the dataplane may report (None: initial).
+    ns_of: std::collections::HashMap<DevRef, Option<String>>,
+    /// (primary, its interface name) of each pair, pod 0's first.
+    pub pairs: Vec<(IfIndex, String)>,
+}
+
+impl TwoPods {
+    pub fn new(pods: [&NamedNetns; 2], net: u8) -> TwoPods {
+        let mut backend = UserBackend::default();
+        let (tx, admin) = std::sync::mpsc::channel();
+        let mut plumbing = Interfaces::new(tx, 1);
+        let mut pairs = Vec::new();
+        let mut ns_of = std::collections::HashMap::new();
+        for (i, pod) in pods.into_iter().enumerate() {
+            let (name, peer_name) = (unique_name("nkM"), unique_name("nkN"));
+            let req = NewLink {
+                name: Some(name.clone()),
+                mode: Some(Mode::L3 as u32),
+                peer: Some(PeerInfo {
+                    name: Some(peer_name.clone()),
+                    netns: Some(pod.name().to_string()),
+                    ..PeerInfo::default()
+                }),
+                ..NewLink::default()
+            };
+            let spec = ModelPair {
+                name: name.clone(),
+                peer_name: peer_name.clone(),
+                peer_netns: Some(pod.name().to_string()),
+                mode: Mode::L3,
+                model_primary: IfIndex(0),
+                model_peer: IfIndex(0),
+                expect: None,
+            };
+            let spec = plumb(&mut backend, &mut plumbing, &req, spec);
+            let pod_id = backend.netns_id(Some(pod.name()));
+            let addr = format!("10.{net}.0.{}/24", i + 1);
+            sh(&["ip", "link", "set", &name, "up"]);
+            sh(&[
+                "ip",
+                "-n",
+                pod.name(),
+                "addr",
+                "add",
+                &addr,
+                "dev",
+                &peer_name,
+            ]);
+            sh(&["ip", "-n", pod.name(), "link", "set", &peer_name, "up"]);
+            // Both peers may well have ifindex 2, each in its pod: the namespace tells them
+            // apart.
+            let primary = DevRef {
+                netns: 0,
+                ifindex: spec.model_primary,
+            };
+            let peer = DevRef {
+                netns: pod_id,
+                ifindex: spec.model_peer,
+            };
+            ns_of.insert(primary, None);
+            ns_of.insert(peer, Some(pod.name().to_string()));
+            pairs.push((spec.model_primary, name));
+        }
+        TwoPods {
+            backend,
+            _plumbing: plumbing,
+            admin,
+            ns_of,
+            pairs,
+        }
+    }
+
+    /// Applies the admin changes the dataplane saw to the model; true once both pairs have
+    /// carrier there.
+    pub fn sync(&mut self) -> bool {
+        while let Ok((dev, up)) = self.admin.try_recv() {
+            self.backend.set_caller_netns(self.ns_of[&dev].as_deref());
+            self.backend.link_set_up(dev.ifindex, up).unwrap();
+            self.backend.set_caller_netns(None);
+        }
+        self.pairs.iter().all(|(p, _)| {
+            self.backend
+                .link_get(*p)
+                .map(|l| l.carrier)
+                .unwrap_or(false)
+        })
+    }
+}
+
+impl Drop for TwoPods {
+    fn drop(&mut self) {
+        for (_, name) in &self.pairs {
+            let _ = run(&["ip", "link", "del", name]);
+        }
     }
 }
