@@ -412,3 +412,50 @@ fn tracelog_streams_the_trace_pipe_until_a_signal() {
     let gone = nk(p, &["prog", "unload", "id", &prog.to_string()]);
     assert!(gone.status.success(), "{gone:?}");
 }
+
+/// Without privileges the kernel says no, and the CLI says what it was doing.
+#[test]
+fn without_privileges_maps_and_tracelog_fail_clearly() {
+    let test = "without_privileges_maps_and_tracelog_fail_clearly";
+    if !require(
+        test,
+        &[
+            ("root (to drop privileges from)", is_root()),
+            ("setpriv (util-linux)", have("setpriv")),
+        ],
+    ) {
+        return;
+    }
+    let nobody = |args: &[&str]| {
+        Command::new("setpriv")
+            .args([
+                "--reuid",
+                "65534",
+                "--regid",
+                "65534",
+                "--clear-groups",
+                NETKIT,
+            ])
+            .args(["--backend", "kernel"])
+            .args(args)
+            .env_remove("NETKIT_BACKEND")
+            .output()
+            .expect("run setpriv")
+    };
+    let out = nobody(&["prog", "tracelog"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(out.stdout.is_empty(), "{out:?}");
+    assert!(
+        stderr.starts_with("Error: EACCES: ") || stderr.starts_with("Error: EPERM: "),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("trace"),
+        "names the trace pipe or tracefs: {stderr}"
+    );
+    let out = nobody(&["map", "show"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(stderr.starts_with("Error: EPERM: "), "{stderr}");
+}

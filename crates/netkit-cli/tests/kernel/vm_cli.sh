@@ -213,6 +213,8 @@ expect "map show id: the hash map" 0 "\"id\":$LENS,\"max_entries\":64,\"name\":\
 run map show id 4294967295
 expect "map show: unknown id" 1 '^Error: ENOENT'
 
+# No tracefs in the VM until tracelog mounts it, as bpftool does.
+tracefs_before=$(grep -c ' tracefs ' /proc/mounts)
 # Three pings out of nkm1 (84-byte IPv4 packets; programs see them with a 14-byte Ethernet
 # header: 98 bytes) while tracelog streams the trace pipe.
 $NK prog tracelog >/tmp/tracelog 2>&1 &
@@ -227,6 +229,13 @@ cat /tmp/tracelog >$out
 expect "prog tracelog: ends with status 0 on SIGTERM" 0 'bpf_trace_printk: netkit trace: len 98$'
 [ "$(grep -c 'netkit trace: len 98' /tmp/tracelog)" = 3 ] && ok "prog tracelog: one line per packet" ||
 	bad "prog tracelog: one line per packet ($(grep -c 'netkit trace' /tmp/tracelog) lines)"
+if [ "$tracefs_before" = 0 ]; then
+	grep -q '^tracefs /sys/kernel/tracing tracefs ' /proc/mounts &&
+		ok "prog tracelog: mounted tracefs where none was" ||
+		bad "prog tracelog: mounted tracefs where none was"
+else
+	echo "NOTE tracefs was mounted before tracelog ran"
+fi
 run prog tracelog id $PT
 expect "prog tracelog id: the trace pipe has no program ids" 1 '^Error: EOPNOTSUPP'
 

@@ -70,7 +70,14 @@ pub fn next_id(kind: Kind, start: u32) -> Result<Option<u32>, BpfError> {
     };
     let mut a = Attr::default();
     a.set_u32(0, start);
-    match sys(command, &mut a, || format!("{kind:?} ids after {start}")) {
+    let noun = match kind {
+        Kind::Prog => "program",
+        Kind::Map => "map",
+        Kind::Link => "link",
+    };
+    match sys(command, &mut a, || {
+        format!("listing {noun} ids after {start}")
+    }) {
         Ok(_) => Ok(Some(a.u32_at(4))),
         Err(e) if e.errno() == Some(libc::ENOENT) => Ok(None),
         Err(e) => Err(e),
