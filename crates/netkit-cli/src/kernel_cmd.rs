@@ -5,7 +5,8 @@
 //! outlive the command is pinned in bpffs under [`pin_dir`]: loaded programs as
 //! `progs/<id>` (until `prog unload`) and BPF links as `links/<id>` (until `bpflink
 //! detach`). Attachments made with BPF_PROG_ATTACH hold their program by themselves.
-//! Answers are the daemon path's [`Response`]s, printed by the same formatting code.
+//! Answers are the daemon path's [`Response`]s, printed by the same formatting code. Maps and
+//! the trace pipe are the kernel's own (kernel_maps.rs).
 
 use std::path::{Path, PathBuf};
 
@@ -42,9 +43,9 @@ pub fn pin_dir() -> PathBuf {
 }
 
 /// Runs a daemon-path command against the kernel and prints the answer as the daemon path
-/// does; the exit status.
+/// does (`prog tracelog` prints the trace pipe as it comes, until a stop signal); the exit
+/// status.
 pub fn run(command: Command, format: Format) -> i32 {
-    // A stream, not one answer.
     let result = match command {
         Command::Request(Request::ProgTracelog { id }) => maps::tracelog(id, format),
         other => execute(other).map(|resp| print(&resp, format)),
