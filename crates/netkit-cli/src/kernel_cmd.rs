@@ -5,7 +5,8 @@
 //! outlive the command is pinned in bpffs under [`pin_dir`]: loaded programs as
 //! `progs/<id>` (until `prog unload`) and BPF links as `links/<id>` (until `bpflink
 //! detach`). Attachments made with BPF_PROG_ATTACH hold their program by themselves.
-//! Answers are the daemon path's [`Response`]s, printed by the same formatting code.
+//! Answers are the daemon path's [`Response`]s, printed by the same formatting code. Maps and
+//! the trace pipe are the kernel's own (kernel_maps.rs).
 
 use std::path::{Path, PathBuf};
 
@@ -42,16 +43,15 @@ pub fn pin_dir() -> PathBuf {
 }
 
 /// Runs a daemon-path command against the kernel and prints the answer as the daemon path
-/// does; the exit status.
+/// does (`prog tracelog` prints the trace pipe as it comes, until a stop signal); the exit
+/// status.
 pub fn run(command: Command, format: Format) -> i32 {
-    match execute(command) {
-        Ok(resp) => {
-            let text = output::render(&resp, format);
-            if !text.is_empty() {
-                println!("{text}");
-            }
-            0
-        }
+    let result = match command {
+        Command::Request(Request::ProgTracelog { id }) => maps::tracelog(id, format),
+        other => execute(other).map(|resp| print(&resp, format)),
+    };
+    match result {
+        Ok(()) => 0,
         Err(e) => {
             eprintln!("Error: {}: {}", e.errno.name(), e.msg);
             1
@@ -59,7 +59,14 @@ pub fn run(command: Command, format: Format) -> i32 {
     }
 }
 
-/// Runs a parsed command against the kernel.
+fn print(resp: &Response, format: Format) {
+    let text = output::render(resp, format);
+    if !text.is_empty() {
+        println!("{text}");
+    }
+}
+
+/// Runs a parsed command against the kernel; `prog tracelog` streams instead (see [`run`]).
 pub fn execute(command: Command) -> Result<Response, Error> {
     let mut k = Kernel {
         nk: KernelBackend::new()?,
@@ -149,10 +156,20 @@ impl Kernel {
             } => self.bpflink_update(id, prog_id, old_prog_id),
             Request::BpflinkDetach { id } => self.bpflink_detach(id),
             Request::BpflinkShow { id } => self.bpflink_show(id),
+            Request::MapShow { id } => self.map_show(id),
+            Request::MapDump { id } => self.map_dump(id),
+            Request::MapLookup { id, key } => self.map_lookup(id, &key),
+            Request::MapUpdate {
+                id,
+                key,
+                value,
+                flag,
+            } => self.map_update(id, &key, &value, flag),
+            Request::MapDelete { id, key } => self.map_delete(id, &key),
             other => Err(Error::new(
                 Errno::EOPNOTSUPP,
                 format!(
-                    "{} is not available with --backend kernel (bpftool reads the kernel's maps and trace pipe)",
+                    "{} is not available with --backend kernel",
                     request_name(&other)
                 ),
             )),
@@ -427,3 +444,6 @@ fn pin_error(e: BpfError, dir: &Path) -> Error {
 
 #[path = "kernel_show.rs"]
 mod show;
+
+#[path = "kernel_maps.rs"]
+mod maps;

@@ -72,16 +72,13 @@ fn json_of(resp: &Response, f: Format) -> Value {
             .iter()
             .map(|m| {
                 json!({
-                    "id": m.id, "type": m.map_type, "name": m.name,
+                    "id": m.id, "type": m.map_type, "name": m.name, "flags": m.flags,
                     "bytes_key": m.bytes_key, "bytes_value": m.bytes_value,
                     "max_entries": m.max_entries, "prog_id": m.prog_id,
                 })
             })
             .collect(),
-        Response::MapEntries { entries } => entries
-            .iter()
-            .map(|e| json!({"key": byte_words(&e.key), "value": byte_words(&e.value)}))
-            .collect(),
+        Response::MapEntries { entries } => entries.iter().map(entry_json).collect(),
     }
 }
 
@@ -293,9 +290,24 @@ fn bpflink_text(l: &proto::BpflinkView) -> String {
 
 fn map_text(m: &proto::MapView) -> String {
     format!(
-        "{}: {}  name {}\n\tkey {}B  value {}B  max_entries {}  prog {}\n",
-        m.id, m.map_type, m.name, m.bytes_key, m.bytes_value, m.max_entries, m.prog_id
+        "{}: {}  name {}  flags 0x{:x}\n\tkey {}B  value {}B  max_entries {}  prog {}\n",
+        m.id, m.map_type, m.name, m.flags, m.bytes_key, m.bytes_value, m.max_entries, m.prog_id
     )
+}
+
+/// bpftool's element: `{"key": [..], "value": [..]}`, or for a per-CPU map
+/// `{"key": [..], "values": [{"cpu": 0, "value": [..]}, ..]}`.
+fn entry_json(e: &proto::MapEntry) -> Value {
+    if e.per_cpu.is_empty() {
+        return json!({"key": byte_words(&e.key), "value": byte_words(&e.value)});
+    }
+    let values: Vec<Value> = e
+        .per_cpu
+        .iter()
+        .enumerate()
+        .map(|(cpu, v)| json!({"cpu": cpu, "value": byte_words(v)}))
+        .collect();
+    json!({"key": byte_words(&e.key), "values": values})
 }
 
 fn spaced(hex: &str) -> String {
@@ -315,7 +327,14 @@ fn byte_words(hex: &str) -> Vec<String> {
 }
 
 fn entry_text(e: &proto::MapEntry) -> String {
-    format!("key: {}  value: {}\n", spaced(&e.key), spaced(&e.value))
+    if e.per_cpu.is_empty() {
+        return format!("key: {}  value: {}\n", spaced(&e.key), spaced(&e.value));
+    }
+    let mut s = format!("key: {}\n", spaced(&e.key));
+    for (cpu, v) in e.per_cpu.iter().enumerate() {
+        s += &format!("\tvalue (CPU {cpu:02}): {}\n", spaced(v));
+    }
+    s
 }
 
 #[cfg(test)]

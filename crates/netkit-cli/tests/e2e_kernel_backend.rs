@@ -84,7 +84,7 @@ fn kernel_backend_manages_real_netkit_pairs_in_the_reference_vm() {
     assert!(has("EEXIST") && has("dup rc=1"), "{text}");
     assert!(has("ENODEV") && has("unknown rc=1"), "{text}");
     assert!(has("ENXIO") && has("del-lo rc=1"), "{text}");
-    assert!(has("EOPNOTSUPP") && has("map rc=1"), "{text}");
+    assert!(has("EOPNOTSUPP") && has("tracelog-id rc=1"), "{text}");
     // Deleting the peer deleted both.
     assert!(has("del rc=0"), "{text}");
     assert_eq!(jsons[3], serde_json::json!([]), "{text}");

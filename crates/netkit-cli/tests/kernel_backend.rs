@@ -103,22 +103,36 @@ fn backend_is_chosen_by_option_or_environment() {
         text(&out).1.contains("--backend takes kernel or daemon"),
         "{out:?}"
     );
-    // NETKIT_BACKEND=kernel never reaches for the daemon's socket: maps are the kernel's
-    // business here, and the answer says so.
+    // NETKIT_BACKEND=kernel never reaches for the daemon's socket: the kernel's trace pipe
+    // has no program ids, and the answer says so.
     let out = Command::new(NETKIT)
-        .args(["--socket", "/nonexistent/netkitd.sock", "map", "show"])
+        .args([
+            "--socket",
+            "/nonexistent/netkitd.sock",
+            "prog",
+            "tracelog",
+            "id",
+            "1",
+        ])
         .env("NETKIT_BACKEND", "kernel")
         .output()
         .expect("run netkit");
     assert_eq!(out.status.code(), Some(1));
     let (_, stderr) = text(&out);
     assert!(
-        stderr.starts_with("Error: EOPNOTSUPP: ") && stderr.contains("--backend kernel"),
+        stderr.starts_with("Error: EOPNOTSUPP: ") && stderr.contains("trace pipe"),
         "{stderr}"
     );
     // The daemon path is untouched: the same command without the variable wants the daemon.
     let out = Command::new(NETKIT)
-        .args(["--socket", "/nonexistent/netkitd.sock", "map", "show"])
+        .args([
+            "--socket",
+            "/nonexistent/netkitd.sock",
+            "prog",
+            "tracelog",
+            "id",
+            "1",
+        ])
         .env_remove("NETKIT_BACKEND")
         .output()
         .expect("run netkit");
@@ -173,11 +187,53 @@ fn programs_are_pinned_shown_and_unpinned_on_this_kernel() {
     assert_eq!(text(&listed).0.trim(), "[]");
 }
 
+/// bpftool and the shared libraries `ldd` says it needs, to copy into the VM (which has only
+/// busybox): the `--file SRC:DST` arguments and the command that runs it there through the
+/// copied dynamic loader. `None` where this machine has no bpftool.
+fn bpftool_for_vm() -> Option<(Vec<String>, String)> {
+    let found = Command::new("sh")
+        .args(["-c", "command -v bpftool"])
+        .output()
+        .ok()?;
+    let path = String::from_utf8_lossy(&found.stdout).trim().to_string();
+    if path.is_empty() {
+        return None;
+    }
+    let ldd = Command::new("ldd").arg(&path).output().ok()?;
+    let real = |p: &str| {
+        std::fs::canonicalize(p)
+            .ok()
+            .map(|r| r.display().to_string())
+    };
+    let mut files = vec![format!("{}:/data/bt/bpftool", real(&path)?)];
+    let mut loader = None;
+    for line in String::from_utf8_lossy(&ldd.stdout).lines() {
+        // "libelf.so.1 => /lib/x86_64-linux-gnu/libelf.so.1 (0x..)" or "/lib64/ld-linux-x86-64.so.2 (0x..)"
+        let lib = match line.split_once("=>") {
+            Some((_, rest)) => rest.split_whitespace().next(),
+            None => line.split_whitespace().next(),
+        };
+        let Some(lib) = lib.filter(|l| l.starts_with('/')) else {
+            continue;
+        };
+        let name = Path::new(lib).file_name()?.to_string_lossy().into_owned();
+        if name.starts_with("ld-linux") {
+            loader = Some(name.clone());
+        }
+        files.push(format!("{}:/data/bt/{name}", real(lib)?));
+    }
+    let command = format!(
+        "/data/bt/{} --library-path /data/bt /data/bt/bpftool",
+        loader?
+    );
+    Some((files, command))
+}
+
 #[test]
 fn kernel_backend_commands_behave_in_the_reference_vm() {
     let test = "kernel_backend_commands_behave_in_the_reference_vm";
     let vm = std::env::var("NETKIT_VM").unwrap_or_else(|_| VM.to_string());
-    let objects = [example("pass"), example("policy")];
+    let objects = [example("pass"), example("policy"), example("trace")];
     if !require(
         test,
         &[
@@ -216,6 +272,11 @@ fn kernel_backend_commands_behave_in_the_reference_vm() {
         run.arg("--file")
             .arg(format!("{}:/data/obj/{name}", obj.display()));
     }
+    // bpftool, where this machine has it, goes along to compare map output with.
+    let bpftool = bpftool_for_vm();
+    for file in bpftool.iter().flat_map(|(files, _)| files) {
+        run.arg("--file").arg(file);
+    }
     // busybox is the program the VM runs; the script is its argument.
     run.args([
         "/bin/busybox",
@@ -224,6 +285,9 @@ fn kernel_backend_commands_behave_in_the_reference_vm() {
         "/data/netkit",
         "/data/obj",
     ]);
+    if let Some((_, command)) = &bpftool {
+        run.arg(command);
+    }
     let out = run.output().expect("run scripts/vm-run.sh");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let failures: Vec<&str> = stdout.lines().filter(|l| l.starts_with("FAIL")).collect();
@@ -234,5 +298,16 @@ fn kernel_backend_commands_behave_in_the_reference_vm() {
         out.status,
         String::from_utf8_lossy(&out.stderr)
     );
+    if bpftool.is_some() {
+        // The comparisons with bpftool ran (bpftool started inside the VM).
+        for check in [
+            "PASS map dump per-CPU: as bpftool prints it",
+            "PASS map dump: as bpftool prints it",
+            "PASS map show: bpftool agrees",
+            "PASS map update: bpftool reads it",
+        ] {
+            assert!(stdout.contains(check), "missing \"{check}\":\n{stdout}");
+        }
+    }
     eprintln!("{}", summary.unwrap_or_default());
 }

@@ -70,6 +70,56 @@ fn bytes(what: &str, text: &str, want: usize) -> Result<Vec<u8>, WireError> {
     Ok(b)
 }
 
+fn is_per_cpu(t: MapType) -> bool {
+    matches!(t, MapType::PercpuHash | MapType::PercpuArray)
+}
+
+/// The value of an update: as a lookup returns it, or for a per-CPU map also one value
+/// (`value_size` bytes) that every CPU's slot gets, as the kernel backend takes it.
+fn user_value(map: &Map, text: &str) -> Result<Vec<u8>, WireError> {
+    let def = map.def();
+    let want = map.user_value_size();
+    let b = hex::decode(text).map_err(|e| errno(Errno::EINVAL, format!("value: {e}")))?;
+    if b.len() == want {
+        return Ok(b);
+    }
+    if is_per_cpu(def.map_type) && b.len() == def.value_size as usize {
+        let stride = (def.value_size as usize).div_ceil(8) * 8;
+        let mut slot = b;
+        slot.resize(stride, 0);
+        return Ok(slot.repeat(want / stride.max(1)));
+    }
+    let one = if is_per_cpu(def.map_type) {
+        format!("{} (one for every CPU) or ", def.value_size)
+    } else {
+        String::new()
+    };
+    Err(errno(
+        Errno::EINVAL,
+        format!("value has {} bytes, the map's is {one}{want}", b.len()),
+    ))
+}
+
+/// An element as bpftool shows it: per-CPU maps also with each CPU's value (`value_size`
+/// bytes of its 8-byte aligned slot).
+fn entry(map: &Map, key: &[u8], value: &[u8]) -> proto::MapEntry {
+    let def = map.def();
+    let per_cpu = if is_per_cpu(def.map_type) {
+        let stride = (def.value_size as usize).div_ceil(8).max(1) * 8;
+        value
+            .chunks(stride)
+            .map(|slot| hex::encode(&slot[..slot.len().min(def.value_size as usize)]))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    proto::MapEntry {
+        key: hex::encode(key),
+        value: hex::encode(value),
+        per_cpu,
+    }
+}
+
 impl Maps {
     fn slot(&self, id: MapId) -> Result<&MapSlot, WireError> {
         self.slots
@@ -87,6 +137,7 @@ impl Maps {
             bytes_key: def.key_size,
             bytes_value: def.value_size,
             max_entries: def.max_entries,
+            flags: def.map_flags,
             prog_id: s.prog_id.0,
         })
     }
@@ -111,10 +162,7 @@ impl Maps {
             .into_iter()
             .filter_map(|k| {
                 let v = map.lookup(&k).ok()?;
-                Some(proto::MapEntry {
-                    key: hex::encode(&k),
-                    value: hex::encode(&v),
-                })
+                Some(entry(map, &k, &v))
             })
             .collect();
         Ok(Response::MapEntries { entries })
@@ -127,10 +175,7 @@ impl Maps {
             .lookup(&k)
             .map_err(|e| errno(map_errno(e), format!("lookup in map {id}: {e}")))?;
         Ok(Response::MapEntries {
-            entries: vec![proto::MapEntry {
-                key: hex::encode(&k),
-                value: hex::encode(&v),
-            }],
+            entries: vec![entry(map, &k, &v)],
         })
     }
 
@@ -143,7 +188,7 @@ impl Maps {
     ) -> Result<Response, WireError> {
         let map = &self.slot(id)?.map;
         let k = bytes("key", key, map.def().key_size as usize)?;
-        let v = bytes("value", value, map.user_value_size())?;
+        let v = user_value(map, value)?;
         let flags = match flag {
             UpdateFlag::Any => 0,
             UpdateFlag::NoExist => 1,
@@ -198,5 +243,81 @@ impl Maps {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use netkit_bpf::maps::MapDef;
+
+    fn map(map_type: MapType, value_size: u32) -> Map {
+        let def = MapDef {
+            map_type,
+            key_size: 4,
+            value_size,
+            max_entries: 1,
+            map_flags: 0,
+            readonly: false,
+        };
+        Map::new("m", def).expect("a map")
+    }
+
+    #[test]
+    fn per_cpu_elements_carry_each_cpus_value() {
+        let m = map(MapType::PercpuArray, 4);
+        let cpus = netkit_bpf::maps::num_cpus() as usize;
+        // Slot i holds i+1, padded to 8 bytes.
+        let value: Vec<u8> = (0..cpus)
+            .flat_map(|i| [i as u8 + 1, 0, 0, 0, 0xee, 0xee, 0xee, 0xee])
+            .collect();
+        let e = entry(&m, &[0; 4], &value);
+        assert_eq!(e.value, hex::encode(&value));
+        let want: Vec<String> = (0..cpus)
+            .map(|i| hex::encode(&[i as u8 + 1, 0, 0, 0]))
+            .collect();
+        assert_eq!(e.per_cpu, want, "padding dropped, one value per CPU");
+        let plain = entry(&map(MapType::Array, 4), &[0; 4], &[1, 2, 3, 4]);
+        assert!(plain.per_cpu.is_empty());
+    }
+
+    #[test]
+    fn per_cpu_updates_take_one_value_for_every_cpu_or_every_slot() {
+        let mut maps = Maps::default();
+        let id = MapId(1);
+        maps.slots.insert(
+            id,
+            MapSlot {
+                map: Arc::new(map(MapType::PercpuArray, 4)),
+                prog_id: ProgId(1),
+            },
+        );
+        let cpus = netkit_bpf::maps::num_cpus() as usize;
+        let key = hex::encode(&[0; 4]);
+        maps.update(id, &key, "2a000000", UpdateFlag::Any)
+            .expect("one value");
+        let Ok(Response::MapEntries { entries }) = maps.lookup(id, &key) else {
+            panic!("lookup");
+        };
+        assert_eq!(entries[0].per_cpu, vec!["2a000000".to_string(); cpus]);
+        let every: String = (0..cpus)
+            .map(|i| format!("{:02x}00000000000000", i + 1))
+            .collect();
+        maps.update(id, &key, &every, UpdateFlag::Any)
+            .expect("every slot");
+        let Ok(Response::MapEntries { entries }) = maps.lookup(id, &key) else {
+            panic!("lookup");
+        };
+        assert_eq!(entries[0].value, every);
+        let err = maps
+            .update(id, &key, "2a00", UpdateFlag::Any)
+            .expect_err("2 bytes");
+        assert_eq!(err.errno, "EINVAL");
+        assert!(err.message.contains("value has 2 bytes"), "{}", err.message);
+        // Refused: nothing changed.
+        let Ok(Response::MapEntries { entries }) = maps.lookup(id, &key) else {
+            panic!("lookup");
+        };
+        assert_eq!(entries[0].value, every);
     }
 }

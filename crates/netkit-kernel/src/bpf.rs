@@ -5,6 +5,7 @@
 //! (spec/mprog.md §5.4). Other commands (attach, links) are built the same way on top of it.
 
 mod attr;
+pub mod maps;
 pub mod object;
 pub mod pin;
 

@@ -26,6 +26,7 @@ pub mod object;
 pub mod progs;
 pub mod rtnl;
 mod sys;
+pub mod trace;
 pub mod xmit;
 
 use std::cell::RefCell;

@@ -293,3 +293,67 @@ pub fn dup(fd: RawFd) -> io::Result<OwnedFd> {
     let new = check(unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) })?;
     Ok(own_fd(new))
 }
+
+/// The filesystem type (`f_type`, e.g. TRACEFS_MAGIC) of the filesystem holding `path`.
+pub fn statfs_type(path: &str) -> io::Result<i64> {
+    let c = CString::new(path).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: statfs is plain data; all-zero is a valid value.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: the path is a NUL-terminated string and `st` a writable statfs, both alive for
+    // the call.
+    check(unsafe { libc::statfs(c.as_ptr(), &mut st) })?;
+    Ok(st.f_type as i64)
+}
+
+/// Mounts a pseudo filesystem of type `fstype` (tracefs, ...) at `target`.
+pub fn mount_fs(fstype: &str, target: &str) -> io::Result<()> {
+    let invalid = |_| io::Error::from(io::ErrorKind::InvalidInput);
+    let ty = CString::new(fstype).map_err(invalid)?;
+    let dst = CString::new(target).map_err(invalid)?;
+    // SAFETY: source, target and type are NUL-terminated strings alive for the call; no data.
+    check(unsafe { libc::mount(ty.as_ptr(), dst.as_ptr(), ty.as_ptr(), 0, std::ptr::null()) })?;
+    Ok(())
+}
+
+/// Waits up to `timeout` for `fd` to become readable; `Ok(false)` on timeout or when a
+/// signal interrupted the wait.
+pub fn poll_readable(fd: &impl AsRawFd, timeout: Duration) -> io::Result<bool> {
+    let mut p = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let ms = timeout.as_millis().min(i32::MAX as u128) as libc::c_int;
+    // SAFETY: one live, writable pollfd, and the count 1 says so.
+    match check(unsafe { libc::poll(&mut p, 1, ms) }) {
+        Ok(n) => Ok(n > 0),
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Set by [`stop_on_signals`]' handler.
+static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn request_stop(_signal: libc::c_int) {
+    STOP.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// From now on SIGINT, SIGTERM and SIGHUP only set a flag ([`stop_requested`]), so a
+/// command that streams can finish its output (bpftool closes its JSON array so).
+pub fn stop_on_signals() -> io::Result<()> {
+    for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+        // SAFETY: sigaction is plain data; all-zero is a valid value (empty mask, no flags).
+        let mut act: libc::sigaction = unsafe { std::mem::zeroed() };
+        act.sa_sigaction = request_stop as extern "C" fn(libc::c_int) as libc::sighandler_t;
+        // SAFETY: the handler only stores to an atomic (async-signal-safe); `act` is a live
+        // sigaction and the old action is not asked for.
+        check(unsafe { libc::sigaction(signal, &act, std::ptr::null_mut()) })?;
+    }
+    Ok(())
+}
+
+/// Whether a signal asked the process to stop (see [`stop_on_signals`]).
+pub fn stop_requested() -> bool {
+    STOP.load(std::sync::atomic::Ordering::SeqCst)
+}

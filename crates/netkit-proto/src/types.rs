@@ -366,7 +366,11 @@ pub struct MapView {
     pub bytes_key: u32,
     pub bytes_value: u32,
     pub max_entries: u32,
-    /// The program whose object created it.
+    /// `map_flags` (BPF_F_NO_PREALLOC, ...), as bpftool prints them.
+    #[serde(default)]
+    pub flags: u32,
+    /// The program whose object created it (with the kernel backend: the first program using
+    /// it, 0 when none does).
     pub prog_id: u32,
 }
 
@@ -374,5 +378,11 @@ pub struct MapView {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MapEntry {
     pub key: String,
+    /// The value as a lookup returns it: for a per-CPU map every possible CPU's slot, each
+    /// rounded up to 8 bytes.
     pub value: String,
+    /// Per-CPU maps: each possible CPU's value (`value_size` bytes), in CPU order; empty for
+    /// other maps.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub per_cpu: Vec<String>,
 }

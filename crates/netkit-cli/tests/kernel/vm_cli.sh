@@ -1,9 +1,11 @@
 #!/bin/sh
 # Runs `netkit --backend kernel` commands inside the reference VM (busybox sh, Linux with
 # netkit) and checks their output and exit codes. Prints PASS/FAIL lines and a SUMMARY;
-# exits 1 if any check failed. Usage: sh vm_cli.sh NETKIT_BINARY OBJECT_DIR
+# exits 1 if any check failed. Usage: sh vm_cli.sh NETKIT_BINARY OBJECT_DIR [BPFTOOL]
+# BPFTOOL (optional) is a command running bpftool, to compare map output with.
 NK="$1 --backend kernel"
 OBJ=$2
+BPFTOOL=$3
 pass=0
 fail=0
 out=/tmp/out
@@ -187,6 +189,119 @@ if busybox unshare --net=/run/netns/pod true 2>/dev/null; then
 else
 	echo "SKIP peer netns: busybox unshare --net=FILE unavailable"
 fi
+
+# --- maps and the trace pipe (examples/trace.bpf.o on the primary hook) ---
+run link add nkm1 type netkit mode l3 peer name nkm0
+expect "maps: a pair for traffic" 0
+# Only the pings below may cross: no IPv6 chatter.
+echo 1 >/proc/sys/net/ipv6/conf/nkm1/disable_ipv6
+echo 1 >/proc/sys/net/ipv6/conf/nkm0/disable_ipv6
+ip addr add 10.77.0.1/24 dev nkm1 && ip link set nkm1 up && ip link set nkm0 up
+run prog load $OBJ/trace.bpf.o -j
+expect "prog load trace" 0 '"name":"trace"'
+PT=$(id_of)
+run prog attach id $PT dev nkm1 primary
+expect "prog attach trace" 0
+run map show
+expect "map show lists the kernel's maps" 0 ' percpu_array  name pkts  flags 0x0$'
+PKTS=$(sed -n 's/^\([0-9]*\): percpu_array  name pkts .*/\1/p' $out)
+LENS=$(sed -n 's/^\([0-9]*\): hash  name lens .*/\1/p' $out)
+run map show id $PKTS -j
+expect "map show id: bpf_map_info" 0 "^\[\{\"bytes_key\":4,\"bytes_value\":8,\"flags\":0,\"id\":$PKTS,\"max_entries\":1,\"name\":\"pkts\",\"prog_id\":$PT,\"type\":\"percpu_array\"\}\]$"
+run map show id $LENS -j
+expect "map show id: the hash map" 0 "\"id\":$LENS,\"max_entries\":64,\"name\":\"lens\",\"prog_id\":$PT,\"type\":\"hash\""
+run map show id 4294967295
+expect "map show: unknown id" 1 '^Error: ENOENT'
+
+# No tracefs in the VM until tracelog mounts it, as bpftool does.
+tracefs_before=$(grep -c ' tracefs ' /proc/mounts)
+# Three pings out of nkm1 (84-byte IPv4 packets; programs see them with a 14-byte Ethernet
+# header: 98 bytes) while tracelog streams the trace pipe.
+$NK prog tracelog >/tmp/tracelog 2>&1 &
+TL=$!
+sleep 1
+ping -c 3 -W 1 10.77.0.9 >/dev/null 2>&1
+sleep 1
+kill $TL
+wait $TL
+rc=$?
+cat /tmp/tracelog >$out
+expect "prog tracelog: ends with status 0 on SIGTERM" 0 'bpf_trace_printk: netkit trace: len 98$'
+[ "$(grep -c 'netkit trace: len 98' /tmp/tracelog)" = 3 ] && ok "prog tracelog: one line per packet" ||
+	bad "prog tracelog: one line per packet ($(grep -c 'netkit trace' /tmp/tracelog) lines)"
+if [ "$tracefs_before" = 0 ]; then
+	grep -q '^tracefs /sys/kernel/tracing tracefs ' /proc/mounts &&
+		ok "prog tracelog: mounted tracefs where none was" ||
+		bad "prog tracelog: mounted tracefs where none was"
+else
+	echo "NOTE tracefs was mounted before tracelog ran"
+fi
+run prog tracelog id $PT
+expect "prog tracelog id: the trace pipe has no program ids" 1 '^Error: EOPNOTSUPP'
+
+run map lookup id $LENS key 98 0 0 0 -j
+expect "map lookup: three packets of 98 bytes" 0 '^\[\{"key":\["0x62","0x00","0x00","0x00"\],"value":\["0x03","0x00","0x00","0x00","0x00","0x00","0x00","0x00"\]\}\]$'
+run map dump id $LENS -j
+expect "map dump: only those" 0 '^\[\{"key":\["0x62","0x00","0x00","0x00"\],"value":\["0x03",'
+run map dump id $PKTS -j
+expect "map dump per-CPU: one value per CPU" 0 '"values":\[\{"cpu":0,"value":\['
+total=0
+for b in $(grep -o '"value":\["0x[0-9a-f]*"' $out | sed 's/.*"0x\([0-9a-f]*\)"/\1/'); do
+	total=$((total + 0x$b))
+done
+[ "$total" = 3 ] && ok "map dump per-CPU: the CPUs' counts add up to 3" ||
+	bad "map dump per-CPU: the CPUs' counts add up to 3 (got $total)"
+if [ -n "$BPFTOOL" ]; then
+	$BPFTOOL -j map dump id $PKTS >/tmp/bt 2>&1
+	[ "$(cat /tmp/bt)" = "$(cat $out)" ] && ok "map dump per-CPU: as bpftool prints it" ||
+		bad "map dump per-CPU: as bpftool prints it (bpftool: $(cat /tmp/bt))"
+	run map dump id $LENS -j
+	$BPFTOOL -j map dump id $LENS >/tmp/bt 2>&1
+	[ "$(cat /tmp/bt)" = "$(cat $out)" ] && ok "map dump: as bpftool prints it" ||
+		bad "map dump: as bpftool prints it (bpftool: $(cat /tmp/bt))"
+	$BPFTOOL -j map show id $PKTS >/tmp/bt 2>&1
+	grep -q "\"id\":$PKTS,\"type\":\"percpu_array\",\"name\":\"pkts\",\"flags\":0,\"bytes_key\":4,\"bytes_value\":8,\"max_entries\":1," /tmp/bt &&
+		ok "map show: bpftool agrees" || bad "map show: bpftool agrees ($(cat /tmp/bt))"
+else
+	echo "NOTE no bpftool in the VM: map output checked against the values written"
+fi
+
+run map update id $LENS key 98 0 0 0 value 1 2 3
+expect "map update: wrong value size" 1 '^Error: EINVAL: .*value has 3 bytes'
+run map update id $LENS key 98 0 value hex 0100000000000000
+expect "map update: wrong key size" 1 '^Error: EINVAL: .*key has 2 bytes'
+run map lookup id $LENS key 98 0 0 0
+expect "map update refused: nothing changed" 0 '^key: 62 00 00 00  value: 03 00 00 00 00 00 00 00$'
+run map update id $LENS key 9 0 0 0 value hex 0700000000000000 noexist
+expect "map update noexist" 0
+run map update id $LENS key 9 0 0 0 value hex 0800000000000000 noexist
+expect "map update noexist: the key exists" 1 '^Error: EEXIST'
+run map update id $LENS key 10 0 0 0 value hex 0800000000000000 exist
+expect "map update exist: no such key" 1 '^Error: ENOENT'
+run map lookup id $LENS key 9 0 0 0
+expect "map lookup after update" 0 '^key: 09 00 00 00  value: 07 00 00 00 00 00 00 00$'
+if [ -n "$BPFTOOL" ]; then
+	$BPFTOOL map lookup id $LENS key 9 0 0 0 >/tmp/bt 2>&1
+	grep -q '07 00 00 00 00 00 00 00' /tmp/bt && ok "map update: bpftool reads it" ||
+		bad "map update: bpftool reads it ($(cat /tmp/bt))"
+fi
+run map update id $PKTS key 0 0 0 0 value hex 2a00000000000000
+expect "map update per-CPU: one value for every CPU" 0
+run map lookup id $PKTS key 0 0 0 0
+expect "map lookup per-CPU" 0 'value \(CPU 00\): 2a 00 00 00 00 00 00 00'
+absent "map lookup per-CPU: every CPU written" 'value \(CPU [0-9]+\): 03'
+run map delete id $LENS key 9 0 0 0
+expect "map delete" 0
+run map delete id $LENS key 9 0 0 0
+expect "map delete: no such key" 1 '^Error: ENOENT'
+run map lookup id $LENS key 9 0 0 0
+expect "map lookup: deleted" 1 '^Error: ENOENT'
+run map delete id $PKTS key 0 0 0 0
+expect "map delete from an array: the kernel refuses" 1 '^Error: EINVAL'
+run link del nkm1
+expect "maps: pair deleted" 0
+run prog unload id $PT
+expect "maps: trace unpinned" 0
 
 # --- deletion ---
 run bpflink create id $P3 dev nk1 primary -j

@@ -17,8 +17,8 @@ $N --backend kernel link set nope blackhole 2>&1
 echo "unknown rc=$?"
 $N --backend kernel link del lo 2>&1
 echo "del-lo rc=$?"
-$N --backend kernel map show 2>&1
-echo "map rc=$?"
+$N --backend kernel prog tracelog id 1 2>&1
+echo "tracelog-id rc=$?"
 $N --backend kernel link del nk0
 echo "del rc=$?"
 $N --backend kernel -j link show

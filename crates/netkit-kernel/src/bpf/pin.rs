@@ -13,6 +13,7 @@ mod cmd {
     pub const OBJ_PIN: u32 = 6;
     pub const OBJ_GET: u32 = 7;
     pub const PROG_GET_NEXT_ID: u32 = 11;
+    pub const MAP_GET_NEXT_ID: u32 = 12;
     pub const LINK_GET_FD_BY_ID: u32 = 30;
     pub const LINK_GET_NEXT_ID: u32 = 31;
 }
@@ -24,6 +25,7 @@ pub const LINK_TYPE_NETKIT: u32 = 13;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
     Prog,
+    Map,
     Link,
 }
 
@@ -63,11 +65,19 @@ pub fn link_get_fd_by_id(id: u32) -> Result<Fd, BpfError> {
 pub fn next_id(kind: Kind, start: u32) -> Result<Option<u32>, BpfError> {
     let command = match kind {
         Kind::Prog => cmd::PROG_GET_NEXT_ID,
+        Kind::Map => cmd::MAP_GET_NEXT_ID,
         Kind::Link => cmd::LINK_GET_NEXT_ID,
     };
     let mut a = Attr::default();
     a.set_u32(0, start);
-    match sys(command, &mut a, || format!("{kind:?} ids after {start}")) {
+    let noun = match kind {
+        Kind::Prog => "program",
+        Kind::Map => "map",
+        Kind::Link => "link",
+    };
+    match sys(command, &mut a, || {
+        format!("listing {noun} ids after {start}")
+    }) {
         Ok(_) => Ok(Some(a.u32_at(4))),
         Err(e) if e.errno() == Some(libc::ENOENT) => Ok(None),
         Err(e) => Err(e),
