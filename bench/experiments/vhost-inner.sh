@@ -2,7 +2,9 @@
 # prints one "R label round key=value..." line per measurement for vhost-bench.sh to tabulate.
 # Setups: veth; rw/rwspin = the read()/write() relay on two TUNs (tun_relay's loop, in C);
 # vhost/vhostspin = the vhost-net relay on two TAPs (vhost-net drops every frame it sends into
-# an IFF_TUN device, see VHOST.md); vhostbl = vhostspin plus a 50 us vhost busy-loop.
+# an IFF_TUN device while the TUN's sndbuf is unlimited, see VHOST.md); vhostbl = vhostspin
+# plus a 50 us vhost busy-loop; vhosttun/vhosttunspin = vhost-net on two TUNs with a finite
+# sndbuf (no tx batching).
 IP=/t/ip PING=/t/ping IPERF=/t/iperf3
 DUR=${DUR:-3} ROUNDS=${ROUNDS:-3} H=10.250.0.1 P=10.250.0.2
 ticks() { # user+system jiffies of a pid's threads whose comm matches $2 (grep pattern)
@@ -30,6 +32,8 @@ setup() {
     rw|rwspin) ./vhost_relay H P nkbprim nkbpeer $1 >relay.log 2>&1 & relay=$! ;;
     vhost) VHOST_RELAY_TAP=1 ./vhost_relay H P nkbprim nkbpeer poll >relay.log 2>&1 & relay=$! ;;
     vhostspin) VHOST_RELAY_TAP=1 ./vhost_relay H P nkbprim nkbpeer spin >relay.log 2>&1 & relay=$! ;;
+    vhosttun) VHOST_RELAY_SNDBUF=$((1 << 30)) ./vhost_relay H P nkbprim nkbpeer poll >relay.log 2>&1 & relay=$! ;;
+    vhosttunspin) VHOST_RELAY_SNDBUF=$((1 << 30)) ./vhost_relay H P nkbprim nkbpeer spin >relay.log 2>&1 & relay=$! ;;
     vhostbl) VHOST_RELAY_TAP=1 ./vhost_relay H P nkbprim nkbpeer spin 50 >relay.log 2>&1 & relay=$! ;;
     esac
     if [ -n "$relay" ]; then
@@ -42,11 +46,11 @@ setup() {
 }
 measure() {
     $IP netns exec H $IPERF -s -D -B $H; sleep 0.3
-    up=$($IP netns exec P timeout $((DUR + 10)) $IPERF -c $H -t $DUR | awk '/receiver/{print $7}')
-    down=$($IP netns exec P timeout $((DUR + 10)) $IPERF -c $H -t $DUR -R | awk '/receiver/{print $7}')
+    up=$($IP netns exec P timeout $((DUR + 10)) $IPERF -c $H -t $DUR -f m | awk '/receiver/{print $7}')
+    down=$($IP netns exec P timeout $((DUR + 10)) $IPERF -c $H -t $DUR -R -f m | awk '/receiver/{print $7}')
     b0=$(busy); r0=0; v0=0
     [ -n "$relay" ] && { r0=$(ticks $relay vhost_relay); v0=$(ticks $relay vhost-); }
-    udp=$($IP netns exec P timeout $((DUR + 10)) $IPERF -c $H -u -l 64 -b 0 -t $DUR | awk '/receiver/{split($0,a,"/"); print}' | sed 's/.*  *\([0-9]*\)\/\([0-9]*\) .*/\1 \2/')
+    udp=$($IP netns exec P timeout $((DUR + 10)) $IPERF -c $H -u -l 64 -b 0 -t $DUR -f m | awk '/receiver/{split($0,a,"/"); print}' | sed 's/.*  *\([0-9]*\)\/\([0-9]*\) .*/\1 \2/')
     b1=$(busy); r1=0; v1=0
     [ -n "$relay" ] && { r1=$(ticks $relay vhost_relay); v1=$(ticks $relay vhost-); }
     killall iperf3 2>/dev/null

@@ -86,6 +86,15 @@ static int open_tun(const char *ns, const char *name) {
     int hdr = VNET_HDR;
     if (ioctl(fd, TUNSETVNETHDRSZ, &hdr) < 0) die("TUNSETVNETHDRSZ");
     if (ioctl(fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6) < 0) die("TUNSETOFFLOAD");
+    // vhost-net batches small tx frames as XDP buffers whenever the socket's sndbuf is
+    // unlimited (TUN's default), and that path parses every frame as Ethernet: an IFF_TUN
+    // device then drops them all. A finite sndbuf sends frame by frame (tun_get_user), which
+    // knows L3 frames.
+    const char *sndbuf = getenv("VHOST_RELAY_SNDBUF");
+    if (sndbuf) {
+        int sb = atoi(sndbuf);
+        if (ioctl(fd, TUNSETSNDBUF, &sb) < 0) die("TUNSETSNDBUF");
+    }
     if (setns(self, CLONE_NEWNET) < 0) die("setns back");
     close(self);
     close(target);
