@@ -10,7 +10,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 cache=${NETKIT_VM_CACHE:-$HOME/.cache/netkit-vm}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-[[ -s $cache/vmlinuz ]] || "$(dirname "$here")/../../shared/oracle/netkit-vm" -- /bin/true || true
+[[ -s $cache/vmlinuz && -s $cache/kernel-version ]] ||
+    { echo "vhost-bench: no reference kernel in $cache: run netkit-vm once first" >&2; exit 2; }
 ver=$(cat "$cache/kernel-version")
 ko=$cache/vhost-ko
 if [[ ! -s $ko/vhost_net.ko ]]; then

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# vhost-vm.sh: boot the reference kernel (Debian 6.12 cloud, the one netkit-vm uses) under KVM
-# with tun/veth/vhost_net loaded, and run a shell script there. This machine's own kernel has
+# vhost-vm.sh: boot the reference kernel (Debian 6.12 cloud, the one netkit-vm uses) with tun/veth/vhost_net loaded, and run a shell script there. This machine's own kernel has
 # no vhost-net (CONFIG_VHOST_NET is not set, no modules), so the vhost experiment runs here.
-# Unlike netkit-vm it passes -enable-kvm (numbers under TCG would mean nothing) and copies the
-# host's ip, iperf3 and ping with their shared libraries, so the same tools as bench/traffic.sh
-# measure inside: they are at /t/ip, /t/ping, /t/tc, /t/iperf3 (busybox's sh would run its own
+# Accelerator: VM_ACCEL (default TCG, multi-threaded: nested KVM fails on this machine with an
+# emulation failure, see VHOST.md; set VM_ACCEL=kvm where it works, VM_CPU for the CPU model).
+# Unlike netkit-vm it copies the host's ip, tc, iperf3 and ping with their shared libraries, so
+# the same tools as bench/traffic.sh measure inside: they are at /t/ip, /t/ping, /t/tc, /t/iperf3 (busybox's sh would run its own
 # ip and ping applets for the bare names).
 # usage: vhost-vm.sh KODIR SCRIPT [FILE...]   (KODIR: decompressed tun/tap/veth/vhost*.ko)
 #   FILEs land in /data; the script runs as root with cwd /data; its output comes back on stdout.
@@ -13,7 +13,7 @@ kodir=$1 script=$2; shift 2
 kernel=${VM_KERNEL:-${NETKIT_VM_CACHE:-$HOME/.cache/netkit-vm}/vmlinuz}
 [[ -s $kernel ]] || { echo "vhost-vm: no kernel at $kernel (run netkit-vm once)" >&2; exit 2; }
 work=$(mktemp -d)
-trap '[[ -n ${KEEP:-} ]] || rm -rf "$work"' EXIT
+trap '[[ -n ${KEEP:-} ]] || rm -rf "$work"' EXIT   # KEEP=1 keeps the console log
 root=$work/root
 mkdir -p "$root"/{bin,sbin,proc,sys,dev,data,tmp,run/netns,etc,lib64,usr}
 ln -s ../bin "$root/usr/bin"; ln -s ../sbin "$root/usr/sbin"; ln -s lib64 "$root/lib"
