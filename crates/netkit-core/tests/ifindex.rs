@@ -148,6 +148,9 @@ fn requested_ifindexes_follow_the_kernel_rules() {
     }
 }
 
+/// A change to a request and the errno it must give.
+type Case<'a> = (&'a dyn Fn(&mut NewLink), Errno);
+
 /// The order measured on Linux 6.12 (scenarios/ifindex-03-taken-order.scn): what the netlink
 /// policies and netkit_validate refuse wins over a taken ifindex (EEXIST), what device creation
 /// and netkit_new_link refuse loses to it.
@@ -173,7 +176,7 @@ fn a_taken_ifindex_loses_to_policies_and_wins_over_netkit_new_link() {
             change(&mut req);
             b.link_add(&req).unwrap_err().errno
         };
-        let early: [(&dyn Fn(&mut NewLink), Errno); 4] = [
+        let early: [Case; 4] = [
             (&|r| r.primary = Some(1), Errno::EINVAL),
             (
                 &|r| r.address = Some(vec![1, 0, 0, 0, 0, 1]),
@@ -182,7 +185,7 @@ fn a_taken_ifindex_loses_to_policies_and_wins_over_netkit_new_link() {
             (&|r| r.scrub = Some(5), Errno::ERANGE),
             (&|r| r.name = Some("x".repeat(16)), Errno::ERANGE),
         ];
-        let late: [(&dyn Fn(&mut NewLink), Errno); 5] = [
+        let late: [Case; 5] = [
             (&|_| {}, Errno::EEXIST),
             (&|r| r.policy = Some(9), Errno::EEXIST),
             (&|r| r.mtu = Some(10), Errno::EEXIST),

@@ -241,8 +241,10 @@ impl Registry {
                 name: r.peer_name.clone(),
                 netns: r.peer_netns.clone(),
                 address: restored.and_then(|d| d.peer_address).map(Vec::from),
+                ifindex: r.peer_ifindex.unwrap_or(0),
                 ..core::PeerInfo::default()
             }),
+            ifindex: r.ifindex.unwrap_or(0),
             ..core::NewLink::default()
         };
         let (at, opened) = self.open_interfaces(r, restored, &mut new)?;
@@ -318,8 +320,22 @@ impl Registry {
             };
             return Ok((at, None));
         }
+        // Without interfaces the model numbers the pair, at the ifindexes asked for if any.
+        let asked = core::IfIndexRequest {
+            primary: new.ifindex,
+            peer: new.peer.as_ref().map_or(0, |p| p.ifindex),
+        };
         if !self.plumbing.is_real() {
-            return Ok((core::IfIndexRequest::default(), None));
+            return Ok((asked, None));
+        }
+        if asked != core::IfIndexRequest::default() {
+            // The model's ifindexes are its TUNs', which the kernel numbers as it creates them
+            // (netkit-io does not ask for one with TUNSETIFINDEX).
+            return Err(errno(
+                Errno::EOPNOTSUPP,
+                "index: this daemon backs pairs with TUN interfaces, whose ifindexes the kernel \
+                 assigns; ask for ifindexes with --backend kernel or a daemon without interfaces",
+            ));
         }
         // A trial creation assigns the names (templates, defaults) and checks the request.
         let trial = self.backend.link_add(new).map_err(wire)?;
@@ -354,7 +370,7 @@ impl Registry {
             expect: None,
         };
         let Some((p, q)) = self.plumbing.open(&spec)? else {
-            return Ok((core::IfIndexRequest::default(), None));
+            return Ok((asked, None));
         };
         let mut create = r.clone();
         create.name = Some(name);

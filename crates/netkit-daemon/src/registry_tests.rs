@@ -138,3 +138,86 @@ fn failed_requests_leave_registry_and_state_unchanged() {
     assert!(objects.is_empty());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_model_only_daemon_creates_pairs_at_requested_ifindexes() {
+    let dir = tmpdir("ifindex");
+    let mut reg = open(&dir);
+    let at = |name: &str, ifindex, peer_ifindex| {
+        Request::LinkAdd(LinkAddReq {
+            name: Some(name.into()),
+            ifindex: Some(ifindex),
+            peer_name: Some(format!("{name}p")),
+            peer_ifindex: Some(peer_ifindex),
+            peer_netns: Some("pod".into()),
+            ..LinkAddReq::default()
+        })
+    };
+    reg.handle(at("a", 40, 2)).unwrap();
+    let ends = |reg: &mut Registry| -> Vec<(String, u32, Option<u32>)> {
+        links(reg)
+            .into_iter()
+            .map(|l| (l.ifname, l.ifindex, l.link_ifindex))
+            .collect()
+    };
+    let want = vec![("a".into(), 40, Some(2)), ("ap".into(), 2, Some(40))];
+    assert_eq!(ends(&mut reg), want);
+    // Taken in the daemon's namespace: EEXIST; taken in the peer's: EBUSY; nothing changes.
+    for (req, errno) in [(at("b", 40, 3), "EEXIST"), (at("b", 41, 2), "EBUSY")] {
+        let err = reg.handle(req).unwrap_err();
+        assert_eq!(err.errno, errno, "{err}");
+        assert_eq!(ends(&mut reg), want);
+    }
+    drop(reg);
+    let mut reg = open(&dir);
+    assert_eq!(ends(&mut reg), want, "kept across a reopen");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Interfaces that would be real: the registry must refuse requested ifindexes before it
+/// opens any (the kernel numbers TUN devices).
+struct RealButUnopened;
+
+impl crate::plumbing::Plumbing for RealButUnopened {
+    fn open(&mut self, _pair: &crate::plumbing::PairSpec) -> Result<Option<(u32, u32)>, WireError> {
+        panic!("no interface may be opened for a refused request")
+    }
+
+    fn start(
+        &mut self,
+        _backend: &mut UserBackend,
+        _pair: &crate::plumbing::PairSpec,
+    ) -> Result<Option<(u32, u32)>, WireError> {
+        panic!("no interface may be started for a refused request")
+    }
+
+    fn stop(&mut self, _pair: &DeviceRecord, _delete: bool) {}
+
+    fn is_real(&self) -> bool {
+        true
+    }
+}
+
+#[test]
+fn interfaces_backed_pairs_refuse_requested_ifindexes() {
+    let dir = tmpdir("ifindex-real");
+    let mut reg = Registry::open(
+        UserBackend::default(),
+        Box::new(RealButUnopened),
+        StateDir::open(&dir).unwrap(),
+    )
+    .unwrap();
+    for (ifindex, peer_ifindex) in [(Some(40), None), (Some(40), Some(41)), (None, Some(41))] {
+        let err = reg
+            .handle(Request::LinkAdd(LinkAddReq {
+                ifindex,
+                peer_ifindex,
+                ..LinkAddReq::default()
+            }))
+            .unwrap_err();
+        assert_eq!(err.errno, "EOPNOTSUPP", "{err}");
+        assert!(err.message.contains("index"), "{err}");
+    }
+    assert!(links(&mut reg).is_empty());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
