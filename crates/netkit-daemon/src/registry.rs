@@ -614,4 +614,4 @@ pub(crate) fn now_secs() -> u64 {
 
 #[cfg(test)]
 #[path = "registry_tests.rs"]
-mod tests;
+pub(crate) mod tests;

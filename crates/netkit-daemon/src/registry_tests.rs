@@ -6,13 +6,15 @@ use crate::persist::StateDir;
 use crate::plumbing::ModelOnly;
 use netkit_proto::{LinkAddReq, LinkSetReq, Policy, Request};
 
-fn tmpdir(tag: &str) -> std::path::PathBuf {
+/// A fresh state directory for test `tag` (shared by the registry's test modules).
+pub(crate) fn tmpdir(tag: &str) -> std::path::PathBuf {
     let d = std::env::temp_dir().join(format!("netkitd-reg-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     d
 }
 
-fn open(dir: &std::path::Path) -> Registry {
+/// A model-only registry with its state in `dir`.
+pub(crate) fn open(dir: &std::path::Path) -> Registry {
     Registry::open(
         UserBackend::default(),
         Box::new(ModelOnly),
