@@ -151,6 +151,14 @@ impl Registry {
         Ok(())
     }
 
+    /// Measures program run time (`run_time_ns` in `prog show`) while the host's
+    /// `kernel.bpf_stats_enabled` is 1, the knob that turns it on for the kernel's programs:
+    /// one `sysctl -w kernel.bpf_stats_enabled=1` covers both. Timing costs two clock reads per
+    /// program run, hence off by default, as in the kernel. Run counts are always kept.
+    pub fn follow_bpf_stats(&mut self) {
+        self.backend.set_run_time_stats(bpf_stats_enabled());
+    }
+
     /// Saves when something changed since the last save: map contents change with traffic,
     /// so the daemon calls this periodically.
     pub fn save_if_changed(&mut self) -> std::io::Result<()> {
@@ -615,3 +623,8 @@ pub(crate) fn now_secs() -> u64 {
 #[cfg(test)]
 #[path = "registry_tests.rs"]
 pub(crate) mod tests;
+
+/// The host's `kernel.bpf_stats_enabled` (false where it cannot be read).
+fn bpf_stats_enabled() -> bool {
+    std::fs::read_to_string("/proc/sys/kernel/bpf_stats_enabled").is_ok_and(|v| v.trim() == "1")
+}
