@@ -336,15 +336,6 @@ impl Registry {
         if !self.plumbing.is_real() {
             return Ok((asked, None));
         }
-        if asked != core::IfIndexRequest::default() {
-            // The model's ifindexes are its TUNs', which the kernel numbers as it creates them
-            // (netkit-io does not ask for one with TUNSETIFINDEX).
-            return Err(errno(
-                Errno::EOPNOTSUPP,
-                "index: this daemon backs pairs with TUN interfaces, whose ifindexes the kernel \
-                 assigns; ask for ifindexes with --backend kernel or a daemon without interfaces",
-            ));
-        }
         // A trial creation assigns the names (templates, defaults) and checks the request.
         let trial = self.backend.link_add(new).map_err(wire)?;
         let names = (
@@ -376,6 +367,13 @@ impl Registry {
             model_primary: IfIndex(0),
             model_peer: IfIndex(0),
             expect: None,
+            // The interfaces are the model's devices: they are created at the ifindexes asked
+            // for (the trial above refused negative ones; as in the kernel, a peer's number
+            // counts only with the primary's).
+            ask: match (u32::try_from(asked.primary), u32::try_from(asked.peer)) {
+                (Ok(p), Ok(q)) if p != 0 => (p, q),
+                _ => (0, 0),
+            },
         };
         let Some((p, q)) = self.plumbing.open(&spec)? else {
             return Ok((asked, None));
@@ -425,6 +423,7 @@ impl Registry {
             model_primary: d.model_primary,
             model_peer: d.model_peer,
             expect: reattach.then_some((d.rec.ifindex, d.rec.peer_ifindex)),
+            ask: (0, 0),
         };
         if let Some((primary, peer)) = self.plumbing.start(&mut self.backend, &spec)? {
             let rec = &mut self.devices[i].rec;

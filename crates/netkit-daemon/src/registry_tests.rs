@@ -178,11 +178,17 @@ fn a_model_only_daemon_creates_pairs_at_requested_ifindexes() {
 
 /// Interfaces that would be real: the registry must refuse requested ifindexes before it
 /// opens any (the kernel numbers TUN devices).
-struct RealButUnopened;
+/// Real interfaces that cannot be opened: records the ifindexes each creation asked for and
+/// fails it as a taken ifindex would.
+struct AskedFor(std::sync::Arc<std::sync::Mutex<Vec<(u32, u32)>>>);
 
-impl crate::plumbing::Plumbing for RealButUnopened {
-    fn open(&mut self, _pair: &crate::plumbing::PairSpec) -> Result<Option<(u32, u32)>, WireError> {
-        panic!("no interface may be opened for a refused request")
+impl crate::plumbing::Plumbing for AskedFor {
+    fn open(&mut self, pair: &crate::plumbing::PairSpec) -> Result<Option<(u32, u32)>, WireError> {
+        self.0.lock().unwrap().push(pair.ask);
+        Err(crate::convert::errno(
+            netkit_core::Errno::EBUSY,
+            "ifindex is taken",
+        ))
     }
 
     fn start(
@@ -200,12 +206,15 @@ impl crate::plumbing::Plumbing for RealButUnopened {
     }
 }
 
+/// Interfaces are created at the ifindexes asked for; as in the kernel, the peer's counts only
+/// with the primary's. A refused creation leaves nothing.
 #[test]
-fn interfaces_backed_pairs_refuse_requested_ifindexes() {
+fn interfaces_are_asked_for_the_requested_ifindexes() {
     let dir = tmpdir("ifindex-real");
+    let asked = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let mut reg = Registry::open(
         UserBackend::default(),
-        Box::new(RealButUnopened),
+        Box::new(AskedFor(asked.clone())),
         StateDir::open(&dir).unwrap(),
     )
     .unwrap();
@@ -217,9 +226,9 @@ fn interfaces_backed_pairs_refuse_requested_ifindexes() {
                 ..LinkAddReq::default()
             }))
             .unwrap_err();
-        assert_eq!(err.errno, "EOPNOTSUPP", "{err}");
-        assert!(err.message.contains("index"), "{err}");
+        assert_eq!(err.errno, "EBUSY", "{err}");
     }
+    assert_eq!(*asked.lock().unwrap(), [(40, 0), (40, 41), (0, 0)]);
     assert!(links(&mut reg).is_empty());
     std::fs::remove_dir_all(&dir).unwrap();
 }
