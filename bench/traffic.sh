@@ -17,6 +17,9 @@
 # is measured ROUNDS times, the setups interleaved round by round so that a slow spell of the
 # machine hits them alike; the table shows medians and ratios of medians.
 # Usage: bench/traffic.sh [SECONDS] [ROUNDS]    (TCP duration, default 10; rounds, default 3)
+# In a KVM guest with the haltpoll cpuidle driver, HALT_POLL_NS=N sets the guest's halt polling
+# (/sys/module/haltpoll/parameters/guest_halt_poll_ns) for the run and restores it afterwards:
+# how long an idle vCPU polls before halting, which decides what waking a sleeping thread costs.
 set -euo pipefail
 DUR=${1:-10}
 ROUNDS=${2:-3}
@@ -43,7 +46,17 @@ stop_daemon() {
     daemon_pid=
 }
 
+HALT_POLL=/sys/module/haltpoll/parameters/guest_halt_poll_ns
+halt_poll_was=
+if [[ -n ${HALT_POLL_NS:-} ]]; then
+    [[ -w $HALT_POLL ]] || { echo "traffic.sh: HALT_POLL_NS needs $HALT_POLL (haltpoll cpuidle)" >&2; exit 1; }
+    halt_poll_was=$(cat "$HALT_POLL")
+    echo "$HALT_POLL_NS" >"$HALT_POLL"
+fi
+halt_poll_now() { if [[ -r $HALT_POLL ]]; then cat "$HALT_POLL"; else echo "n/a"; fi; }
+
 cleanup() {
+    if [[ -n $halt_poll_was ]]; then echo "$halt_poll_was" >"$HALT_POLL"; fi
     stop_relay
     if [[ -n $daemon_pid ]]; then
         "$nk" link del nkbprim >/dev/null 2>&1 || true
@@ -176,7 +189,7 @@ for r in $(seq "$ROUNDS"); do
 done
 
 echo "TCP ${DUR}s single stream, UDP 64-byte ${UDP_DUR}s, RTT from 1000 pings 1 ms apart; medians of" \
-    "$ROUNDS rounds; $(nproc) CPUs, load average $load_before before, $(cut -d' ' -f1-3 /proc/loadavg) after"
+    "$ROUNDS rounds; $(nproc) CPUs, guest_halt_poll_ns $(halt_poll_now), load average $load_before before, $(cut -d' ' -f1-3 /proc/loadavg) after"
 python3 - "$tmp" "$ROUNDS" <<'PY'
 import statistics, sys
 t, rounds = sys.argv[1], int(sys.argv[2])

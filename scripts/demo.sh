@@ -40,9 +40,13 @@ POD_DEV=nkdemo1
 HOST_IP=10.99.0.1
 POD_IP=10.99.0.2
 PIDS=()
+# Program run times are measured while kernel.bpf_stats_enabled is 1, for the daemon's programs
+# as for the kernel's: on for the demo, back to what it was afterwards.
+STATS_WAS=$(cat /proc/sys/kernel/bpf_stats_enabled 2>/dev/null || true)
 
 cleanup() {
     set +e
+    [[ -n $STATS_WAS ]] && echo "$STATS_WAS" >/proc/sys/kernel/bpf_stats_enabled
     "$NK" link del "$HOST_DEV" >/dev/null 2>&1
     for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
     ip netns del "$POD" 2>/dev/null
@@ -51,6 +55,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
+[[ -n $STATS_WAS ]] && echo 1 >/proc/sys/kernel/bpf_stats_enabled
 bold "Starting the daemon (socket $NETKIT_SOCKET)"
 "$NK" daemon --socket "$NETKIT_SOCKET" --state-dir "$WORK/state" 2>"$WORK/netkitd.log" &
 PIDS+=($!)

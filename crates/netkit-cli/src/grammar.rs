@@ -199,6 +199,17 @@ fn parse_link(w: &mut Words) -> Parse<Command> {
     Ok(Command::Request(req))
 }
 
+/// `index N`: the ifindex a device is created at, 0 = allocated (as `ip link add ... index N`).
+fn ifindex(w: &mut Words) -> Parse<i32> {
+    let word = w.value("index", "an ifindex")?;
+    match word.parse::<i32>() {
+        Ok(i) if i >= 0 => Ok(i),
+        _ => Err(format!(
+            "index takes an ifindex 0..2147483647 (0: allocate one), not \"{word}\""
+        )),
+    }
+}
+
 fn parse_link_add(w: &mut Words) -> Parse<LinkAddReq> {
     let mut r = LinkAddReq::default();
     // Before `type`: the name, bare or after `name`.
@@ -206,6 +217,7 @@ fn parse_link_add(w: &mut Words) -> Parse<LinkAddReq> {
         match w.next() {
             Some("type") => break,
             Some("name") => r.name = Some(w.value("name", "a device name")?.to_string()),
+            Some("index") => r.ifindex = Some(ifindex(w)?),
             Some(word) if r.name.is_none() => r.name = Some(word.to_string()),
             Some(word) => return Err(unknown(word, "link add")),
             None => return Err("link add needs \"type netkit\"".into()),
@@ -247,6 +259,7 @@ fn parse_link_add(w: &mut Words) -> Parse<LinkAddReq> {
             ("netns", true) => {
                 r.peer_netns = Some(w.value("netns", "a namespace name")?.to_string())
             }
+            ("index", true) => r.peer_ifindex = Some(ifindex(w)?),
             (other, false) => return Err(unknown(other, "link add ... type netkit")),
             (other, true) => return Err(unknown(other, "the peer options of link add")),
         }

@@ -34,6 +34,7 @@ fn link_add_takes_the_iproute2_grammar() {
             peer_scrub: Some(Scrub::Default),
             peer_name: Some("nk0".into()),
             peer_netns: Some("pod1".into()),
+            ..LinkAddReq::default()
         })
     );
     // No name: the kernel's default naming applies.
@@ -49,6 +50,36 @@ fn link_add_takes_the_iproute2_grammar() {
             ..LinkAddReq::default()
         })
     );
+}
+
+#[test]
+fn link_add_takes_requested_ifindexes() {
+    let r = req("link add nk0 index 40 type netkit peer name nk1 index 41 netns pod");
+    assert_eq!(
+        r,
+        Request::LinkAdd(LinkAddReq {
+            name: Some("nk0".into()),
+            ifindex: Some(40),
+            peer_name: Some("nk1".into()),
+            peer_ifindex: Some(41),
+            peer_netns: Some("pod".into()),
+            ..LinkAddReq::default()
+        })
+    );
+    // `index` may come before the name; 0 asks for an allocated one.
+    assert_eq!(
+        req("link add index 0 name a type netkit"),
+        Request::LinkAdd(LinkAddReq {
+            name: Some("a".into()),
+            ifindex: Some(0),
+            ..LinkAddReq::default()
+        })
+    );
+    assert!(err("link add a index -1 type netkit").contains("-1"));
+    assert!(err("link add a index x type netkit").contains("\"x\""));
+    assert!(err("link add a type netkit peer index").contains("index"));
+    // As in iproute2, the primary's index is a link option, not a netkit one.
+    assert!(err("link add a type netkit index 4").contains("index"));
 }
 
 #[test]

@@ -186,11 +186,14 @@ impl Kernel {
             peer_scrub: r.peer_scrub.map(convert::scrub_raw),
             headroom: r.headroom,
             tailroom: r.tailroom,
-            peer: (r.peer_name.is_some() || r.peer_netns.is_some()).then(|| PeerInfo {
-                name: r.peer_name.clone(),
-                netns: r.peer_netns.clone(),
-                ..PeerInfo::default()
-            }),
+            peer: (r.peer_name.is_some() || r.peer_netns.is_some() || r.peer_ifindex.is_some())
+                .then(|| PeerInfo {
+                    name: r.peer_name.clone(),
+                    netns: r.peer_netns.clone(),
+                    ifindex: r.peer_ifindex.unwrap_or(0),
+                    ..PeerInfo::default()
+                }),
+            ifindex: r.ifindex.unwrap_or(0),
             ..NewLink::default()
         };
         let created = self.nk.link_add(&new).map_err(no_netkit_hint)?;

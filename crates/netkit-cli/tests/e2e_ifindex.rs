@@ -292,3 +292,73 @@ fn an_end_deleted_while_the_daemon_is_down_takes_the_pair_with_it() {
         "pair b forwards after the restart"
     );
 }
+
+/// `link add NAME index N type netkit peer ... index M` creates the interfaces at those
+/// ifindexes (TUNSETIFINDEX), with the kernel netkit's errnos when one is taken (EEXIST for the
+/// primary's, EBUSY for the peer's) and nothing left behind; restarts keep them.
+#[test]
+fn pairs_are_created_at_the_ifindexes_asked_for() {
+    let test = "pairs_are_created_at_the_ifindexes_asked_for";
+    if !ready(test) {
+        return;
+    }
+    let mut env = Env::new(64);
+    let ns = env.netns("1");
+    // Far above what this namespace has handed out, and different for each test process.
+    let base = 500_000 + (std::process::id() % 10_000) * 4;
+    let (host, pod) = (env.ifname("ih"), env.ifname("ip"));
+    let (at, peer_at) = (base.to_string(), (base + 1).to_string());
+    env.nk_ok(&[
+        "link", "add", &host, "index", &at, "type", "netkit", "peer", "name", &pod, "index",
+        &peer_at, "netns", &ns,
+    ]);
+    env.adopt(&host);
+    assert_eq!(kernel_ifindex(None, &host), u64::from(base));
+    assert_eq!(kernel_ifindex(Some(&ns), &pod), u64::from(base + 1));
+    assert_shows_kernel_ifindex(&env, None, &host);
+    assert_shows_kernel_ifindex(&env, Some(&ns), &pod);
+    sh_ok(&format!(
+        "sysctl -qw net.ipv6.conf.{host}.disable_ipv6=1 && \
+         ip addr add 10.247.0.1/24 dev {host} && ip link set {host} up && \
+         ip -n {ns} addr add 10.247.0.2/24 dev {pod} && ip -n {ns} link set {pod} up"
+    ));
+    assert!(ping(None, "10.247.0.2", 2), "host -> pod");
+
+    // Taken: the primary's ifindex, by our pair or by the host's lo (EEXIST, even with the
+    // peer's taken too), the peer's (lo's 1 in the pod: EBUSY). Nothing is created.
+    let before = env.nk_json(&["link", "show"]);
+    let (h2, p2) = (env.ifname("jh"), env.ifname("jp"));
+    let (free, free_peer) = ((base + 2).to_string(), (base + 3).to_string());
+    for (primary_at, peer_at, want) in [
+        (at.as_str(), "1", "EEXIST"),
+        ("1", free_peer.as_str(), "EEXIST"),
+        (free.as_str(), "1", "EBUSY"),
+    ] {
+        let out = env.nk(&[
+            "link", "add", &h2, "index", primary_at, "type", "netkit", "peer", "name", &p2,
+            "index", peer_at, "netns", &ns,
+        ]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{out:?}");
+        assert!(
+            err.starts_with(&format!("Error: {want}: ")),
+            "wanted {want}: {err}"
+        );
+        assert!(
+            !sh(&format!("ip link show {h2}")).status.success(),
+            "{h2} left"
+        );
+        assert!(
+            !sh(&format!("ip -n {ns} link show {p2}")).status.success(),
+            "{p2} left"
+        );
+        assert_eq!(env.nk_json(&["link", "show"]), before);
+    }
+
+    env.kill_daemon();
+    env.start_daemon();
+    assert_eq!(kernel_ifindex(None, &host), u64::from(base));
+    assert_eq!(kernel_ifindex(Some(&ns), &pod), u64::from(base + 1));
+    assert_shows_kernel_ifindex(&env, None, &host);
+    assert!(ping(None, "10.247.0.2", 2), "host -> pod after the restart");
+}

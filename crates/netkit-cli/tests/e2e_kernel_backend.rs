@@ -66,7 +66,7 @@ fn kernel_backend_manages_real_netkit_pairs_in_the_reference_vm() {
         .filter(|l| l.starts_with('['))
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
         .collect();
-    assert_eq!(jsons.len(), 4, "{text}");
+    assert_eq!(jsons.len(), 5, "{text}");
     let info = |v: &serde_json::Value| v[0]["linkinfo"]["info_data"].clone();
     // Created as asked: L3, the peer blackholed, seen from both ends.
     assert!(has("add rc=0"), "{text}");
@@ -85,7 +85,12 @@ fn kernel_backend_manages_real_netkit_pairs_in_the_reference_vm() {
     assert!(has("ENODEV") && has("unknown rc=1"), "{text}");
     assert!(has("ENXIO") && has("del-lo rc=1"), "{text}");
     assert!(has("EOPNOTSUPP") && has("tracelog-id rc=1"), "{text}");
+    // At the ifindexes asked for (`index N`, `peer ... index M`); a taken one is EEXIST.
+    assert!(has("index rc=0"), "{text}");
+    assert_eq!(jsons[3][0]["ifindex"], 40, "{text}");
+    assert_eq!(jsons[3][0]["link_index"], 41, "{text}");
+    assert!(has("index-taken rc=1"), "{text}");
     // Deleting the peer deleted both.
     assert!(has("del rc=0"), "{text}");
-    assert_eq!(jsons[3], serde_json::json!([]), "{text}");
+    assert_eq!(jsons[4], serde_json::json!([]), "{text}");
 }

@@ -351,3 +351,74 @@ fn attach_errnos_come_from_bpf_mprog_and_change_nothing() {
     env.nk_ok(&["prog", "detach", "id", &a, "dev", &host, "peer"]);
     assert!(query()["progs"].as_array().unwrap().is_empty());
 }
+
+/// Restores `kernel.bpf_stats_enabled` when the test ends, also when it fails.
+struct BpfStats(String);
+
+impl BpfStats {
+    const PATH: &str = "/proc/sys/kernel/bpf_stats_enabled";
+
+    fn set(on: bool) -> BpfStats {
+        let old = std::fs::read_to_string(Self::PATH).expect("read bpf_stats_enabled");
+        std::fs::write(Self::PATH, if on { "1" } else { "0" }).expect("write bpf_stats_enabled");
+        BpfStats(old.trim().to_string())
+    }
+}
+
+impl Drop for BpfStats {
+    fn drop(&mut self) {
+        let _ = std::fs::write(Self::PATH, &self.0);
+    }
+}
+
+/// `run_time_ns` is measured while the host's `kernel.bpf_stats_enabled` is 1 (the kernel's
+/// own knob, which the daemon follows within a second), and stops growing when it is 0 again;
+/// `run_cnt` is always counted.
+#[test]
+fn run_time_follows_kernel_bpf_stats_enabled() {
+    let test = "run_time_follows_kernel_bpf_stats_enabled";
+    let Some(policy) = ready(
+        test,
+        &[(
+            "kernel.bpf_stats_enabled",
+            std::path::Path::new(BpfStats::PATH).exists(),
+        )],
+    ) else {
+        return;
+    };
+    let stats = BpfStats::set(false);
+    let mut env = Env::new(45);
+    let ns = env.netns("p");
+    let (host, _pod) = env.pair("p", &ns, "mode l3", "forward", "10.245.0.1", "10.245.0.2");
+    let id = env.load(&policy).to_string();
+    env.nk_ok(&["prog", "attach", "id", &id, "dev", &host, "peer"]);
+    let show = |env: &Env| {
+        let p = env.nk_json(&["prog", "show", "id", &id]);
+        (
+            p[0]["run_cnt"].as_u64().unwrap(),
+            p[0]["run_time_ns"].as_u64().unwrap(),
+        )
+    };
+    assert!(ping(None, "10.245.0.2", 3));
+    let (runs, time) = show(&env);
+    assert!(runs >= 3, "run_cnt {runs}");
+    assert_eq!(time, 0, "run time measured with bpf_stats_enabled=0");
+
+    let on = BpfStats::set(true);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(ping(None, "10.245.0.2", 3));
+    let (runs_on, time_on) = show(&env);
+    assert!(runs_on >= runs + 3, "run_cnt {runs} -> {runs_on}");
+    assert!(time_on > 0, "no run time with bpf_stats_enabled=1");
+
+    drop(on);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(ping(None, "10.245.0.2", 3));
+    let (runs_off, time_off) = show(&env);
+    assert!(runs_off >= runs_on + 3, "run_cnt {runs_on} -> {runs_off}");
+    assert_eq!(
+        time_off, time_on,
+        "run time grew with bpf_stats_enabled=0 again"
+    );
+    drop(stats);
+}

@@ -7,7 +7,10 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::{build_static_netkit, example, have, is_root, require, NETKIT};
+use common::{
+    bpffs_mounted, build_static_netkit, example, have, is_root, nk_kernel as nk, require, Pins,
+    NETKIT,
+};
 
 /// `shared/` sits beside the repository (as for crates/netkit-kernel/tests/vm.rs).
 const VM: &str = concat!(
@@ -19,38 +22,11 @@ fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// `netkit --backend kernel ARGS`, pins in `pins`.
-fn nk(pins: &Path, args: &[&str]) -> Output {
-    Command::new(NETKIT)
-        .args(["--backend", "kernel"])
-        .args(args)
-        .env("NETKIT_BPF_PIN_DIR", pins)
-        .env_remove("NETKIT_BACKEND")
-        .output()
-        .expect("run netkit")
-}
-
 fn text(o: &Output) -> (String, String) {
     (
         String::from_utf8_lossy(&o.stdout).into_owned(),
         String::from_utf8_lossy(&o.stderr).into_owned(),
     )
-}
-
-/// A pin directory of this test's own in bpffs, removed at the end.
-struct Pins(PathBuf);
-
-impl Drop for Pins {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn bpffs_mounted() -> bool {
-    std::fs::read_to_string("/proc/mounts").is_ok_and(|m| {
-        m.lines()
-            .any(|l| l.split_whitespace().nth(1) == Some("/sys/fs/bpf"))
-    })
 }
 
 #[test]

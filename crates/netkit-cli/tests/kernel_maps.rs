@@ -7,22 +7,11 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{example, have, is_root, require, NETKIT};
+use common::{bpffs_mounted, example, have, is_root, nk_kernel as nk, require, Pins, NETKIT};
 use serde_json::Value;
-
-/// `netkit --backend kernel ARGS`, pins in `pins`.
-fn nk(pins: &Path, args: &[&str]) -> Output {
-    Command::new(NETKIT)
-        .args(["--backend", "kernel"])
-        .args(args)
-        .env("NETKIT_BPF_PIN_DIR", pins)
-        .env_remove("NETKIT_BACKEND")
-        .output()
-        .expect("run netkit")
-}
 
 fn ok_json(pins: &Path, args: &[&str]) -> Value {
     let out = nk(pins, args);
@@ -66,23 +55,6 @@ fn elements(v: &Value) -> Vec<Value> {
             e
         })
         .collect()
-}
-
-/// A pin directory of this test's own in bpffs, removed at the end (which frees what only
-/// the pins held).
-struct Pins(PathBuf);
-
-impl Drop for Pins {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn bpffs_mounted() -> bool {
-    std::fs::read_to_string("/proc/mounts").is_ok_and(|m| {
-        m.lines()
-            .any(|l| l.split_whitespace().nth(1) == Some("/sys/fs/bpf"))
-    })
 }
 
 /// Runs the program once on a `len`-byte frame with BPF_PROG_TEST_RUN.

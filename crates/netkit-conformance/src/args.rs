@@ -30,6 +30,7 @@ pub fn new_link(args: &[&str]) -> Result<NewLink, String> {
                 "mtu" => peer.mtu = Some(parse_num(value)?),
                 "address" => peer.address = Some(parse_mac_bytes(value)?),
                 "netns" => peer.netns = Some(value.to_string()),
+                "index" => peer.ifindex = parse_ifindex(value)?,
                 other => return Err(format!("unknown peer attribute {other}")),
             }
             continue;
@@ -46,6 +47,7 @@ pub fn new_link(args: &[&str]) -> Result<NewLink, String> {
             "mtu" => req.mtu = Some(parse_num(value)?),
             "address" => req.address = Some(parse_mac_bytes(value)?),
             "primary" => req.primary = Some(parse_num(value)?),
+            "index" => req.ifindex = parse_ifindex(value)?,
             other => return Err(format!("unknown dev add attribute {other}")),
         }
     }
@@ -65,6 +67,7 @@ pub fn is_dev_add_keyword(word: &str) -> bool {
         "mtu",
         "address",
         "primary",
+        "index",
         "peer",
     ]
     .contains(&word)
@@ -184,6 +187,13 @@ pub fn parse_num<T: TryFrom<u64>>(word: &str) -> Result<T, String> {
     }
     .map_err(|_| format!("{word}: not a number"))?;
     T::try_from(value).map_err(|_| format!("{word}: out of range"))
+}
+
+/// A requested ifindex (`ifi_index`): any `i32`, negative ones too, so that the kernel's
+/// EINVAL for them can be asked for.
+pub fn parse_ifindex(word: &str) -> Result<i32, String> {
+    word.parse::<i32>()
+        .map_err(|_| format!("{word}: not an ifindex (a 32-bit signed number)"))
 }
 
 /// A MAC as colon-separated hex bytes; any number of bytes, so that wrong lengths can be sent.

@@ -132,12 +132,26 @@ impl Bindings {
         (self.netns.clone(), name.to_string())
     }
 
+    /// The key of a device argument: a literal `#N` stands for the device bound to ifindex N
+    /// in the current namespace (so that its other end is known even when that end has the
+    /// same ifindex in its own namespace).
+    fn bound_key(&self, dev: &str) -> DevKey {
+        let literal = dev.strip_prefix('#').and_then(|n| n.parse::<u32>().ok());
+        let bound = literal.and_then(|n| {
+            self.devs
+                .iter()
+                .find(|((netns, _), d)| *netns == self.netns && d.ifindex.0 == n)
+                .map(|(key, _)| key.clone())
+        });
+        bound.unwrap_or_else(|| self.key(dev))
+    }
+
     /// The name of `dev`'s other end if it has `ifindex` (in whatever namespace it lives),
     /// else whatever is bound to `ifindex` here.
     fn peer_name(&self, dev: &str, ifindex: u32) -> String {
         let other = self
             .devs
-            .get(&self.key(dev))
+            .get(&self.bound_key(dev))
             .and_then(|d| d.other_end.as_ref());
         match other.and_then(|o| self.devs.get(o).map(|d| (o, d))) {
             Some(((_, name), d)) if d.ifindex.0 == ifindex => name.clone(),

@@ -290,11 +290,13 @@ pub struct PairPlan {
     pub peer: Option<EndPlan>,
 }
 
-/// The attribute checks of RTM_NEWLINK kind netkit in the kernel's order (spec/netkit.md
-/// §1.3, docs/kernel-6.12-facts.md): netlink policy, address validation, primary MTU,
-/// driver checks (mode, policies, L3 address, single mode), then the peer's MTU. Attributes the
-/// selected kernel does not know are ignored, as its liberal parser does.
-pub fn plan_pair(req: &NewLink, c: Compat) -> Result<PairPlan, Error> {
+/// The first checks of RTM_NEWLINK kind netkit, those made before rtnetlink looks up the
+/// requested ifindex (so they win over its EEXIST, measured on 6.12: `ifindex-03`): the
+/// netlink policies of the top level and of IFLA_INFO_DATA (name length, PRIMARY read-only,
+/// and on kernels that have them the MODE / SCRUB / PAIRING ranges) and netkit_validate
+/// (the top-level address). Attributes the selected kernel does not know are ignored, as its
+/// liberal parser does.
+pub fn check_new_link(req: &NewLink, c: Compat) -> Result<(), Error> {
     if let Some(name) = &req.name {
         check_name_len(name)?;
     }
@@ -304,16 +306,37 @@ pub fn plan_pair(req: &NewLink, c: Compat) -> Result<PairPlan, Error> {
     if c.mode_policy_range {
         check_max1(req.mode, "IFLA_NETKIT_MODE")?;
     }
+    if c.scrub_attrs {
+        check_max1(req.scrub, "IFLA_NETKIT_SCRUB")?;
+        check_max1(req.peer_scrub, "IFLA_NETKIT_PEER_SCRUB")?;
+    }
+    if c.pairing_attr {
+        check_max1(req.pairing, "IFLA_NETKIT_PAIRING")?;
+    }
+    req.address.as_deref().map(check_mac).transpose()?;
+    Ok(())
+}
+
+/// The rest of RTM_NEWLINK kind netkit's checks in the kernel's order (spec/netkit.md §1.3,
+/// docs/kernel-6.12-facts.md), after [`check_new_link`] (which this repeats, so that a plan
+/// is never made of an unchecked request): the primary's MTU, then netkit_new_link's mode,
+/// the peer's attributes, policies, L3 address and single mode, then the peer's MTU.
+pub fn plan_pair(req: &NewLink, c: Compat) -> Result<PairPlan, Error> {
+    check_new_link(req, c)?;
     let known = |v: Option<u32>, yes: bool| if yes { v } else { None };
     let (scrub, peer_scrub) = (
         known(req.scrub, c.scrub_attrs),
         known(req.peer_scrub, c.scrub_attrs),
     );
     let pairing = known(req.pairing, c.pairing_attr);
-    check_max1(scrub, "IFLA_NETKIT_SCRUB")?;
-    check_max1(peer_scrub, "IFLA_NETKIT_PEER_SCRUB")?;
-    check_max1(pairing, "IFLA_NETKIT_PAIRING")?;
     let address = req.address.as_deref().map(check_mac).transpose()?;
+    // rtnl_create_link makes the primary (its MTU) before netkit_new_link runs, whose first
+    // checks are the mode, then PEER_INFO (`ifindex-03`).
+    let mtu = req.mtu.unwrap_or(DEFAULT_MTU);
+    check_mtu(mtu)?;
+    if req.mode.is_some_and(|m| m > 1) {
+        return fail(Errno::EINVAL, "Provided device mode can only be L2 or L3");
+    }
     let pi = req.peer.clone().unwrap_or_default();
     if let Some(name) = &pi.name {
         check_name_len(name)?;
@@ -321,11 +344,6 @@ pub fn plan_pair(req: &NewLink, c: Compat) -> Result<PairPlan, Error> {
     let peer_address = pi.address.as_deref().map(check_mac).transpose()?;
     // Without PEER_INFO the peer is built from the top-level attributes (MTU, not address).
     let peer_mtu = if req.peer.is_some() { pi.mtu } else { req.mtu };
-    let mtu = req.mtu.unwrap_or(DEFAULT_MTU);
-    check_mtu(mtu)?;
-    if req.mode.is_some_and(|m| m > 1) {
-        return fail(Errno::EINVAL, "Provided device mode can only be L2 or L3");
-    }
     let mode = parse_mode(req.mode.unwrap_or(Mode::L3 as u32));
     let policy = parse_policy(req.policy.unwrap_or(0))?;
     let peer_policy = parse_policy(req.peer_policy.unwrap_or(0))?;

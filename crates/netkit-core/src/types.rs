@@ -89,6 +89,9 @@ pub struct NewLink {
     pub address: Option<Vec<u8>>,
     /// IFLA_NETKIT_PEER_INFO; `None` when absent.
     pub peer: Option<PeerInfo>,
+    /// `ifinfomsg.ifi_index` of the request: the primary's ifindex in the caller's namespace;
+    /// 0 = allocate one (negative: EINVAL, as the kernel answers).
+    pub ifindex: i32,
 }
 
 /// The peer's own attributes inside IFLA_NETKIT_PEER_INFO.
@@ -99,6 +102,9 @@ pub struct PeerInfo {
     pub address: Option<Vec<u8>>,
     /// Namespace the peer is created in: `ip netns` name; `None` = the caller's.
     pub netns: Option<String>,
+    /// `ifi_index` of the ifinfomsg inside PEER_INFO: the peer's ifindex in its namespace;
+    /// 0 = allocate one. netkit_new_link honours it only when the primary's is requested too.
+    pub ifindex: i32,
 }
 
 /// The ifindexes a creation asks for: `ifinfomsg.ifi_index` of RTM_NEWLINK (the primary)

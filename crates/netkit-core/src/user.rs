@@ -60,8 +60,9 @@ pub struct UserBackend {
     netns_names: Vec<String>,
     /// The namespace the caller is in: ifindexes and names resolve here.
     pub(crate) caller_ns: NetnsId,
-    /// Next ifindex to try when a creation asks for none (one counter for all namespaces).
-    next_ifindex: u32,
+    /// Per namespace, the next ifindex to try when a creation asks for none (absent: 2, lo
+    /// took 1), as `net->ifindex` is the kernel's.
+    next_ifindex: HashMap<NetnsId, u32>,
     next_dev_id: u32,
     /// Whether redirect targets unknown to the model are left to the datapath's caller.
     external: bool,
@@ -98,8 +99,7 @@ impl UserBackend {
             names: HashSet::new(),
             netns_names: Vec::new(),
             caller_ns: 0,
-            // ifindex 1 is loopback.
-            next_ifindex: 2,
+            next_ifindex: HashMap::new(),
             next_dev_id: 1,
             external: false,
             handles: HashMap::new(),
@@ -204,15 +204,20 @@ impl UserBackend {
             || self.foreign.contains_key(&(ns, ifindex))
     }
 
-    /// An ifindex free in `ns` (and not `pending`'s, a device not registered yet).
+    /// An ifindex free in `ns` (and not `pending`'s, a device not registered yet), as
+    /// dev_index_reserve(net, 0) finds it: cyclic from the one after the last allocated there;
+    /// requested ifindexes do not move the counter and freed ones wait for the wrap.
     fn alloc_ifindex(&mut self, ns: NetnsId, pending: Option<DevKey>) -> IfIndex {
-        loop {
-            let i = IfIndex(self.next_ifindex);
-            self.next_ifindex = self.next_ifindex.checked_add(1).unwrap_or(2);
+        let mut next = self.next_ifindex.get(&ns).copied().unwrap_or(2);
+        let found = loop {
+            let i = IfIndex(next);
+            next = if next >= i32::MAX as u32 { 2 } else { next + 1 };
             if !self.ifindex_taken(ns, i) && pending != Some((ns, i)) {
-                return i;
+                break i;
             }
-        }
+        };
+        self.next_ifindex.insert(ns, next);
+        found
     }
 
     fn random_mac(&mut self) -> [u8; 6] {
@@ -261,32 +266,30 @@ impl UserBackend {
         self.devices.get_mut(&id).expect("device resolved before")
     }
 
-    /// RTM_NEWLINK kind netkit (spec/netkit.md §1.3): attribute checks ([`plan_pair`]), then
-    /// the peer is registered first (lower ifindex, first free `nkN`), then the primary.
+    /// RTM_NEWLINK kind netkit (spec/netkit.md §1.3): attribute checks ([`check_new_link`],
+    /// the requested ifindex's lookup, [`plan_pair`]), then the peer is registered first
+    /// (lower ifindex, first free `nkN`), then the primary.
+    /// The ifindexes asked for (`NewLink::ifindex`, `PeerInfo::ifindex`, the `ifi_index` of
+    /// the message and of PEER_INFO): a negative one → EINVAL, the primary's taken in the
+    /// caller's namespace → EEXIST (the core finds the "existing" device), the peer's taken in
+    /// its namespace → EBUSY at registration. The peer's is used only when the primary's is too.
     pub fn link_add(&mut self, req: &NewLink) -> Result<Created, Error> {
-        self.link_add_at(req, IfIndexRequest::default())
-    }
-
-    /// [`UserBackend::link_add`] with the ifindexes the request asks for (`ifi_index` of the
-    /// message and of PEER_INFO): a negative one → EINVAL, the primary's taken in the caller's
-    /// namespace → EEXIST (the core finds the "existing" device), the peer's taken in its
-    /// namespace → EBUSY at registration. The peer's is used only when the primary's is too.
-    pub fn link_add_at(&mut self, req: &NewLink, at: IfIndexRequest) -> Result<Created, Error> {
         if let Some(name) = &req.name {
             check_name_len(name)?;
         }
-        if at.primary < 0 {
+        if req.ifindex < 0 {
             return fail(Errno::EINVAL, "ifindex can't be negative");
         }
-        let plan = plan_pair(req, self.compat)?;
+        check_new_link(req, self.compat)?;
         let wanted = |i: i32| (i != 0).then_some(i);
-        let primary_at = wanted(at.primary);
+        let primary_at = wanted(req.ifindex);
         if let Some(i) = primary_at {
             if self.ifindex_taken(self.caller_ns, IfIndex(i as u32)) {
                 return fail(Errno::EEXIST, format!("a device with ifindex {i} exists"));
             }
         }
-        let peer_at = primary_at.and(wanted(at.peer));
+        let plan = plan_pair(req, self.compat)?;
+        let peer_at = primary_at.and(req.peer.as_ref().and_then(|p| wanted(p.ifindex)));
         let peer = match plan.peer {
             Some(end) => Some(self.new_device(end, plan.shape, false, None, peer_at)?),
             None => None,
@@ -309,6 +312,17 @@ impl UserBackend {
         self.devices.insert(primary.id, primary);
         self.republish();
         Ok(created)
+    }
+
+    /// [`UserBackend::link_add`] at the ifindexes `at` names (for callers that keep them
+    /// apart from the request): they replace `req`'s; a peer ifindex brings PEER_INFO along.
+    pub fn link_add_at(&mut self, req: &NewLink, at: IfIndexRequest) -> Result<Created, Error> {
+        let mut req = req.clone();
+        req.ifindex = at.primary;
+        if at.peer != 0 || req.peer.is_some() {
+            req.peer.get_or_insert_with(PeerInfo::default).ifindex = at.peer;
+        }
+        self.link_add(&req)
     }
 
     /// Names, addresses and numbers one end of a new pair (`pending`: the peer not yet

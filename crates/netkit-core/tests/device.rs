@@ -98,6 +98,7 @@ fn every_attribute_is_applied() {
             mtu: Some(1400),
             address: Some(vec![0x02, 0, 0, 0, 0, 1]),
             netns: None,
+            ifindex: 0,
         }),
         ..NewLink::default()
     };

@@ -148,6 +148,105 @@ fn requested_ifindexes_follow_the_kernel_rules() {
     }
 }
 
+/// A change to a request and the errno it must give.
+type Case<'a> = (&'a dyn Fn(&mut NewLink), Errno);
+
+/// The order measured on Linux 6.12 (scenarios/ifindex-03-taken-order.scn): what the netlink
+/// policies and netkit_validate refuse wins over a taken ifindex (EEXIST), what device creation
+/// and netkit_new_link refuse loses to it.
+#[test]
+fn a_taken_ifindex_loses_to_policies_and_wins_over_netkit_new_link() {
+    for (version, bad_mode) in [
+        (KernelVersion::V6_12, Errno::EEXIST),
+        (KernelVersion::Newest, Errno::ERANGE),
+    ] {
+        let mut b = UserBackend::new(version.compat());
+        b.set_caller_netns(Some("pod0"));
+        let mut first = pair("nka", "nkb", "pod0");
+        first.ifindex = 40;
+        first.peer.as_mut().unwrap().ifindex = 41;
+        let c = b.link_add(&first).unwrap();
+        assert_eq!((c.primary, c.peer), (IfIndex(40), Some(IfIndex(41))));
+        let mut errno = |change: &dyn Fn(&mut NewLink)| {
+            let mut req = NewLink {
+                name: Some("nkc".into()),
+                ifindex: 40,
+                ..NewLink::default()
+            };
+            change(&mut req);
+            b.link_add(&req).unwrap_err().errno
+        };
+        let early: [Case; 4] = [
+            (&|r| r.primary = Some(1), Errno::EINVAL),
+            (
+                &|r| r.address = Some(vec![1, 0, 0, 0, 0, 1]),
+                Errno::EADDRNOTAVAIL,
+            ),
+            (&|r| r.scrub = Some(5), Errno::ERANGE),
+            (&|r| r.name = Some("x".repeat(16)), Errno::ERANGE),
+        ];
+        let late: [Case; 5] = [
+            (&|_| {}, Errno::EEXIST),
+            (&|r| r.policy = Some(9), Errno::EEXIST),
+            (&|r| r.mtu = Some(10), Errno::EEXIST),
+            (&|r| r.address = Some(vec![2, 0, 0, 0, 0, 1]), Errno::EEXIST),
+            (&|r| r.mode = Some(7), bad_mode),
+        ];
+        for (i, (change, want)) in early.iter().chain(&late).enumerate() {
+            assert_eq!(errno(*change), *want, "{version:?} case {i}");
+        }
+        // Free, the late ones give their own errors.
+        let free = |b: &mut UserBackend, change: &dyn Fn(&mut NewLink)| {
+            let mut req = NewLink {
+                ifindex: 42,
+                ..NewLink::default()
+            };
+            change(&mut req);
+            b.link_add(&req).unwrap_err().errno
+        };
+        assert_eq!(free(&mut b, &|r| r.policy = Some(9)), Errno::EINVAL);
+        assert_eq!(free(&mut b, &|r| r.mtu = Some(10)), Errno::EINVAL);
+        // The primary's MTU (rtnl_create_link) before netkit_new_link's PEER_INFO checks.
+        let bad_peer = |r: &mut NewLink| {
+            r.mtu = Some(10);
+            r.peer = Some(PeerInfo {
+                name: Some("y".repeat(16)),
+                ..PeerInfo::default()
+            });
+        };
+        assert_eq!(free(&mut b, &bad_peer), Errno::EINVAL);
+    }
+}
+
+/// dev_index_reserve(net, 0): each namespace has its own cyclic counter, which requested
+/// ifindexes do not move and which does not go back to freed ones
+/// (scenarios/ifindex-04-allocator.scn, measured on 6.12).
+#[test]
+fn each_namespace_allocates_from_its_own_counter() {
+    let mut b = UserBackend::default();
+    b.set_caller_netns(Some("pod0"));
+    let here = |name: &str, peer: &str| {
+        let mut r = pair(name, peer, "pod0");
+        r.peer.as_mut().unwrap().netns = None;
+        r
+    };
+    let ends = |c: Created| (c.primary.0, c.peer.map(|p| p.0));
+    assert_eq!(ends(b.link_add(&here("a", "b")).unwrap()), (3, Some(2)));
+    let mut high = here("c", "d");
+    high.ifindex = 100;
+    high.peer.as_mut().unwrap().ifindex = 101;
+    assert_eq!(ends(b.link_add(&high).unwrap()), (100, Some(101)));
+    assert_eq!(ends(b.link_add(&here("e", "f")).unwrap()), (5, Some(4)));
+    b.link_del(IfIndex(5)).unwrap();
+    assert_eq!(ends(b.link_add(&here("g", "h")).unwrap()), (7, Some(6)));
+    // Another namespace starts at 2; a peer placed elsewhere takes that namespace's next one.
+    b.set_caller_netns(Some("pod1"));
+    assert_eq!(
+        ends(b.link_add(&pair("i", "j", "pod0")).unwrap()),
+        (2, Some(8))
+    );
+}
+
 #[test]
 fn moving_into_a_namespace_where_the_ifindex_is_taken_renumbers() {
     let mut b = two_pods();

@@ -254,6 +254,15 @@ fn random_creations_either_succeed_whole_or_leave_nothing() {
             )
             .filter(|_| rng.below(4) == 0)
         };
+        // Requested ifindexes (mostly none): taken ones, loopback's, negative ones.
+        let ifindex = |rng: &mut Rng| {
+            let i = rng.pick(&[1, 2, 3, 40, 41, -1]);
+            if rng.below(4) == 0 {
+                i
+            } else {
+                0
+            }
+        };
         let req = NewLink {
             name: name(&mut rng),
             primary: Some(1).filter(|_| rng.below(50) == 0),
@@ -272,14 +281,27 @@ fn random_creations_either_succeed_whole_or_leave_nothing() {
                 mtu: Some(rng.pick(&[10, 1400, 1400])).filter(|_| rng.below(4) == 0),
                 address: mac(&mut rng),
                 netns: Some("pod".to_string()).filter(|_| rng.below(2) == 0),
+                ifindex: ifindex(&mut rng),
             })
             .filter(|_| rng.below(2) == 0),
+            ifindex: ifindex(&mut rng),
         };
         let progs_before: Vec<String> = b.prog_list().iter().map(|p| p.name.clone()).collect();
         match b.link_add(&req) {
             Ok(c) => {
                 ok += 1;
                 live += 1 + c.peer.is_some() as usize;
+                if req.ifindex != 0 {
+                    assert_eq!(
+                        c.primary,
+                        IfIndex(req.ifindex as u32),
+                        "the requested ifindex"
+                    );
+                    let peer_at = req.peer.as_ref().map_or(0, |p| p.ifindex);
+                    if peer_at != 0 {
+                        assert_eq!(c.peer, Some(IfIndex(peer_at as u32)));
+                    }
+                }
                 let p = b.link_get(c.primary).unwrap();
                 assert!((68..=65535).contains(&p.mtu) && p.primary);
                 assert_eq!(p.peer_ifindex, c.peer);

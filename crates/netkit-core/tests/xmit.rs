@@ -290,7 +290,11 @@ fn redirects() {
     fx.b.link_set_up(fx.peer, true).unwrap();
     let in_pod = fx.b.add_foreign_device("eth1", Some("pod")).unwrap();
     fx.b.set_caller_netns(None);
+    // Ifindexes are allocated per namespace (both counters are at 3 here): one more device
+    // first, so that eth0's ifindex is free in the pod.
+    fx.b.add_foreign_device("eth9", None).unwrap();
     let in_host = fx.b.add_foreign_device("eth0", None).unwrap();
+    assert_ne!(in_host, in_pod);
     let req = |ifindex: IfIndex, kind| {
         Some(RedirectRequest {
             ifindex: ifindex.0,

@@ -85,16 +85,21 @@ impl Interfaces {
     }
 
     /// Opens one end: reattaches a persistent interface when restoring, else creates it.
+    /// A new interface is created at ifindex `at` (0: the kernel picks); `primary` says which
+    /// end it is, for the errno of a taken ifindex (the kernel's netkit: EEXIST for the
+    /// primary's, found by rtnl_newlink; EBUSY for the peer's, from register_netdevice).
     fn open(
         &self,
         name: &str,
         kind: TunKind,
         ns: &NetNs,
         restore: bool,
+        (at, primary): (u32, bool),
     ) -> Result<(TunDevice, bool), WireError> {
         let cfg = TunConfig::new(name, kind)
             .netns(ns.clone())
-            .queues(self.queues);
+            .queues(self.queues)
+            .ifindex(at);
         if restore {
             if let Ok(dev) = TunDevice::open(&cfg.clone().reattach()) {
                 return Ok((dev, false));
@@ -109,6 +114,12 @@ impl Interfaces {
                     NetNs::Named(n) => format!(" in namespace {n}"),
                     _ => String::new(),
                 };
+                let owned = name.to_string();
+                let name_taken = ns.run(move || Rtnl::open()?.link_by_name(&owned)).is_ok();
+                if at != 0 && !name_taken {
+                    let code = if primary { Errno::EEXIST } else { Errno::EBUSY };
+                    return errno(code, format!("ifindex {at} is taken{place}"));
+                }
                 errno(
                     Errno::EEXIST,
                     format!("a device named \"{name}\" exists{place}"),
@@ -196,28 +207,36 @@ impl Interfaces {
         let kind = tun_kind(pair.mode);
         let peer_ns = pair.peer_netns.clone().map_or(NetNs::Current, NetNs::Named);
         let restore = pair.expect.is_some();
-        let (peer, peer_new) = match self.open(&pair.peer_name, kind, &peer_ns, restore) {
-            Ok(p) => p,
-            Err(e) => {
-                if restore {
-                    // The pod (namespace) is gone: so is the pair, its host end included.
-                    let cfg = TunConfig::new(&pair.name, kind).reattach();
-                    if let Ok(primary) = TunDevice::open(&cfg) {
-                        discard(primary);
+        let (at, peer_at) = pair.ask;
+        // rtnl_newlink finds a device at the primary's ifindex before netkit creates anything,
+        // so a taken primary ifindex is EEXIST even when the peer's is taken too.
+        if at != 0 && !restore && Rtnl::open().and_then(|r| r.link(at)).is_ok() {
+            return Err(errno(Errno::EEXIST, format!("ifindex {at} is taken")));
+        }
+        let (peer, peer_new) =
+            match self.open(&pair.peer_name, kind, &peer_ns, restore, (peer_at, false)) {
+                Ok(p) => p,
+                Err(e) => {
+                    if restore {
+                        // The pod (namespace) is gone: so is the pair, its host end included.
+                        let cfg = TunConfig::new(&pair.name, kind).reattach();
+                        if let Ok(primary) = TunDevice::open(&cfg) {
+                            discard(primary);
+                        }
                     }
+                    return Err(e);
                 }
-                return Err(e);
-            }
-        };
-        let (primary, primary_new) = match self.open(&pair.name, kind, &NetNs::Current, restore) {
-            Ok(p) => p,
-            Err(e) => {
-                if peer_new {
-                    discard(peer);
+            };
+        let (primary, primary_new) =
+            match self.open(&pair.name, kind, &NetNs::Current, restore, (at, true)) {
+                Ok(p) => p,
+                Err(e) => {
+                    if peer_new {
+                        discard(peer);
+                    }
+                    return Err(e);
                 }
-                return Err(e);
-            }
-        };
+            };
         let setup = || -> Result<(), netkit_io::Error> {
             for dev in [&primary, &peer] {
                 dev.set_persist(true)?;

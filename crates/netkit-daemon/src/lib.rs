@@ -88,6 +88,7 @@ pub fn run(
         .map_err(|e| format!("opening state directory {}: {e}", opts.state_dir.display()))?;
     let listener = server::bind(&opts.socket, group)?;
     let mut registry = Registry::open(backend, plumbing, dir)?;
+    registry.follow_bpf_stats();
     registry
         .save()
         .map_err(|e| format!("writing the state after restore: {e}"))?;
@@ -108,8 +109,8 @@ pub fn run(
 }
 
 /// Applies the interfaces' admin-state changes to the model, notices pairs deleted from
-/// outside, and saves map contents changed by traffic (every 500 ms), until the dataplane goes
-/// away.
+/// outside, follows `kernel.bpf_stats_enabled`, and saves map contents changed by traffic
+/// (every 500 ms), until the dataplane goes away.
 fn follow_admin_state(
     registry: &Mutex<Registry>,
     events: &std::sync::mpsc::Receiver<interfaces::AdminEvent>,
@@ -122,6 +123,7 @@ fn follow_admin_state(
             Ok((dev, up)) => reg.set_admin_up(dev, up),
             Err(RecvTimeoutError::Timeout) => {
                 reg.reap_deleted();
+                reg.follow_bpf_stats();
                 if let Err(e) = reg.save_if_changed() {
                     eprintln!("netkitd: saving the state: {e}");
                 }
@@ -138,7 +140,12 @@ pub fn run_default(opts: &Options) -> Result<(), String> {
         return run(opts, backend, Box::new(plumbing::ModelOnly), None);
     }
     let (tx, rx) = std::sync::mpsc::channel();
-    let queues = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // A queue (and a worker) per CPU, unless NETKIT_DATAPLANE_QUEUES says otherwise.
+    let queues = std::env::var("NETKIT_DATAPLANE_QUEUES")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|n| (1..=netkit_io::tun::MAX_QUEUES).contains(n))
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let plumbing = interfaces::Interfaces::new(tx, queues);
     run(opts, backend, Box::new(plumbing), Some(rx))
 }

@@ -1,20 +1,9 @@
 //! Moves in the registry (model only): the record, the model and the names follow the peer;
 //! refused moves change nothing; a reopen finds the peer where it went.
 
-use crate::persist::StateDir;
-use crate::plumbing::ModelOnly;
+use crate::registry::tests::{open, tmpdir};
 use crate::registry::Registry;
-use netkit_core::UserBackend;
 use netkit_proto::{self as proto, LinkAddReq, LinkSetReq, Request, Response};
-
-fn open(dir: &std::path::Path) -> Registry {
-    Registry::open(
-        UserBackend::default(),
-        Box::new(ModelOnly),
-        StateDir::open(dir).unwrap(),
-    )
-    .unwrap()
-}
 
 fn show(reg: &mut Registry, name: Option<&str>) -> Vec<proto::LinkView> {
     match reg.handle(Request::LinkShow {
@@ -43,8 +32,7 @@ fn move_to(name: &str, netns: &str) -> Request {
 
 #[test]
 fn a_peer_moves_with_its_name_and_a_refused_move_changes_nothing() {
-    let dir = std::env::temp_dir().join(format!("netkitd-moves-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = tmpdir("moves");
     let mut reg = open(&dir);
     reg.handle(add("nka", "eth0")).unwrap();
     // Up in the daemon's namespace: the move closes it, as dev_change_net_namespace does.

@@ -1,26 +1,9 @@
 //! Names per namespace in the registry (model only): the same peer name in several pods,
 //! lookups by name, duplicates in one namespace, and state files of either age.
 
-use crate::persist::StateDir;
-use crate::plumbing::ModelOnly;
+use crate::registry::tests::{open, tmpdir};
 use crate::registry::Registry;
-use netkit_core::UserBackend;
 use netkit_proto::{self as proto, Hook, LinkAddReq, Request, Response};
-
-fn tmpdir(tag: &str) -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!("netkitd-names-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    d
-}
-
-fn open(dir: &std::path::Path) -> Registry {
-    Registry::open(
-        UserBackend::default(),
-        Box::new(ModelOnly),
-        StateDir::open(dir).unwrap(),
-    )
-    .unwrap()
-}
 
 fn show(reg: &mut Registry, name: Option<&str>) -> Result<Vec<proto::LinkView>, proto::WireError> {
     match reg.handle(Request::LinkShow {

@@ -19,6 +19,8 @@ pub struct PairSpec {
     pub model_peer: IfIndex,
     /// On restore: the kernel ifindexes the pair had (persistent interfaces keep them).
     pub expect: Option<(u32, u32)>,
+    /// On creation: the ifindexes asked for (`index N`; 0: the kernel picks), primary and peer.
+    pub ask: (u32, u32),
 }
 
 /// An end moved to another namespace from outside.

@@ -151,6 +151,14 @@ impl Registry {
         Ok(())
     }
 
+    /// Measures program run time (`run_time_ns` in `prog show`) while the host's
+    /// `kernel.bpf_stats_enabled` is 1, the knob that turns it on for the kernel's programs:
+    /// one `sysctl -w kernel.bpf_stats_enabled=1` covers both. Timing costs two clock reads per
+    /// program run, hence off by default, as in the kernel. Run counts are always kept.
+    pub fn follow_bpf_stats(&mut self) {
+        self.backend.set_run_time_stats(bpf_stats_enabled());
+    }
+
     /// Saves when something changed since the last save: map contents change with traffic,
     /// so the daemon calls this periodically.
     pub fn save_if_changed(&mut self) -> std::io::Result<()> {
@@ -241,8 +249,10 @@ impl Registry {
                 name: r.peer_name.clone(),
                 netns: r.peer_netns.clone(),
                 address: restored.and_then(|d| d.peer_address).map(Vec::from),
+                ifindex: r.peer_ifindex.unwrap_or(0),
                 ..core::PeerInfo::default()
             }),
+            ifindex: r.ifindex.unwrap_or(0),
             ..core::NewLink::default()
         };
         let (at, opened) = self.open_interfaces(r, restored, &mut new)?;
@@ -318,8 +328,13 @@ impl Registry {
             };
             return Ok((at, None));
         }
+        // Without interfaces the model numbers the pair, at the ifindexes asked for if any.
+        let asked = core::IfIndexRequest {
+            primary: new.ifindex,
+            peer: new.peer.as_ref().map_or(0, |p| p.ifindex),
+        };
         if !self.plumbing.is_real() {
-            return Ok((core::IfIndexRequest::default(), None));
+            return Ok((asked, None));
         }
         // A trial creation assigns the names (templates, defaults) and checks the request.
         let trial = self.backend.link_add(new).map_err(wire)?;
@@ -352,9 +367,16 @@ impl Registry {
             model_primary: IfIndex(0),
             model_peer: IfIndex(0),
             expect: None,
+            // The interfaces are the model's devices: they are created at the ifindexes asked
+            // for (the trial above refused negative ones; as in the kernel, a peer's number
+            // counts only with the primary's).
+            ask: match (u32::try_from(asked.primary), u32::try_from(asked.peer)) {
+                (Ok(p), Ok(q)) if p != 0 => (p, q),
+                _ => (0, 0),
+            },
         };
         let Some((p, q)) = self.plumbing.open(&spec)? else {
-            return Ok((core::IfIndexRequest::default(), None));
+            return Ok((asked, None));
         };
         let mut create = r.clone();
         create.name = Some(name);
@@ -401,6 +423,7 @@ impl Registry {
             model_primary: d.model_primary,
             model_peer: d.model_peer,
             expect: reattach.then_some((d.rec.ifindex, d.rec.peer_ifindex)),
+            ask: (0, 0),
         };
         if let Some((primary, peer)) = self.plumbing.start(&mut self.backend, &spec)? {
             let rec = &mut self.devices[i].rec;
@@ -598,4 +621,9 @@ pub(crate) fn now_secs() -> u64 {
 
 #[cfg(test)]
 #[path = "registry_tests.rs"]
-mod tests;
+pub(crate) mod tests;
+
+/// The host's `kernel.bpf_stats_enabled` (false where it cannot be read).
+fn bpf_stats_enabled() -> bool {
+    std::fs::read_to_string("/proc/sys/kernel/bpf_stats_enabled").is_ok_and(|v| v.trim() == "1")
+}

@@ -50,6 +50,9 @@ pub struct TunConfig {
     pub vnet_hdr: bool,
     /// Fail with EBUSY if the device exists (`true`) or attach to it (`false`).
     pub exclusive: bool,
+    /// The ifindex a created device gets (`TUNSETIFINDEX`); 0: the kernel picks. Creation
+    /// fails with EBUSY when the namespace has a device at it. Ignored when attaching.
+    pub ifindex: u32,
 }
 
 impl TunConfig {
@@ -61,7 +64,14 @@ impl TunConfig {
             queues: 1,
             vnet_hdr: true,
             exclusive: true,
+            ifindex: 0,
         }
+    }
+
+    /// Asks for ifindex `n` (0: any) when the device is created.
+    pub fn ifindex(mut self, n: u32) -> Self {
+        self.ifindex = n;
+        self
     }
 
     pub fn netns(mut self, ns: NetNs) -> Self {
@@ -166,12 +176,12 @@ impl TunDevice {
             let mut offloads = 0;
             for i in 0..cfg.queues {
                 // Only the first open may create; the others add queues to it.
-                let flags = if i == 0 {
-                    cfg.iff_flags()
+                let (flags, ifindex) = if i == 0 {
+                    (cfg.iff_flags(), cfg.ifindex)
                 } else {
-                    cfg.iff_flags() & !IFF_TUN_EXCL
+                    (cfg.iff_flags() & !IFF_TUN_EXCL, 0)
                 };
-                let (q, off) = open_queue(&cfg.name, flags, cfg.vnet_hdr)?;
+                let (q, off) = open_queue(&cfg.name, flags, cfg.vnet_hdr, ifindex)?;
                 offloads = off;
                 queues.push(Arc::new(q));
             }
@@ -285,13 +295,25 @@ impl TunDevice {
 
 /// Opens one queue: `/dev/net/tun`, `TUNSETIFF`, header size, offloads, non-blocking.
 /// Returns the queue and the offload bits accepted.
-fn open_queue(name: &str, flags: libc::c_int, vnet_hdr: bool) -> Result<(TunQueue, u32)> {
+fn open_queue(
+    name: &str,
+    flags: libc::c_int,
+    vnet_hdr: bool,
+    ifindex: u32,
+) -> Result<(TunQueue, u32)> {
     let fd =
         sys::open("/dev/net/tun", libc::O_RDWR).map_err(|e| Error::os("open /dev/net/tun", e))?;
+    if ifindex != 0 {
+        let n = libc::c_int::try_from(ifindex)
+            .map_err(|_| Error::Invalid(format!("ifindex {ifindex}: above INT_MAX")))?;
+        sys::ioctl_int_ptr(fd.as_fd(), libc::TUNSETIFINDEX, n)
+            .map_err(|e| Error::os(format!("{name}: TUNSETIFINDEX {ifindex}"), e))?;
+    }
     let mut req = sys::ifreq(name);
     req.ifr_ifru.ifru_flags = flags as libc::c_short;
     sys::ioctl_ifreq(fd.as_fd(), libc::TUNSETIFF, &mut req).map_err(|e| {
         let hint = match e.raw_os_error() {
+            Some(libc::EBUSY) if ifindex != 0 => " (exists, or its ifindex is taken)",
             Some(libc::EBUSY) => " (exists: use reattach)",
             Some(libc::EINVAL) => " (exists with other flags?)",
             _ => "",

@@ -269,3 +269,47 @@ fn a_moved_tun_keeps_its_queues_and_reports_its_new_namespace() {
     assert_eq!(dev.current_netns().unwrap(), b.netns().id().unwrap());
     assert_ne!(a.netns().id().unwrap(), b.netns().id().unwrap());
 }
+
+#[test]
+fn a_tun_is_created_at_the_ifindex_asked_for_and_a_taken_one_is_ebusy() {
+    if !require(
+        "a_tun_is_created_at_the_ifindex_asked_for_and_a_taken_one_is_ebusy",
+        "root and /dev/net/tun",
+        have_root_and_tun(),
+    ) {
+        return;
+    }
+    let ns = NamedNetns::create(&unique_name("nkio")).unwrap();
+    let name = unique_name("nkt");
+    let cfg = TunConfig::new(&name, TunKind::Tun)
+        .netns(ns.netns())
+        .queues(2)
+        .ifindex(77);
+    let dev = TunDevice::open(&cfg).unwrap();
+    assert_eq!(dev.ifindex(), 77);
+    assert_eq!(dev.rtnl(|r| r.link_by_name(&name)).unwrap().ifindex, 77);
+    // Another device at 77 in that namespace, and one at lo's 1: EBUSY, nothing created.
+    for at in [77, 1] {
+        let other = unique_name("nkt");
+        let err = TunDevice::open(
+            &TunConfig::new(&other, TunKind::Tun)
+                .netns(ns.netns())
+                .ifindex(at),
+        )
+        .unwrap_err();
+        assert_eq!(err.errno(), Some(libc::EBUSY), "{err}");
+        let gone = ns.netns().run(move || Rtnl::open()?.link_by_name(&other));
+        assert!(gone.is_err(), "a device was left behind at {at}");
+    }
+    // The same ifindex is free in another namespace.
+    let ns2 = NamedNetns::create(&unique_name("nkio")).unwrap();
+    let twin = TunDevice::open(
+        &TunConfig::new(&name, TunKind::Tun)
+            .netns(ns2.netns())
+            .ifindex(77),
+    )
+    .unwrap();
+    assert_eq!(twin.ifindex(), 77);
+    twin.delete().unwrap();
+    dev.delete().unwrap();
+}

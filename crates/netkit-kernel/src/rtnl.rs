@@ -186,7 +186,11 @@ impl Rtnl {
 /// `peer_netns_fd` is an open namespace file descriptor for IFLA_NET_NS_FD in PEER_INFO.
 pub fn new_link_msg(req: &NewLink, peer_netns_fd: Option<u32>) -> LinkMsg {
     let flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
-    let mut m = LinkMsg::new(RTM_NEWLINK, flags, IfInfoMsg::default());
+    let header = IfInfoMsg {
+        index: req.ifindex,
+        ..IfInfoMsg::default()
+    };
+    let mut m = LinkMsg::new(RTM_NEWLINK, flags, header);
     if let Some(name) = &req.name {
         m.str(IFLA_IFNAME, name);
     }
@@ -199,8 +203,10 @@ pub fn new_link_msg(req: &NewLink, peer_netns_fd: Option<u32>) -> LinkMsg {
     m.begin_nest(IFLA_LINKINFO).str(IFLA_INFO_KIND, "netkit");
     m.begin_nest(IFLA_INFO_DATA);
     if let Some(peer) = &req.peer {
-        m.begin_nest(IFLA_NETKIT_PEER_INFO)
-            .ifinfo(IfInfoMsg::default());
+        m.begin_nest(IFLA_NETKIT_PEER_INFO).ifinfo(IfInfoMsg {
+            index: peer.ifindex,
+            ..IfInfoMsg::default()
+        });
         if let Some(name) = &peer.name {
             m.str(IFLA_IFNAME, name);
         }

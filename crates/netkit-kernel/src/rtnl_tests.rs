@@ -27,6 +27,11 @@ fn info_data(msg: &[u8]) -> Vec<u8> {
 #[test]
 fn a_default_request_adds_no_netkit_attribute() {
     let msg = new_link_msg(&NewLink::default(), None).finish(1);
+    assert_eq!(
+        &msg[16..32],
+        &[0u8; 16][..],
+        "ifindex 0: the kernel allocates"
+    );
     let flags = u16::from_ne_bytes([msg[6], msg[7]]);
     assert_eq!(flags, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL);
     assert_eq!(
@@ -57,9 +62,17 @@ fn every_attribute_is_sent_as_given() {
             mtu: Some(1400),
             address: Some(vec![1, 2, 3]),
             netns: Some("pod".into()),
+            ifindex: 41,
         }),
+        ifindex: 40,
     };
     let msg = new_link_msg(&req, Some(42)).finish(9);
+    let ifi_index = |ifinfo: &[u8]| i32::from_ne_bytes(ifinfo[4..8].try_into().unwrap());
+    assert_eq!(
+        ifi_index(&msg[16..32]),
+        40,
+        "the primary's ifindex in the header"
+    );
     let top = body(&msg);
     assert_eq!(
         netlink::find(top, IFLA_IFNAME)
@@ -97,7 +110,13 @@ fn every_attribute_is_sent_as_given() {
     assert_eq!(u16_of(IFLA_NETKIT_TAILROOM), Some((2, 64)));
     // PEER_INFO: a whole ifinfomsg, then the peer's own attributes.
     let peer = netlink::find(&data, IFLA_NETKIT_PEER_INFO).expect("PEER_INFO");
-    assert_eq!(&peer[..16], &[0u8; 16][..]);
+    assert_eq!(
+        ifi_index(&peer[..16]),
+        41,
+        "the peer's ifindex in its ifinfomsg"
+    );
+    assert_eq!(&peer[..4], &[0u8; 4][..]);
+    assert_eq!(&peer[8..16], &[0u8; 8][..]);
     let attrs = &peer[16..];
     assert_eq!(
         netlink::find(attrs, IFLA_IFNAME)

@@ -170,11 +170,18 @@ pub enum UpdateFlag {
     Exist,
 }
 
-/// `ip link add [NAME] type netkit ...`.
+/// `ip link add [NAME] [index N] type netkit ... [peer ... [index M]]`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LinkAddReq {
     #[serde(default)]
     pub name: Option<String>,
+    /// The primary's ifindex asked for (`ifi_index`; 0 or absent: allocated).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ifindex: Option<i32>,
+    /// The peer's ifindex asked for, in its namespace (used only with `ifindex`, as
+    /// netkit_new_link does).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer_ifindex: Option<i32>,
     #[serde(default)]
     pub mode: Option<Mode>,
     #[serde(default)]

@@ -312,3 +312,32 @@ impl Drop for Env {
         }
     }
 }
+
+/// `netkit --backend kernel ARGS` (the real kernel's bpf(2), no daemon), pins in `pins`.
+pub fn nk_kernel(pins: &Path, args: &[&str]) -> Output {
+    Command::new(NETKIT)
+        .args(["--backend", "kernel"])
+        .args(args)
+        .env("NETKIT_BPF_PIN_DIR", pins)
+        .env_remove("NETKIT_BACKEND")
+        .output()
+        .expect("run netkit")
+}
+
+/// A pin directory of a test's own in bpffs, removed at the end (which frees what only the
+/// pins held).
+pub struct Pins(pub PathBuf);
+
+impl Drop for Pins {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Whether bpffs is mounted where the kernel backend pins.
+pub fn bpffs_mounted() -> bool {
+    std::fs::read_to_string("/proc/mounts").is_ok_and(|m| {
+        m.lines()
+            .any(|l| l.split_whitespace().nth(1) == Some("/sys/fs/bpf"))
+    })
+}

@@ -186,6 +186,18 @@ if busybox unshare --net=/run/netns/pod true 2>/dev/null; then
 	grep -q nkp0 $out && ok "peer lives in the namespace" || bad "peer lives in the namespace"
 	run link del nkp1
 	expect "link del: pair across namespaces" 0
+	# CNI style: the peer is made beside the primary, then moved into the pod.
+	run link add nkv1 type netkit peer name nkv0
+	expect "link add: peer beside the primary" 0
+	run link set nkv0 netns pod
+	expect "link set netns: peer moved" 0
+	busybox nsenter --net=/run/netns/pod ip link show nkv0 >$out 2>&1
+	grep -q nkv0 $out && ok "moved peer lives in the namespace" || bad "moved peer lives in the namespace"
+	if ip link show nkv0 >$out 2>&1; then bad "moved peer left the host namespace"; else ok "moved peer left the host namespace"; fi
+	run link set nkv1 netns nosuchns
+	expect "link set netns: unknown namespace" 1 '^Error: ENOENT'
+	run link del nkv1
+	expect "link del: after the move" 0
 else
 	echo "SKIP peer netns: busybox unshare --net=FILE unavailable"
 fi

@@ -19,6 +19,13 @@ $N --backend kernel link del lo 2>&1
 echo "del-lo rc=$?"
 $N --backend kernel prog tracelog id 1 2>&1
 echo "tracelog-id rc=$?"
+$N --backend kernel link add nk5 index 40 type netkit peer name nk6 index 41 >/dev/null
+echo "index rc=$?"
+$N --backend kernel -j link show nk5
+echo
+$N --backend kernel link add nk7 index 41 type netkit 2>&1
+echo "index-taken rc=$?"
+$N --backend kernel link del nk5
 $N --backend kernel link del nk0
 echo "del rc=$?"
 $N --backend kernel -j link show

@@ -98,6 +98,7 @@ pub fn fixture_mode(pod: &NamedNetns, net: u8, peer_policy: u32, mode: Mode) -> 
         model_primary: IfIndex(0),
         model_peer: IfIndex(0),
         expect: None,
+        ask: (0, 0),
     };
     let spec = plumb(&mut backend, &mut plumbing, &req, spec);
     sh(&[
@@ -178,6 +179,7 @@ impl TwoPods {
                 model_primary: IfIndex(0),
                 model_peer: IfIndex(0),
                 expect: None,
+                ask: (0, 0),
             };
             let spec = plumb(&mut backend, &mut plumbing, &req, spec);
             let pod_id = backend.netns_id(Some(pod.name()));

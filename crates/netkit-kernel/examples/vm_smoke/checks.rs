@@ -209,6 +209,7 @@ fn validation(b: &mut KernelBackend, r: &mut Report) {
         address: Some(vec![2, 0, 0, 0, 0, 2]),
         mtu: Some(9000),
         netns: None,
+        ifindex: 0,
     });
     let c = r.ok("L2 with addresses, peer name and mtu", create(b, req));
     if let Some(c) = &c {
