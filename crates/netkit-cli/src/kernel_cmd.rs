@@ -253,32 +253,20 @@ fn link_view(
         .ok_or_else(|| Error::new(Errno::ENXIO, format!("{} is not a netkit device", d.name)))?;
     let other = d.link.filter(|&l| l != 0);
     let other_here = d.link_netnsid.is_none();
-    Ok(proto::LinkView {
+    let link_ifname = other.filter(|_| other_here).and_then(|l| {
+        around
+            .iter()
+            .find(|x| x.ifindex.0 == l)
+            .map(|x| x.name.clone())
+    });
+    let place = convert::EndPlace {
         ifindex: d.ifindex.0,
         ifname: info.name.clone(),
-        link_ifindex: other,
-        link_ifname: other.filter(|_| other_here).and_then(|l| {
-            around
-                .iter()
-                .find(|x| x.ifindex.0 == l)
-                .map(|x| x.name.clone())
-        }),
+        link: (other, link_ifname),
         netns,
-        primary: info.primary,
-        mode: convert::mode(info.mode),
-        policy: convert::policy(info.policy),
-        peer_policy: info.peer_policy.map(convert::policy),
-        scrub: convert::scrub(info.scrub),
-        peer_scrub: info.peer_scrub.map(convert::scrub),
-        headroom: info.headroom,
-        tailroom: info.tailroom,
-        mtu: info.mtu,
-        address: (info.mode == netkit_core::Mode::L2).then(|| convert::mac(info.address)),
-        up: info.up,
-        carrier: info.carrier,
-        stats: convert::stats(info.stats),
         dataplane: true,
-    })
+    };
+    Ok(convert::link_view(&info, place))
 }
 
 /// RTM_NEWLINK of kind netkit on a kernel built without it fails with EOPNOTSUPP ("Unknown

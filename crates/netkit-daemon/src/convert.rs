@@ -81,3 +81,41 @@ pub fn mac(a: [u8; 6]) -> String {
         .collect::<Vec<_>>()
         .join(":")
 }
+
+/// Where one end of a pair is, as `ip -d link` shows it; the rest of its view comes from the
+/// backend's [`core::LinkInfo`].
+pub struct EndPlace {
+    pub ifindex: u32,
+    pub ifname: String,
+    /// The other end's ifindex, and its name where it is in the same namespace.
+    pub link: (Option<u32>, Option<String>),
+    /// This end's namespace (`ip netns` name) when not the caller's.
+    pub netns: Option<String>,
+    /// Whether packets are being forwarded for it.
+    pub dataplane: bool,
+}
+
+/// The client's view of one end (the daemon's `link show` and the kernel backend's alike).
+pub fn link_view(info: &core::LinkInfo, at: EndPlace) -> proto::LinkView {
+    proto::LinkView {
+        ifindex: at.ifindex,
+        ifname: at.ifname,
+        link_ifindex: at.link.0,
+        link_ifname: at.link.1,
+        netns: at.netns,
+        primary: info.primary,
+        mode: mode(info.mode),
+        policy: policy(info.policy),
+        peer_policy: info.peer_policy.map(policy),
+        scrub: scrub(info.scrub),
+        peer_scrub: info.peer_scrub.map(scrub),
+        headroom: info.headroom,
+        tailroom: info.tailroom,
+        mtu: info.mtu,
+        address: (info.mode == core::Mode::L2).then(|| mac(info.address)),
+        up: info.up,
+        carrier: info.carrier,
+        stats: stats(info.stats),
+        dataplane: at.dataplane,
+    }
+}

@@ -32,33 +32,24 @@ pub(crate) fn link_view(
     } else {
         (&d.rec.create.peer_name, &d.rec.create.name)
     };
-    Ok(proto::LinkView {
+    let dataplane = reg
+        .plumbing
+        .is_forwarding(d.rec.create.name.as_deref().unwrap_or_default());
+    let place = convert::EndPlace {
         ifindex,
         ifname: name.clone().unwrap_or(info.name.clone()),
-        link_ifindex: other_info.as_ref().map(|_| other_ifindex),
-        link_ifname: other_name.clone(),
+        link: (
+            other_info.as_ref().map(|_| other_ifindex),
+            other_name.clone(),
+        ),
         netns: if primary {
             None
         } else {
             d.rec.create.peer_netns.clone()
         },
-        primary,
-        mode: convert::mode(info.mode),
-        policy: convert::policy(info.policy),
-        peer_policy: info.peer_policy.map(convert::policy),
-        scrub: convert::scrub(info.scrub),
-        peer_scrub: info.peer_scrub.map(convert::scrub),
-        headroom: info.headroom,
-        tailroom: info.tailroom,
-        mtu: info.mtu,
-        address: (info.mode == netkit_core::Mode::L2).then(|| convert::mac(info.address)),
-        up: info.up,
-        carrier: info.carrier,
-        stats: convert::stats(info.stats),
-        dataplane: reg
-            .plumbing
-            .is_forwarding(d.rec.create.name.as_deref().unwrap_or_default()),
-    })
+        dataplane,
+    };
+    Ok(convert::link_view(&info, place))
 }
 
 /// "DEV/hook" for every hook program `id` is attached to.
