@@ -81,21 +81,31 @@ fn serve_connection(conn: UnixStream, registry: &Mutex<Registry>) {
     };
     let mut reader = BufReader::new(conn);
     loop {
-        let mut line = String::new();
+        let mut raw = Vec::new();
         match reader
             .by_ref()
             .take(proto::MAX_LINE as u64)
-            .read_line(&mut line)
+            .read_until(b'\n', &mut raw)
         {
             Ok(0) | Err(_) => return,
             Ok(_) => {}
         }
-        let (seq, result) = answer(&line, registry);
+        let complete = raw.ends_with(b"\n");
+        let (seq, result) = match std::str::from_utf8(&raw) {
+            Ok(line) => answer(line, registry),
+            // Answered, not hung up on: the client learns what was wrong with its line.
+            Err(e) => (
+                0,
+                Err(WireError::einval(format!(
+                    "malformed request: not UTF-8 ({e})"
+                ))),
+            ),
+        };
         let resp = ResponseEnvelope::from_result(seq, result);
         if proto::write_line(&mut writer, &resp).is_err() {
             return;
         }
-        if !line.ends_with('\n') {
+        if !complete {
             // Longer than MAX_LINE: the rest of it cannot be framed; hang up.
             return;
         }
