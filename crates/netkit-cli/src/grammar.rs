@@ -20,14 +20,15 @@ pub enum Command {
     Daemon(Vec<String>),
     ProgRun(Vec<String>),
     Conformance(Vec<String>),
-    Help,
+    /// The grammar, or one object's part of it (`netkit link help`).
+    Help(Option<String>),
 }
 
 pub const USAGE: &str = "\
 Usage: netkit [-j] [-s] [--socket PATH] [--backend daemon|kernel] OBJECT COMMAND
-  netkit link add [NAME] type netkit [mode l2|l3] [forward|blackhole] [scrub default|none]
-                  [headroom N] [tailroom N]
-                  [peer [forward|blackhole] [scrub default|none] [name PEER] [netns NS]]
+  netkit link add [NAME] [index N] type netkit [mode l2|l3] [forward|blackhole]
+                  [scrub default|none] [headroom N] [tailroom N]
+                  [peer [forward|blackhole] [scrub default|none] [name PEER] [netns NS] [index M]]
   netkit link set NAME [forward|blackhole] [peer forward|blackhole] [netns NS]
   netkit link del NAME
   netkit link show [NAME]
@@ -52,6 +53,36 @@ Usage: netkit [-j] [-s] [--socket PATH] [--backend daemon|kernel] OBJECT COMMAND
   netkit daemon [--socket PATH] [--state-dir DIR] [--group GROUP] [--model-only]
 ANCHOR := first | last | before|after [id N | link L]
 BYTES  := bytes as 0xNN or decimal, or `hex` followed by hex digits";
+
+/// The part of [`USAGE`] about `object` (its commands and the notations they use), or all of it.
+pub fn usage(object: Option<&str>) -> String {
+    let Some(object) = object else {
+        return USAGE.to_string();
+    };
+    let prefix = format!("  netkit {object} ");
+    let mut lines = USAGE.lines();
+    let mut out = vec![lines.next().unwrap_or_default().to_string()];
+    let mut in_command = false;
+    for line in lines {
+        if line.starts_with("  netkit ") {
+            in_command = line.starts_with(&prefix);
+        } else if !line.starts_with("    ") {
+            in_command = false;
+            let notation = line.split_whitespace().next().unwrap_or_default();
+            if out.iter().any(|l| l.contains(notation)) {
+                out.push(line.to_string());
+            }
+            continue;
+        }
+        if in_command {
+            out.push(line.to_string());
+        }
+    }
+    if out.len() == 1 {
+        return USAGE.to_string();
+    }
+    out.join("\n")
+}
 
 type Parse<T> = Result<T, String>;
 
@@ -104,8 +135,15 @@ fn unknown(word: &str, context: &str) -> String {
 pub fn parse(words: &[String]) -> Parse<Command> {
     let mut w = Words { words, pos: 0 };
     let object = w.next().ok_or("no command given")?;
+    let help = |word: Option<&str>| matches!(word, Some("help" | "-h" | "--help"));
+    if help(Some(object)) {
+        return Ok(Command::Help(None));
+    }
+    let known = ["link", "prog", "bpflink", "map", "daemon"];
+    if known.contains(&object) && help(w.peek()) {
+        return Ok(Command::Help(Some(object.to_string())));
+    }
     match object {
-        "help" | "-h" | "--help" => Ok(Command::Help),
         "daemon" => Ok(Command::Daemon(w.rest())),
         "conformance" => Ok(Command::Conformance(w.rest())),
         "link" => parse_link(&mut w),

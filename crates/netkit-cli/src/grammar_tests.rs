@@ -214,5 +214,28 @@ fn bpflink_and_map_commands() {
 fn unknown_objects_and_empty_input_are_errors() {
     assert!(err("").contains("no command"));
     assert!(err("route add").contains("route"));
-    assert_eq!(parse(&words("help")).unwrap(), Command::Help);
+    assert_eq!(parse(&words("help")).unwrap(), Command::Help(None));
+    for w in ["link help", "link -h", "daemon --help", "map help"] {
+        let object = w.split_whitespace().next().unwrap().to_string();
+        assert_eq!(
+            parse(&words(w)).unwrap(),
+            Command::Help(Some(object)),
+            "{w}"
+        );
+    }
+    assert!(parse(&words("nosuch help")).is_err());
+    let link = usage(Some("link"));
+    assert!(
+        link.contains("netkit link add") && link.contains("[index M]"),
+        "{link}"
+    );
+    assert!(!link.contains("netkit prog"), "{link}");
+    let prog = usage(Some("prog"));
+    assert!(
+        prog.contains("prog attach") && prog.contains("ANCHOR :="),
+        "{prog}"
+    );
+    assert!(!prog.contains("BYTES  :="), "{prog}");
+    assert!(usage(Some("map")).contains("BYTES  :="));
+    assert!(usage(Some("daemon")).contains("--model-only"));
 }

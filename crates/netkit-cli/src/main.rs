@@ -84,8 +84,8 @@ fn run(args: Vec<String>) -> i32 {
         return kernel_cmd::run(command, g.format);
     }
     match command {
-        Command::Help => {
-            println!("{}", grammar::USAGE);
+        Command::Help(object) => {
+            println!("{}", grammar::usage(object.as_deref()));
             0
         }
         Command::Daemon(args) => daemon(&args),
