@@ -9,55 +9,15 @@ mod common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{example, require, NETKIT};
+use common::{example, require, ModelDaemon as Daemon};
 use netkit_proto::{
     self as proto, Anchor, BpflinkCreateReq, Hook, LinkAddReq, LinkSetReq, Mode, Policy,
     ProgAttachReq, ProgDetachReq, ProgLoadReq, Request, RequestEnvelope, UpdateFlag,
     PROTOCOL_VERSION,
 };
 use serde_json::Value;
-
-/// A model-only daemon on a socket of its own, killed on drop.
-struct Daemon {
-    child: Child,
-    socket: PathBuf,
-}
-
-impl Daemon {
-    fn start(dir: &Path) -> Daemon {
-        let socket = dir.join("sock");
-        let _ = std::fs::remove_file(&socket);
-        let child = Command::new(NETKIT)
-            .args(["daemon", "--model-only", "--socket"])
-            .arg(&socket)
-            .arg("--state-dir")
-            .arg(dir.join("state"))
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start netkit daemon");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while UnixStream::connect(&socket).is_err() {
-            assert!(Instant::now() < deadline, "the daemon did not come up");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Daemon { child, socket }
-    }
-
-    fn alive(&mut self) -> bool {
-        self.child.try_wait().expect("wait").is_none()
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// One connection: a line out, a line back.
 struct Conn {

@@ -341,3 +341,41 @@ pub fn bpffs_mounted() -> bool {
             .any(|l| l.split_whitespace().nth(1) == Some("/sys/fs/bpf"))
     })
 }
+
+/// A model-only daemon (no root, no interfaces) on a socket in `dir`, killed on drop.
+pub struct ModelDaemon {
+    child: Child,
+    pub socket: PathBuf,
+}
+
+impl ModelDaemon {
+    pub fn start(dir: &Path) -> ModelDaemon {
+        let socket = dir.join("sock");
+        let _ = std::fs::remove_file(&socket);
+        let child = Command::new(NETKIT)
+            .args(["daemon", "--model-only", "--socket"])
+            .arg(&socket)
+            .arg("--state-dir")
+            .arg(dir.join("state"))
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start netkit daemon");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::os::unix::net::UnixStream::connect(&socket).is_err() {
+            assert!(Instant::now() < deadline, "the daemon did not come up");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        ModelDaemon { child, socket }
+    }
+
+    pub fn alive(&mut self) -> bool {
+        self.child.try_wait().expect("wait").is_none()
+    }
+}
+
+impl Drop for ModelDaemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
