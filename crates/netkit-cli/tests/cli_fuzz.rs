@@ -8,7 +8,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{ModelDaemon, NETKIT};
+use common::{ModelDaemon, Rng, NETKIT};
 
 /// The grammar's words and values around its edges. Left out: `daemon` (starts one),
 /// `conformance` and `prog run` (run other tools), `tracelog` on the kernel backend (streams).
@@ -89,21 +89,6 @@ const WORDS: &[&str] = &[
     "0xzz",
     "hex 0g",
 ];
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
 
 fn netkit(socket: &std::path::Path, args: &[&str]) -> std::process::Output {
     Command::new(NETKIT)

@@ -11,7 +11,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
-use common::{example, require, ModelDaemon as Daemon};
+use common::{example, require, ModelDaemon as Daemon, Rng};
 use netkit_proto::{
     self as proto, Anchor, BpflinkCreateReq, Hook, LinkAddReq, LinkSetReq, Mode, Policy,
     ProgAttachReq, ProgDetachReq, ProgLoadReq, Request, RequestEnvelope, UpdateFlag,
@@ -70,22 +70,6 @@ fn snapshot(c: &mut Conn) -> Value {
         all.push(v);
     }
     Value::Array(all)
-}
-
-/// xorshift64*: deterministic, so a failure replays with its seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
 }
 
 /// Valid requests of every kind, against the pair, program and link the test sets up.
