@@ -286,25 +286,7 @@ fn a_redirect_out_of_a_kernel_interface_allocates_nothing() {
     );
     // A kernel veth from the initial namespace (where the primary, the receiving end of the
     // pod's traffic, is) into `far`; deleting `far` deletes it.
-    let (va, vb) = (
-        netkit_io::testing::unique_name("nkva"),
-        netkit_io::testing::unique_name("nkvb"),
-    );
-    sh(&[
-        "ip",
-        "link",
-        "add",
-        &va,
-        "type",
-        "veth",
-        "peer",
-        "name",
-        &vb,
-        "netns",
-        far.name(),
-    ]);
-    sh(&["ip", "link", "set", &va, "up"]);
-    sh(&["ip", "-n", far.name(), "link", "set", &vb, "up"]);
+    let (va, _vb) = veth_into(None, &far);
     sh(&[
         "ip",
         "-n",

@@ -74,25 +74,7 @@ fn redirect_neigh_out_of_a_kernel_interface() {
     }
     let (host, pod, far) = (netns("nkh"), netns("nkp"), netns("nkf"));
     // A kernel veth from the host to a third namespace.
-    let (va, vb) = (
-        netkit_io::testing::unique_name("nkva"),
-        netkit_io::testing::unique_name("nkvb"),
-    );
-    sh(&[
-        "ip",
-        "-n",
-        host.name(),
-        "link",
-        "add",
-        &va,
-        "type",
-        "veth",
-        "peer",
-        "name",
-        &vb,
-        "netns",
-        far.name(),
-    ]);
+    let (va, vb) = veth_into(Some(&host), &far);
     sh(&[
         "ip",
         "-n",
@@ -103,7 +85,6 @@ fn redirect_neigh_out_of_a_kernel_interface() {
         "dev",
         &va,
     ]);
-    sh(&["ip", "-n", host.name(), "link", "set", &va, "up"]);
     sh(&[
         "ip",
         "-n",
@@ -114,7 +95,6 @@ fn redirect_neigh_out_of_a_kernel_interface() {
         "dev",
         &vb,
     ]);
-    sh(&["ip", "-n", far.name(), "link", "set", &vb, "up"]);
     sh(&[
         "ip",
         "-n",

@@ -239,6 +239,37 @@ pub fn ping(ns: &NamedNetns, dst: &str, count: u32) -> bool {
     .success()
 }
 
+/// A kernel veth from namespace `near` (`None`: this one) into `far`, both ends up; returns
+/// (near end, far end). Deleting `far` deletes it.
+pub fn veth_into(near: Option<&NamedNetns>, far: &NamedNetns) -> (String, String) {
+    let (a, b) = (unique_name("nkva"), unique_name("nkvb"));
+    let mut add = vec!["ip"];
+    if let Some(ns) = near {
+        add.extend(["-n", ns.name()]);
+    }
+    add.extend([
+        "link",
+        "add",
+        &a,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        &b,
+        "netns",
+        far.name(),
+    ]);
+    sh(&add);
+    let mut up = vec!["ip"];
+    if let Some(ns) = near {
+        up.extend(["-n", ns.name()]);
+    }
+    up.extend(["link", "set", &a, "up"]);
+    sh(&up);
+    sh(&["ip", "-n", far.name(), "link", "set", &b, "up"]);
+    (a, b)
+}
+
 pub fn netns(prefix: &str) -> NamedNetns {
     NamedNetns::create(&unique_name(prefix)).unwrap()
 }
