@@ -6,6 +6,18 @@
 mod common;
 use common::*;
 
+/// Root, iproute2 and ping, or the SKIP line.
+fn ready(test: &str) -> bool {
+    require(
+        test,
+        &[
+            ("root", is_root()),
+            ("ip (iproute2)", have("ip")),
+            ("ping", have("ping")),
+        ],
+    )
+}
+
 /// The kernel's view of `dev` in namespace `ns` (the host's when `None`), if it exists.
 fn kernel_link(ns: Option<&str>, dev: &str) -> Option<serde_json::Value> {
     let prefix = ns.map(|n| format!("-n {n} ")).unwrap_or_default();
@@ -39,12 +51,7 @@ fn peer_view(env: &Env, name: &str) -> serde_json::Value {
 #[test]
 fn a_moved_peer_gets_carrier_and_traffic_in_its_new_namespace() {
     let test = "a_moved_peer_gets_carrier_and_traffic_in_its_new_namespace";
-    let needs = [
-        ("root", is_root()),
-        ("ip (iproute2)", have("ip")),
-        ("ping", have("ping")),
-    ];
-    if !require(test, &needs) {
+    if !ready(test) {
         return;
     }
     let mut env = Env::new(71);
@@ -174,12 +181,7 @@ fn wait_shown_in(env: &Env, name: &str, ns: &str) {
 #[test]
 fn a_peer_moved_with_ip_is_followed() {
     let test = "a_peer_moved_with_ip_is_followed";
-    let needs = [
-        ("root", is_root()),
-        ("ip (iproute2)", have("ip")),
-        ("ping", have("ping")),
-    ];
-    if !require(test, &needs) {
+    if !ready(test) {
         return;
     }
     let mut env = Env::new(72);
