@@ -146,6 +146,17 @@ pub struct PairRunning {
     halted: bool,
 }
 
+/// How many queues (and so workers) each new pair's devices get: one per CPU, unless the
+/// environment sets `NETKIT_DATAPLANE_QUEUES=N` (1..=256), read here beside the other
+/// `NETKIT_DATAPLANE_*` knobs.
+pub fn queues_per_device() -> usize {
+    std::env::var("NETKIT_DATAPLANE_QUEUES")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|n| (1..=netkit_io::tun::MAX_QUEUES).contains(n))
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
 impl Dataplane {
     /// A dataplane with no pairs. Workers run at SCHED_FIFO priority N when the environment
     /// sets `NETKIT_DATAPLANE_RT_PRIO=N` (see [`Dataplane::with_realtime`]).

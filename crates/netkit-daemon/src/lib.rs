@@ -140,12 +140,7 @@ pub fn run_default(opts: &Options) -> Result<(), String> {
         return run(opts, backend, Box::new(plumbing::ModelOnly), None);
     }
     let (tx, rx) = std::sync::mpsc::channel();
-    // A queue (and a worker) per CPU, unless NETKIT_DATAPLANE_QUEUES says otherwise.
-    let queues = std::env::var("NETKIT_DATAPLANE_QUEUES")
-        .ok()
-        .and_then(|v| v.parse::<usize>().ok())
-        .filter(|n| (1..=netkit_io::tun::MAX_QUEUES).contains(n))
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let queues = dataplane::queues_per_device();
     let plumbing = interfaces::Interfaces::new(tx, queues);
     run(opts, backend, Box::new(plumbing), Some(rx))
 }
